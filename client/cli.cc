@@ -1,0 +1,284 @@
+// astcd: the command-line tool. Runs the engine in-process.
+//
+//   astcd vocab [--config JSON]
+//   astcd sample [--start S] [--n N] [--seed K] [--sampler uniform|weighted] [--policy JSON]
+//                [--max-new-tokens N] [--max-len N] [--arity K] [--stop-at eos|complete]
+//                [--threads T] [--sexpr] [--config JSON]
+//
+// Usage errors (unknown flags, bad config) print a message naming the culprit and exit 2.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "client/config_json.h"
+#include "client/json.h"
+#include "core/codec.h"
+#include "core/decode.h"
+#include "core/engine.h"
+
+namespace astcd {
+namespace {
+
+constexpr int kUsageError = 2;
+
+constexpr char kUsage[] =
+    "usage: astcd <command> [flags]\n"
+    "commands:\n"
+    "  vocab  [--config JSON]                      print the vocabulary as JSON\n"
+    "  sample [--start module|function|block|expr] [--n N] [--seed K]\n"
+    "         [--sampler uniform|weighted] [--policy JSON] [--max-new-tokens N]\n"
+    "         [--max-len N] [--arity K] [--stop-at eos|complete] [--threads T]\n"
+    "         [--sexpr] [--config JSON]          print sampled programs as JSON Lines\n";
+
+struct UsageError {
+  std::string message;
+};
+
+// --name value / --name=value flags; `switches` take no value.
+class Flags {
+ public:
+  static absl::StatusOr<Flags> Parse(int argc, char** argv, const std::vector<std::string>& known,
+                                     const std::vector<std::string>& switches) {
+    Flags flags;
+    for (int i = 0; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg.rfind("--", 0) != 0) {
+        return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
+      }
+      std::string name = arg.substr(2), value;
+      const size_t eq = name.find('=');
+      const bool is_switch = std::find(switches.begin(), switches.end(), name) != switches.end();
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (!is_switch) {
+        if (i + 1 >= argc) {
+          return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+        }
+        value = argv[++i];
+      } else {
+        value = "true";
+      }
+      if (std::find(known.begin(), known.end(), name) == known.end() && !is_switch) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+      }
+      flags.values_[name] = value;
+    }
+    return flags;
+  }
+
+  bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback) const {
+    auto it = values_.find(name);
+    return it == values_.end() ? fallback : it->second;
+  }
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback) const {
+    auto it = values_.find(name);
+    if (it == values_.end()) return fallback;
+    int64_t v;
+    if (!absl::SimpleAtoi(it->second, &v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, " wants an integer, not '", it->second, "'"));
+    }
+    return v;
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+int Fail(const absl::Status& status) {
+  std::cerr << "astcd: " << status.message() << "\n";
+  return kUsageError;
+}
+
+absl::StatusOr<std::shared_ptr<const Engine>> EngineFromFlags(const Flags& flags) {
+  DecodeConfig config;
+  if (flags.Has("config")) {
+    absl::StatusOr<DecodeConfig> parsed = DecodeConfigFromJsonText(flags.Get("config", ""));
+    if (!parsed.ok()) return parsed.status();
+    config = *parsed;
+  }
+  return Engine::Create(config);
+}
+
+int Vocab(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config"}, {});
+  if (!flags.ok()) return Fail(flags.status());
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
+  if (!engine.ok()) return Fail(engine.status());
+  const Vocabulary& vocab = (*engine)->vocab();
+  json::Writer w;
+  w.BeginObject();
+  w.Key("fingerprint");
+  w.String(vocab.fingerprint());
+  w.Key("vocab_size");
+  w.Int(vocab.size());
+  w.Key("pad_id");
+  w.Int(Vocabulary::pad_id());
+  w.Key("eos_id");
+  w.Int(Vocabulary::eos_id());
+  w.Key("tokens");
+  w.BeginArray();
+  for (int id = 0; id < vocab.size(); ++id) {
+    w.BeginObject();
+    w.Key("id");
+    w.Int(id);
+    w.Key("name");
+    w.String(vocab.info(id).name);
+    w.Key("kind");
+    const absl::string_view kind = TokenKindName(Spec(vocab.info(id).node).kind);
+    w.String(std::string(kind.data(), kind.size()));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  std::cout << w.str() << "\n";
+  return 0;
+}
+
+// A one-line progress bar on stderr, redrawn at most every 1% of the work.
+class Progress {
+ public:
+  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total >= 200) {}
+  void Tick() {
+    if (!enabled_) return;
+    const size_t done = ++done_;
+    if (done * 100 / total_ == (done - 1) * 100 / total_ && done != total_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    const int filled = static_cast<int>(done * 40 / total_);
+    std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+                 std::string(40 - filled, '.').c_str(), done, total_);
+    if (done == total_) std::fputc('\n', stderr);
+  }
+
+ private:
+  size_t total_;
+  bool enabled_;
+  std::atomic<size_t> done_{0};
+  std::mutex mu_;
+};
+
+int Sample(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = Flags::Parse(
+      argc, argv,
+      {"config", "start", "n", "seed", "sampler", "policy", "max-new-tokens", "max-len", "arity",
+       "stop-at", "threads"},
+      {"sexpr"});
+  if (!flags.ok()) return Fail(flags.status());
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::StatusOr<Start> start = ParseStart(flags->Get("start", "module"));
+  if (!start.ok()) return Fail(start.status());
+  absl::StatusOr<int64_t> n = flags->GetInt("n", 1), seed = flags->GetInt("seed", 0),
+                          max_new = flags->GetInt("max-new-tokens", 200),
+                          max_len = flags->GetInt("max-len", -1),
+                          threads = flags->GetInt("threads", 1), arity = flags->GetInt("arity", -1);
+  for (const auto* v : {&n, &seed, &max_new, &max_len, &threads, &arity}) {
+    if (!v->ok()) return Fail(v->status());
+  }
+  if (*n < 1 || *n > 10'000'000) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--n ", *n, " is outside [1, 10000000]")));
+  }
+  PolicyConfig policy;
+  if (flags->Has("policy")) {
+    absl::StatusOr<PolicyConfig> p = PolicyConfigFromJsonText(flags->Get("policy", ""));
+    if (!p.ok()) return Fail(p.status());
+    policy = *p;
+  }
+  absl::StatusOr<std::unique_ptr<Sampler>> sampler =
+      MakeSampler(flags->Get("sampler", "uniform"), static_cast<uint64_t>(*seed), policy, *engine);
+  if (!sampler.ok()) return Fail(sampler.status());
+  absl::StatusOr<StopAt> stop_at = ParseStopAt(flags->Get("stop-at", "eos"));
+  if (!stop_at.ok()) return Fail(stop_at.status());
+
+  InitRequest request;
+  request.start = *start;
+  if (*arity >= 0) request.arity = static_cast<int>(*arity);
+  // By default a program must fit in the new-token cap, so that every sample completes.
+  request.max_len = static_cast<int>(*max_len >= 0 ? *max_len : std::min<int64_t>(*max_new, kMaxLenLimit));
+  absl::StatusOr<DecodeState> state = InitState(*engine, request);
+  if (!state.ok()) return Fail(state.status());
+
+  DecodeOptions options;
+  options.max_new_tokens = static_cast<int>(*max_new);
+  options.stop_at = *stop_at;
+  options.num_threads = static_cast<int>(*threads);
+  Progress progress(static_cast<size_t>(*n), isatty(STDERR_FILENO));
+  options.on_result = [&progress] { progress.Tick(); };
+  const bool sexpr = flags->Has("sexpr");
+  // Decode in chunks of whole inputs so that memory stays bounded for large n; each chunk's
+  // results are those of sample indices [offset, offset + chunk) of one input state.
+  constexpr int64_t kChunk = 4096;
+  std::vector<DecodeState> inputs = {*state};
+  for (int64_t offset = 0; offset < *n; offset += kChunk) {
+    options.n = static_cast<int>(std::min(kChunk, *n - offset));
+    options.sample_offset = static_cast<int>(offset);
+    absl::StatusOr<DecodeBatch> batch = Decode(inputs, **sampler, options);
+    if (!batch.ok()) return Fail(batch.status());
+    std::string out;
+    for (const DecodeResult& r : batch->results) {
+      json::Writer w;
+      w.BeginObject();
+      w.Key("input_index");
+      w.Int(r.input_index);
+      w.Key("sample_index");
+      w.Int(r.sample_index);
+      w.Key("tokens");
+      w.BeginArray();
+      for (int32_t t : r.tokens) w.Int(t);
+      w.EndArray();
+      w.Key("source");
+      w.String(r.source);
+      w.Key("complete");
+      w.Bool(r.complete);
+      w.Key("stop_reason");
+      const absl::string_view reason = StopReasonName(r.stop_reason);
+      w.String(std::string(reason.data(), reason.size()));
+      if (sexpr && r.complete) {
+        absl::StatusOr<Ast> ast = TokensToAst(*engine, request.start, state->arity() >= 0
+                                                  ? std::optional<int>(state->arity())
+                                                  : std::nullopt,
+                                              r.tokens, /*partial=*/false);
+        if (ast.ok()) {
+          w.Key("sexpr");
+          w.String(AstToSexpr(*ast));
+        }
+      }
+      w.EndObject();
+      absl::StrAppend(&out, w.str(), "\n");
+    }
+    std::cout << out;
+  }
+  std::cout.flush();
+  return std::cout.good() ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kUsageError;
+  }
+  const std::string command = argv[1];
+  if (command == "vocab") return Vocab(argc - 2, argv + 2);
+  if (command == "sample") return Sample(argc - 2, argv + 2);
+  if (command == "--help" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "astcd: unknown command '" << command << "'\n" << kUsage;
+  return kUsageError;
+}
+
+}  // namespace
+}  // namespace astcd
+
+int main(int argc, char** argv) { return astcd::Main(argc, argv); }

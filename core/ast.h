@@ -1,0 +1,56 @@
+// The AST of an AST-CD program, allocated from an arena as CPython's compiler does.
+#ifndef ASTCD_CORE_AST_H_
+#define ASTCD_CORE_AST_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/config.h"
+#include "core/grammar.h"
+
+namespace astcd {
+
+// A node is a grammar kind with its children in preorder. A placeholder (is_hole) stands for a
+// hole not yet filled in a partial program.
+struct AstNode {
+  NodeKind kind;
+  Hole hole = Hole::kNone;  // the unfilled hole, when is_hole
+  bool is_hole = false;
+  int32_t value = 0;        // def: arity; Name: variable; Constant: the integer
+  int num_children = 0;
+  AstNode* first_child = nullptr;
+  AstNode* last_child = nullptr;
+  AstNode* next = nullptr;
+
+  void Append(AstNode* child);
+  // The i-th child; i < num_children.
+  const AstNode* child(int i) const;
+};
+
+// A bump allocator: nodes are freed all at once with the arena.
+class Arena {
+ public:
+  AstNode* NewNode(NodeKind kind, int32_t value);
+  AstNode* NewHole(Hole hole);
+  size_t num_nodes() const { return used_total_; }
+
+ private:
+  static constexpr size_t kBlockNodes = 256;
+  std::vector<std::unique_ptr<AstNode[]>> blocks_;
+  size_t used_in_block_ = kBlockNodes;
+  size_t used_total_ = 0;
+};
+
+struct Ast {
+  Start start = Start::kModule;
+  int arity = -1;  // BLOCK/EXPR roots: parameters in scope
+  bool complete = false;
+  std::unique_ptr<Arena> arena = std::make_unique<Arena>();
+  AstNode* root = nullptr;  // kModule, kDef, kBody or an expression
+};
+
+}  // namespace astcd
+
+#endif  // ASTCD_CORE_AST_H_

@@ -1,0 +1,45 @@
+// The codec: tokens -> AST -> Python source (or an S-expression of CPython's AST), and
+// AST -> tokens. Every direction walks the grammar table; none lists node kinds.
+#ifndef ASTCD_CORE_CODEC_H_
+#define ASTCD_CORE_CODEC_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/ast.h"
+#include "core/engine.h"
+
+namespace astcd {
+
+// Checks the stream with the decoder (grammar, scope, guards) and builds its AST. A trailing
+// EOS and PADs after it are accepted. With `partial`, a stream that stops early yields an AST
+// whose unfilled holes are placeholders; without it, that is an InvalidArgument error.
+// Errors name the token position.
+absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Start start,
+                                std::optional<int> arity, absl::Span<const int32_t> tokens,
+                                bool partial);
+
+// Python source with 4-space indents and only the parentheses the AST needs. Placeholders
+// print as <expr>, <stmt>, <name> or <def>. A statement root ends with a newline.
+std::string AstToSource(const Ast& ast);
+
+// The AST as CPython would build it, as an S-expression (docs/language.md, "S-expressions"):
+// e.g. (BinOp Mult (Name a) (Constant 2)). The CPython oracle test compares these.
+std::string AstToSexpr(const Ast& ast);
+
+// The canonical token stream of a complete AST, ending with EOS.
+absl::StatusOr<std::vector<int32_t>> AstToTokens(const Vocabulary& vocab, const Ast& ast);
+
+// TokensToAst + AstToSource.
+absl::StatusOr<std::string> TokensToSource(const std::shared_ptr<const Engine>& engine,
+                                           Start start, std::optional<int> arity,
+                                           absl::Span<const int32_t> tokens, bool partial);
+
+}  // namespace astcd
+
+#endif  // ASTCD_CORE_CODEC_H_

@@ -1,0 +1,152 @@
+#include "core/decode.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "core/codec.h"
+
+namespace astcd {
+namespace {
+
+void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOptions& options,
+               int input_index, int sample_index, DecodeResult* result, DecodeState* out) {
+  DecodeState state = input;
+  if (options.max_total_tokens > 0) (void)state.LimitMaxLen(options.max_total_tokens);  // checked
+  Rng rng(StreamSeed(sampler.seed(), input_index, sample_index));
+  result->input_index = input_index;
+  result->sample_index = sample_index;
+  const int words = state.engine().words();
+  absl::InlinedVector<uint32_t, 64> mask(words);
+  int added = 0;
+  StopReason reason = StopReason::kAlreadyTerminated;
+  while (true) {
+    if (state.terminated()) {
+      if (added > 0) reason = StopReason::kEos;
+      break;
+    }
+    if (options.stop_at == StopAt::kComplete && added > 0 && state.complete()) {
+      reason = StopReason::kComplete;
+      break;
+    }
+    if (options.max_new_tokens > 0 && added == options.max_new_tokens) {
+      reason = StopReason::kMaxNewTokens;
+      break;
+    }
+    state.FillMask(mask.data());
+    const int32_t token = sampler.Choose(state, mask.data(), rng);
+    if (options.trace) {
+      int legal = 0;
+      for (uint32_t w : mask) legal += std::popcount(w);
+      result->trace.push_back({token, legal});
+    }
+    (void)state.Advance(token);  // the sampler picked from the mask, so this cannot fail
+    result->new_tokens.push_back(token);
+    ++added;
+  }
+  result->stop_reason = reason;
+  result->tokens = state.tokens();
+  result->complete = state.complete();
+  if (options.render_source) {
+    absl::StatusOr<std::string> source = TokensToSource(
+        state.shared_engine(), state.start(),
+        state.arity() >= 0 ? std::optional<int>(state.arity()) : std::nullopt, state.tokens(),
+        /*partial=*/true);
+    result->source = source.ok() ? *std::move(source) : "";
+  }
+  if (options.pad) {
+    std::vector<int32_t> padded = result->new_tokens;
+    padded.resize(options.max_new_tokens, Vocabulary::pad_id());
+    result->padded_tokens = std::move(padded);
+  }
+  *out = std::move(state);
+}
+
+}  // namespace
+
+absl::StatusOr<StopAt> ParseStopAt(absl::string_view name) {
+  if (name == "eos") return StopAt::kEos;
+  if (name == "complete" || name == "module_boundary") return StopAt::kComplete;
+  return absl::InvalidArgumentError(
+      absl::StrCat("stop_at '", name, "' is not one of eos, complete, module_boundary"));
+}
+
+absl::string_view StopReasonName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kEos: return "eos";
+    case StopReason::kComplete: return "complete";
+    case StopReason::kMaxNewTokens: return "max_new_tokens";
+    case StopReason::kAlreadyTerminated: return "terminated";
+  }
+  return "?";
+}
+
+absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const Sampler& sampler,
+                                   const DecodeOptions& options) {
+  if (options.n < 1 || options.n > 4096) {
+    return absl::InvalidArgumentError(absl::StrCat("n = ", options.n, " is outside [1, 4096]"));
+  }
+  if (options.sample_offset < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sample_offset = ", options.sample_offset, " is negative"));
+  }
+  if (options.max_new_tokens < 0 || options.max_new_tokens > kMaxLenLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_new_tokens = ", options.max_new_tokens, " is outside [0, ", kMaxLenLimit, "]"));
+  }
+  if (options.max_total_tokens < 0 || options.max_total_tokens > kMaxLenLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_total_tokens = ", options.max_total_tokens, " is outside [0, ", kMaxLenLimit, "]"));
+  }
+  if (options.pad && options.max_new_tokens == 0) {
+    return absl::InvalidArgumentError("pad needs max_new_tokens > 0: it pads to that length");
+  }
+  if (options.num_threads < 1 || options.num_threads > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_threads = ", options.num_threads, " is outside [1, 64]"));
+  }
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i].engine().vocab().fingerprint() != states[0].engine().vocab().fingerprint()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states[", i, "] uses another vocabulary than states[0]"));
+    }
+    if (options.max_total_tokens > 0) {
+      DecodeState probe = states[i];
+      if (absl::Status s = probe.LimitMaxLen(options.max_total_tokens); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("states[", i, "]: max_total_tokens = ", options.max_total_tokens, ": ",
+                         s.message()));
+      }
+    }
+  }
+  DecodeBatch batch;
+  batch.input_count = static_cast<int>(states.size());
+  batch.n = options.n;
+  const size_t total = states.size() * options.n;
+  batch.results.resize(total);
+  batch.states.reserve(total);
+  std::vector<std::optional<DecodeState>> finals(total);
+  auto work = [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const int i = static_cast<int>(r / options.n);
+      const int j = options.sample_offset + static_cast<int>(r % options.n);
+      DecodeState out = states[i];
+      DecodeOne(states[i], sampler, options, i, j, &batch.results[r], &out);
+      finals[r] = std::move(out);
+      if (options.on_result) options.on_result();
+    }
+  };
+  const size_t threads = std::min<size_t>(options.num_threads, total);
+  if (threads <= 1) {
+    work(0, total);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < threads; ++t) {
+      pool.emplace_back(work, total * t / threads, total * (t + 1) / threads);
+    }
+    for (std::thread& t : pool) t.join();
+  }
+  for (auto& s : finals) batch.states.push_back(*std::move(s));
+  return batch;
+}
+
+}  // namespace astcd

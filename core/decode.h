@@ -1,0 +1,74 @@
+// decode(): the mask -> sample -> advance loop, batched, with fan-out n per input state.
+#ifndef ASTCD_CORE_DECODE_H_
+#define ASTCD_CORE_DECODE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/decoder.h"
+#include "core/sampler.h"
+
+namespace astcd {
+
+enum class StopAt : uint8_t {
+  kEos,       // run until EOS is accepted
+  kComplete,  // stop once the tokens form a whole program (for MODULE: a function boundary)
+};
+absl::StatusOr<StopAt> ParseStopAt(absl::string_view name);  // "eos", "complete", "module_boundary"
+
+enum class StopReason : uint8_t { kEos, kComplete, kMaxNewTokens, kAlreadyTerminated };
+absl::string_view StopReasonName(StopReason reason);  // "eos", "complete", "max_new_tokens",
+                                                     // "terminated"
+
+struct DecodeOptions {
+  int n = 1;                 // samples per input state, 1..4096
+  int sample_offset = 0;     // sample indices start here, so a large n can be split in calls
+  int max_new_tokens = 0;    // 0: no cap beyond the budget
+  int max_total_tokens = 0;  // 0: keep each state's max_len; else lower it to this
+  StopAt stop_at = StopAt::kEos;
+  bool pad = false;          // fill padded_tokens: new_tokens then PAD up to max_new_tokens
+  bool trace = false;        // record every step
+  bool render_source = true;
+  int num_threads = 1;       // results do not depend on it
+  // Called once per finished result, from the worker that finished it.
+  std::function<void()> on_result;
+};
+
+struct DecodeStep {
+  int32_t token;
+  int32_t num_legal;  // size of the mask the token was drawn from
+};
+
+struct DecodeResult {
+  int input_index = 0;
+  int sample_index = 0;
+  std::vector<int32_t> tokens;      // the whole stream, prefix included
+  std::vector<int32_t> new_tokens;  // what this decode added
+  std::string source;               // partial programs show their holes
+  bool complete = false;
+  StopReason stop_reason = StopReason::kEos;
+  std::vector<DecodeStep> trace;
+  std::optional<std::vector<int32_t>> padded_tokens;
+};
+
+struct DecodeBatch {
+  std::vector<DecodeResult> results;  // ordered by (input_index, sample_index)
+  std::vector<DecodeState> states;    // one per result; continue decoding from these
+  int input_count = 0;
+  int n = 0;
+};
+
+// Result (i, j) depends only on the sampler's seed, i, j and states[i]: not on the other
+// states, the batch size or the thread count. All states must share one engine.
+absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const Sampler& sampler,
+                                   const DecodeOptions& options);
+
+}  // namespace astcd
+
+#endif  // ASTCD_CORE_DECODE_H_

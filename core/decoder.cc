@@ -1,0 +1,484 @@
+#include "core/decoder.h"
+
+#include <bit>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace astcd {
+namespace {
+
+bool IsScopeNode(NodeKind k) {
+  return k == NodeKind::kBody || k == NodeKind::kBlock || k == NodeKind::kLoopBody ||
+         k == NodeKind::kExprRoot;
+}
+
+uint32_t LowBits(int n) { return n >= 32 ? ~0u : (1u << n) - 1; }
+
+}  // namespace
+
+void DecodeState::Reset(Start start, int arity, int max_len) {
+  const Engine& e = *engine_;
+  tokens_.clear();
+  stack_.clear();
+  start_ = start;
+  max_len_ = max_len;
+  terminated_ = false;
+  scope_index_ = -1;
+  root_arity_ = -1;
+  arity_ = introduced_ = 0;
+  switch (start) {
+    case Start::kModule:
+      stack_.push_back({NodeKind::kModule, 0, 0, 0, 0});
+      pending_ = e.hole_cost(Hole::kFunc) + 1;  // one function and EOS
+      return;
+    case Start::kFunction:
+      stack_.push_back({NodeKind::kFunctionRoot, 0, 0, 0, 0});
+      pending_ = e.hole_cost(Hole::kFunc) + 1;
+      return;
+    case Start::kBlock:
+    case Start::kExpr:
+      root_arity_ = arity_ = introduced_ = static_cast<uint8_t>(arity);
+      if (start == Start::kBlock) {
+        stack_.push_back({NodeKind::kBody, 0, 0, kFallsThrough, LowBits(arity)});
+        pending_ = e.hole_cost(Hole::kBody) + 1;
+      } else {
+        stack_.push_back({NodeKind::kExprRoot, 0, 0, 0, LowBits(arity)});
+        pending_ = e.hole_cost(Hole::kExpr) + 1;
+      }
+      scope_index_ = 0;
+      return;
+  }
+}
+
+bool DecodeState::complete() const {
+  if (stack_.empty()) return true;
+  return stack_.size() == 1 && stack_[0].node == NodeKind::kModule && stack_[0].next > 0;
+}
+
+MaskContext DecodeState::Context(unsigned* conds, int* hole_cost, uint32_t* var_bits,
+                                 int* depth) const {
+  *conds = 0;
+  *hole_cost = 0;
+  *var_bits = 0;
+  *depth = 0;
+  if (terminated_) return MaskContext::kTerminated;
+  if (stack_.empty()) return MaskContext::kComplete;
+  const Engine& e = *engine_;
+  const DecodeConfig& cfg = e.config();
+  const Frame& top = stack_.back();
+  if (top.node == NodeKind::kModule) {
+    *conds = (top.next > 0 ? kCondSeqItem : 0u) | (top.next < cfg.max_functions ? kCondSeqRoom : 0u);
+    *hole_cost = top.next == 0 ? e.hole_cost(Hole::kFunc) : 0;
+    return MaskContext::kModule;
+  }
+  if (IsSequenceNode(top.node)) {
+    const bool room = introduced_ < arity_ + cfg.max_locals;
+    *conds = (top.next > 0 ? kCondSeqItem : 0u) |
+             (top.next < cfg.max_block_stmts ? kCondSeqRoom : 0u) |
+             ((top.flags & kInLoop) ? kCondInLoop : 0u) |
+             (top.depth < cfg.max_control_depth ? kCondControlRoom : 0u) |
+             ((introduced_ > 0 || room) ? kCondTarget : 0u) | (top.bits ? kCondAssigned : 0u);
+    *hole_cost = top.next == 0 ? e.hole_cost(Hole::kStmt) : 0;
+    *depth = top.depth;
+    return MaskContext::kStmt;
+  }
+  const Hole hole = Spec(top.node).children[top.next];
+  *hole_cost = e.hole_cost(hole);
+  switch (hole) {
+    case Hole::kFunc:
+      return MaskContext::kFunc;
+    case Hole::kTarget: {
+      const bool room = introduced_ < arity_ + cfg.max_locals;
+      *var_bits = LowBits(introduced_ + (room ? 1 : 0));
+      return MaskContext::kTarget;
+    }
+    case Hole::kAugTarget:
+      *var_bits = scope().bits;
+      return MaskContext::kAugTarget;
+    default:  // Hole::kExpr
+      *depth = Spec(top.node).fills == Hole::kExpr ? top.depth + 1 : 1;
+      *conds = *depth < cfg.max_expr_depth ? kCondExprRoom : 0u;
+      *var_bits = scope().bits;
+      return MaskContext::kExpr;
+  }
+}
+
+void DecodeState::FillMask(uint32_t* out) const {
+  unsigned conds;
+  int hole_cost, depth;
+  uint32_t var_bits;
+  const MaskContext ctx = Context(&conds, &hole_cost, &var_bits, &depth);
+  const Engine& e = *engine_;
+  const int words = e.words();
+  const uint32_t* base = e.base_mask(ctx, conds);
+  const uint32_t* budget = e.budget_mask(token_budget_remaining() - pending_ + hole_cost);
+  for (int w = 0; w < words; ++w) out[w] = base[w] & budget[w];
+  if (var_bits != 0) {  // names cost one token, and slack >= 1 in every hole that takes them
+    const int base_id = e.vocab().name_base();
+    const uint64_t shifted = static_cast<uint64_t>(var_bits) << (base_id & 31);
+    out[base_id >> 5] |= static_cast<uint32_t>(shifted);
+    if ((shifted >> 32) != 0) out[(base_id >> 5) + 1] |= static_cast<uint32_t>(shifted >> 32);
+  }
+}
+
+bool DecodeState::IsLegal(int32_t token) const {
+  if (token < 0 || token >= engine_->vocab().size()) return false;
+  uint32_t mask[64];
+  absl::InlinedVector<uint32_t, 64> big;
+  uint32_t* row = mask;
+  if (engine_->words() > 64) {
+    big.resize(engine_->words());
+    row = big.data();
+  }
+  FillMask(row);
+  return (row[token >> 5] >> (token & 31)) & 1u;
+}
+
+int DecodeState::CountLegal() const {
+  absl::InlinedVector<uint32_t, 64> row(engine_->words());
+  FillMask(row.data());
+  int n = 0;
+  for (uint32_t w : row) n += std::popcount(w);
+  return n;
+}
+
+HoleView DecodeState::hole_view() const {
+  unsigned conds;
+  int hole_cost, depth;
+  uint32_t var_bits;
+  HoleView view{};
+  view.context = Context(&conds, &hole_cost, &var_bits, &depth);
+  view.depth = depth;
+  const DecodeConfig& cfg = engine_->config();
+  view.max_depth = view.context == MaskContext::kExpr ? cfg.max_expr_depth : cfg.max_control_depth;
+  view.items = stack_.empty() ? 0 : stack_.back().next;
+  view.slack = token_budget_remaining() - pending_ + hole_cost;
+  return view;
+}
+
+std::string DecodeState::DescribeIllegal(int32_t token) const {
+  const Vocabulary& v = engine_->vocab();
+  absl::InlinedVector<uint32_t, 64> row(engine_->words());
+  FillMask(row.data());
+  std::vector<std::string> legal;
+  int count = 0;
+  for (int id = 0; id < v.size(); ++id) {
+    if ((row[id >> 5] >> (id & 31)) & 1u) {
+      if (++count <= 12) legal.push_back(v.info(id).name);
+    }
+  }
+  std::string list = absl::StrJoin(legal, " ");
+  if (count > 12) absl::StrAppend(&list, " ... (", count, " in all)");
+  return absl::StrCat("token ", token, " '", v.info(token).name, "' is not legal after ",
+                      num_tokens(), " tokens; legal: ", list);
+}
+
+absl::Status DecodeState::Advance(int32_t token) {
+  if (token < 0 || token >= engine_->vocab().size()) {
+    return absl::InvalidArgumentError(absl::StrCat("token id ", token,
+                                                   " is outside the vocabulary [0, ",
+                                                   engine_->vocab().size(), ")"));
+  }
+  if (!IsLegal(token)) return absl::FailedPreconditionError(DescribeIllegal(token));
+  Apply(token);
+  return absl::OkStatus();
+}
+
+// Precondition: `token` is legal. Keeps pending_ equal to the fewest tokens that complete
+// the program: filling a hole swaps its cost for the cost of the subtree the token opens.
+void DecodeState::Apply(int32_t token) {
+  if (terminated_) return;  // PAD after EOS changes nothing
+  tokens_.push_back(token);
+  if (stack_.empty()) {  // EOS after a complete root
+    terminated_ = true;
+    pending_ -= 1;
+    return;
+  }
+  const Engine& e = *engine_;
+  const TokenInfo& info = e.vocab().info(token);
+  Frame& top = stack_.back();
+  if (IsSequenceNode(top.node)) {
+    if (info.node == Terminator(top.node)) {
+      pending_ -= 1;
+      CloseTop();
+      if (stack_.empty() && start_ == Start::kModule) terminated_ = true;
+      Settle();
+      return;
+    }
+    const Hole item = Spec(top.node).children[0];
+    if (top.next == 0) pending_ -= e.hole_cost(item);
+    ++top.next;
+    OpenNode(token, 0);
+  } else {
+    const Hole hole = Spec(top.node).children[top.next];
+    pending_ -= e.hole_cost(hole);
+    ++top.next;
+    if (hole == Hole::kTarget) {
+      top.bits = static_cast<uint32_t>(info.value);
+      if (info.value == introduced_) ++introduced_;
+    } else if (hole == Hole::kExpr) {
+      const int depth = Spec(top.node).fills == Hole::kExpr ? top.depth + 1 : 1;
+      OpenNode(token, depth);
+    } else if (hole != Hole::kAugTarget) {
+      OpenNode(token, 0);
+    }
+  }
+  Settle();
+}
+
+void DecodeState::OpenNode(int32_t token, int depth) {
+  const TokenInfo& info = engine_->vocab().info(token);
+  const NodeKind node = info.node;
+  const NodeSpec& spec = Spec(node);
+  if (spec.num_children == 0) {
+    // Leaf statements that end the path through their block.
+    if (node == NodeKind::kReturnNone || node == NodeKind::kBreak || node == NodeKind::kContinue) {
+      scope().flags &= ~kFallsThrough;
+    }
+    return;
+  }
+  if (node == NodeKind::kDef) arity_ = introduced_ = static_cast<uint8_t>(info.value);
+  pending_ += engine_->token_cost(token) - 1;
+  stack_.push_back({node, 0, static_cast<uint8_t>(depth), 0, 0});
+}
+
+// Opens sequence children and closes finished nodes until the top frame awaits a token.
+void DecodeState::Settle() {
+  while (!stack_.empty()) {
+    Frame& top = stack_.back();
+    if (IsSequenceNode(top.node)) return;
+    const NodeSpec& spec = Spec(top.node);
+    if (top.next < spec.num_children) {
+      const Hole hole = spec.children[top.next];
+      if (!IsSequence(hole)) return;
+      ++top.next;  // the sequence frame now carries this hole's cost
+      PushScope(hole);
+      return;
+    }
+    CloseTop();
+  }
+}
+
+void DecodeState::PushScope(Hole hole) {
+  Frame frame{SequenceNode(hole), 0, 0, kFallsThrough, 0};
+  if (hole == Hole::kBody) {
+    frame.bits = LowBits(arity_);
+  } else {
+    const Frame& outer = scope();
+    frame.bits = outer.bits;
+    frame.depth = outer.depth + 1;
+    frame.flags |= outer.flags & kInLoop;
+    if (hole == Hole::kLoopBody) {
+      frame.bits |= 1u << stack_.back().bits;  // the loop variable
+      frame.flags |= kInLoop;
+    }
+  }
+  stack_.push_back(frame);
+  scope_index_ = static_cast<int8_t>(stack_.size() - 1);
+}
+
+// Pops the top frame and applies what its completion means to the frames below.
+void DecodeState::CloseTop() {
+  const Frame done = stack_.back();
+  stack_.pop_back();
+  if (IsScopeNode(done.node)) {
+    scope_index_ = -1;
+    for (int i = static_cast<int>(stack_.size()) - 1; i >= 0; --i) {
+      if (IsScopeNode(stack_[i].node)) {
+        scope_index_ = static_cast<int8_t>(i);
+        break;
+      }
+    }
+    if (!stack_.empty() && stack_.back().node == NodeKind::kIfElse) {
+      Frame& branch = stack_.back();
+      const bool first_falls = branch.flags & kFallsThrough;
+      const bool done_falls = done.flags & kFallsThrough;
+      if (branch.next == 2) {  // the if branch: remember it for the merge
+        branch.bits = done.bits;
+        branch.flags = done.flags & kFallsThrough;
+      } else {  // the else branch: only branches that fall through reach the next statement
+        branch.bits = first_falls && !done_falls   ? branch.bits
+                      : done_falls && !first_falls ? done.bits
+                                                   : branch.bits & done.bits;
+        branch.flags = (first_falls || done_falls) ? kFallsThrough : 0;
+      }
+    }
+    return;
+  }
+  switch (done.node) {
+    case NodeKind::kAssign:
+      scope().bits |= 1u << done.bits;
+      break;
+    case NodeKind::kIfElse:
+      scope().bits = done.bits;
+      if (!(done.flags & kFallsThrough)) scope().flags &= ~kFallsThrough;
+      break;
+    case NodeKind::kReturn:
+      scope().flags &= ~kFallsThrough;
+      break;
+    default:
+      break;
+  }
+}
+
+absl::Status DecodeState::LimitMaxLen(int max_len) {
+  if (max_len >= max_len_) return absl::OkStatus();
+  if (max_len - num_tokens() < pending_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a budget of ", max_len, " tokens cannot complete this state: it has ", num_tokens(),
+        " tokens and needs at least ", pending_, " more"));
+  }
+  max_len_ = max_len;
+  return absl::OkStatus();
+}
+
+bool DecodeState::CheckInvariants() const {
+  const Engine& e = *engine_;
+  int expected = 0;
+  for (const Frame& f : stack_) {
+    const NodeSpec& spec = Spec(f.node);
+    if (IsSequenceNode(f.node)) {
+      expected += (f.next == 0 ? e.hole_cost(spec.children[0]) : 0) + 1;
+    } else {
+      for (int i = f.next; i < spec.num_children; ++i) expected += e.hole_cost(spec.children[i]);
+    }
+  }
+  if (!terminated_ && start_ != Start::kModule) expected += 1;  // EOS
+  return expected == pending_ && pending_ <= token_budget_remaining() &&
+         (scope_index_ < 0 || IsScopeNode(stack_[scope_index_].node));
+}
+
+absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine> engine,
+                                      const InitRequest& request) {
+  const DecodeConfig& cfg = engine->config();
+  int arity = -1;
+  if (request.start == Start::kBlock || request.start == Start::kExpr) {
+    arity = request.arity.value_or(cfg.arities.front());
+    if (std::find(cfg.arities.begin(), cfg.arities.end(), arity) == cfg.arities.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("arity ", arity, " is not in config.arities"));
+    }
+  }
+  const int max_len = request.max_len == 0 ? kDefaultMaxLen : request.max_len;
+  if (max_len < 1 || max_len > kMaxLenLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_len = ", request.max_len, " is outside [1, ", kMaxLenLimit, "]"));
+  }
+  DecodeState state;
+  state.engine_ = std::move(engine);
+  state.Reset(request.start, arity, max_len);
+  if (state.pending_ > max_len) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_len = ", max_len, " is below the shortest ", StartName(request.start),
+                     " program (", state.pending_, " tokens with EOS)"));
+  }
+  for (size_t i = 0; i < request.prefix_tokens.size(); ++i) {
+    if (absl::Status s = state.Advance(request.prefix_tokens[i]); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("prefix_tokens[", i, "]: ", s.message()));
+    }
+  }
+  return state;
+}
+
+absl::StatusOr<std::vector<DecodeState>> InitStates(std::shared_ptr<const Engine> engine,
+                                                    absl::Span<const InitRequest> requests) {
+  std::vector<DecodeState> states;
+  states.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<DecodeState> state = InitState(engine, requests[i]);
+    if (!state.ok()) {
+      return absl::Status(state.status().code(),
+                          absl::StrCat("requests[", i, "]: ", state.status().message()));
+    }
+    states.push_back(*std::move(state));
+  }
+  return states;
+}
+
+absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<int32_t> out) {
+  if (states.empty()) return absl::OkStatus();
+  const Engine& engine = states[0]->engine();
+  const size_t words = engine.words();
+  if (out.size() != states.size() * words) {
+    return absl::InvalidArgumentError(absl::StrCat("mask buffer holds ", out.size(),
+                                                   " words; ", states.size() * words,
+                                                   " are needed"));
+  }
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i]->engine().vocab().fingerprint() != engine.vocab().fingerprint()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "states[", i, "] uses another vocabulary than states[0]; a batch shares one"));
+    }
+  }
+  for (size_t i = 0; i < states.size(); ++i) {
+    states[i]->FillMask(reinterpret_cast<uint32_t*>(out.data() + i * words));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LegalMasks(absl::Span<const DecodeState> states, absl::Span<int32_t> out) {
+  std::vector<const DecodeState*> ptrs;
+  ptrs.reserve(states.size());
+  for (const DecodeState& s : states) ptrs.push_back(&s);
+  return LegalMasks(absl::MakeConstSpan(ptrs), out);
+}
+
+absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int32_t> tokens) {
+  if (states.size() != tokens.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("token_ids has ", tokens.size(),
+                                                   " entries for ", states.size(), " states"));
+  }
+  for (size_t i = 0; i < states.size(); ++i) {  // validate the whole batch first
+    const DecodeState& s = *states[i];
+    if (tokens[i] < 0 || tokens[i] >= s.engine().vocab().size()) {
+      return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "]: token id ", tokens[i],
+                                                     " is outside the vocabulary [0, ",
+                                                     s.engine().vocab().size(), ")"));
+    }
+    if (!s.IsLegal(tokens[i])) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("token_ids[", i, "]: ", s.DescribeIllegal(tokens[i])));
+    }
+  }
+  for (size_t i = 0; i < states.size(); ++i) states[i]->Apply(tokens[i]);
+  return absl::OkStatus();
+}
+
+absl::Status Advance(absl::Span<DecodeState> states, absl::Span<const int32_t> tokens) {
+  std::vector<DecodeState*> ptrs;
+  ptrs.reserve(states.size());
+  for (DecodeState& s : states) ptrs.push_back(&s);
+  return Advance(absl::MakeConstSpan(ptrs), tokens);
+}
+
+absl::Status Rollback(DecodeState& state, int k) {
+  if (k < 0 || k > state.num_tokens()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot roll back ", k, " tokens of ",
+                                                   state.num_tokens()));
+  }
+  std::vector<int32_t> keep(state.tokens_.begin(), state.tokens_.end() - k);
+  state.Reset(state.start_, state.root_arity_, state.max_len_);
+  for (int32_t token : keep) state.Apply(token);  // a prefix of a legal stream stays legal
+  return absl::OkStatus();
+}
+
+std::vector<int32_t> ForcedTokens(const DecodeState& state) {
+  DecodeState probe = state;
+  std::vector<int32_t> forced;
+  absl::InlinedVector<uint32_t, 64> row(state.engine().words());
+  while (!probe.terminated()) {
+    probe.FillMask(row.data());
+    int count = 0, last = -1;
+    for (size_t w = 0; w < row.size() && count < 2; ++w) {
+      count += std::popcount(row[w]);
+      if (row[w]) last = static_cast<int>(w * 32) + std::countr_zero(row[w]);
+    }
+    if (count != 1) break;
+    forced.push_back(last);
+    (void)probe.Advance(last);
+  }
+  return forced;
+}
+
+}  // namespace astcd

@@ -1,0 +1,134 @@
+// The constrained decoder: states, legal masks, advance, rollback, fork, forced tokens.
+//
+// A DecodeState is the preorder token stream decoded so far plus a compact stack of the
+// nodes still open. Its legal mask is grammar FIRST set ∩ scope ∩ depth/size guards ∩
+// budget, so every token it admits keeps the program completable within max_len.
+#ifndef ASTCD_CORE_DECODER_H_
+#define ASTCD_CORE_DECODER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/config.h"
+#include "core/engine.h"
+
+namespace astcd {
+
+struct InitRequest {
+  Start start = Start::kModule;
+  std::vector<int32_t> prefix_tokens;
+  std::optional<int> arity;  // BLOCK and EXPR: parameters in scope (default: smallest arity)
+  int max_len = 0;           // token budget, EOS included; 0 means kDefaultMaxLen
+};
+
+// What a sampler may want to know about the hole being filled.
+struct HoleView {
+  MaskContext context;
+  int depth;      // expression depth of the hole, or control depth of a statement
+  int max_depth;  // the config's limit for that depth
+  int items;      // statements (or functions) already in the open sequence
+  int slack;      // budget left beyond what the open holes need
+};
+
+class DecodeState {
+ public:
+  Start start() const { return start_; }
+  int arity() const { return root_arity_; }  // BLOCK/EXPR root arity; -1 otherwise
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  int num_tokens() const { return static_cast<int>(tokens_.size()); }
+  int max_len() const { return max_len_; }
+  int token_budget_remaining() const { return max_len_ - num_tokens(); }
+  // The tokens so far form a whole program (for MODULE: at a function boundary).
+  bool complete() const;
+  // EOS has been accepted; only PAD is legal and it changes nothing.
+  bool terminated() const { return terminated_; }
+  const Engine& engine() const { return *engine_; }
+  const std::shared_ptr<const Engine>& shared_engine() const { return engine_; }
+
+  // Writes engine().words() words: token i is bit i%32 of word i/32.
+  void FillMask(uint32_t* out) const;
+  bool IsLegal(int32_t token) const;
+  int CountLegal() const;
+  // Accepts one token. Out-of-vocabulary ids are InvalidArgument; tokens outside the mask
+  // are FailedPrecondition. Either way the state is unchanged.
+  absl::Status Advance(int32_t token);
+  HoleView hole_view() const;
+
+  // Lowers max_len (never raises it). FailedPrecondition if the open holes no longer fit.
+  absl::Status LimitMaxLen(int max_len);
+
+  // For tests: recomputes the pending completion cost from scratch and compares.
+  bool CheckInvariants() const;
+  // Fewest tokens (EOS included) that complete the program from here.
+  int min_tokens_to_complete() const { return pending_; }
+
+ private:
+  friend absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine>, const InitRequest&);
+  friend absl::Status Rollback(DecodeState& state, int k);
+  friend absl::Status Advance(absl::Span<DecodeState* const> states,
+                              absl::Span<const int32_t> tokens);
+
+  // One open node. 8 bytes.
+  struct Frame {
+    NodeKind node;
+    uint8_t next;   // nodes: first child not yet started; sequences: items started
+    uint8_t depth;  // expression nodes: their depth; scope frames: control depth inside
+    uint8_t flags;  // scope frames: kInLoop | kFallsThrough; if/else: the first branch's
+    uint32_t bits;  // scope frames: definitely-assigned names; =/for: the target;
+                    // if/else: the first branch's definitely-assigned names
+  };
+  static constexpr uint8_t kInLoop = 1, kFallsThrough = 2;
+
+  DecodeState() = default;
+  void Reset(Start start, int arity, int max_len);
+  MaskContext Context(unsigned* conds, int* hole_cost, uint32_t* var_bits, int* depth) const;
+  void Apply(int32_t token);
+  void OpenNode(int32_t token, int depth);
+  void Settle();
+  void PushScope(Hole hole);
+  void CloseTop();
+  Frame& scope() { return stack_[scope_index_]; }
+  const Frame& scope() const { return stack_[scope_index_]; }
+  std::string DescribeIllegal(int32_t token) const;
+
+  std::shared_ptr<const Engine> engine_;
+  std::vector<int32_t> tokens_;
+  absl::InlinedVector<Frame, 12> stack_;
+  int32_t max_len_ = 0;
+  int32_t pending_ = 0;      // fewest tokens that close every open node, EOS included
+  int8_t scope_index_ = -1;  // innermost frame that carries a scope
+  uint8_t arity_ = 0;        // parameters of the current function
+  uint8_t introduced_ = 0;   // names bound so far in the current function (params first)
+  int8_t root_arity_ = -1;
+  Start start_ = Start::kModule;
+  bool terminated_ = false;
+};
+
+// Batch API. A batch is all-or-nothing: on error no state changes, and the message names
+// the batch index.
+absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine> engine,
+                                      const InitRequest& request);
+absl::StatusOr<std::vector<DecodeState>> InitStates(std::shared_ptr<const Engine> engine,
+                                                    absl::Span<const InitRequest> requests);
+// Fills a [batch, words] row-major bitmask. All states must share one vocabulary.
+absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<int32_t> out);
+absl::Status LegalMasks(absl::Span<const DecodeState> states, absl::Span<int32_t> out);
+absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int32_t> tokens);
+absl::Status Advance(absl::Span<DecodeState> states, absl::Span<const int32_t> tokens);
+// Removes the last k tokens (replaying the rest from the start; O(length)).
+absl::Status Rollback(DecodeState& state, int k);
+// A copy that evolves independently.
+inline DecodeState Fork(const DecodeState& state) { return state; }
+// The chain of tokens that are forced (the mask has one bit) from this state on.
+std::vector<int32_t> ForcedTokens(const DecodeState& state);
+
+}  // namespace astcd
+
+#endif  // ASTCD_CORE_DECODER_H_

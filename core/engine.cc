@@ -1,0 +1,120 @@
+#include "core/engine.h"
+
+#include <algorithm>
+#include <climits>
+
+namespace astcd {
+namespace {
+
+constexpr int kInfinity = INT_MAX / 4;
+
+// The hole a context's tokens fill, and the token that closes it (if a sequence).
+struct ContextShape {
+  Hole item;
+  NodeKind terminator;
+  bool has_terminator;
+};
+
+ContextShape ShapeOf(MaskContext ctx) {
+  switch (ctx) {
+    case MaskContext::kFunc: return {Hole::kFunc, NodeKind::kEos, false};
+    case MaskContext::kModule: return {Hole::kFunc, NodeKind::kEos, true};
+    case MaskContext::kStmt: return {Hole::kStmt, NodeKind::kEnd, true};
+    case MaskContext::kExpr: return {Hole::kExpr, NodeKind::kEos, false};
+    default: return {Hole::kNone, NodeKind::kEos, false};
+  }
+}
+
+void SetBit(uint32_t* row, int id) { row[id >> 5] |= 1u << (id & 31); }
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Engine>> Engine::Create(const DecodeConfig& config) {
+  if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  return std::shared_ptr<const Engine>(new Engine(config));
+}
+
+Engine::Engine(const DecodeConfig& config)
+    : config_(config), vocab_(config), words_((vocab_.size() + 31) / 32) {
+  std::sort(config_.arities.begin(), config_.arities.end());
+  ComputeCosts();
+  BuildMasks();
+}
+
+// Minimum costs by fixpoint over the grammar table, as FIRST sets are computed: a token's
+// subtree costs 1 plus its children's holes; a hole costs its cheapest filler; a sequence
+// costs one item plus its terminator. The cheapest filler of every hole (a leaf, `pass`,
+// the smallest def) needs no scope condition, so these costs hold in every context.
+void Engine::ComputeCosts() {
+  constexpr int kNumHoles = static_cast<int>(Hole::kLoopBody) + 1;
+  hole_cost_.assign(kNumHoles, kInfinity);
+  std::vector<int> node_cost(kNumNodeKinds, kInfinity);
+  auto subtree = [&](const NodeSpec& spec) {
+    int cost = 1;
+    for (int i = 0; i < spec.num_children; ++i) {
+      cost = std::min(kInfinity, cost + hole_cost_[static_cast<int>(spec.children[i])]);
+    }
+    return cost;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    auto lower = [&changed](int& slot, int value) {
+      if (value < slot) {
+        slot = value;
+        changed = true;
+      }
+    };
+    for (const NodeSpec& spec : kGrammar) {
+      if (spec.fills == Hole::kNone) continue;
+      lower(node_cost[static_cast<int>(spec.node)], subtree(spec));
+      lower(hole_cost_[static_cast<int>(spec.fills)], node_cost[static_cast<int>(spec.node)]);
+      if (spec.node == NodeKind::kName) {  // names also fill the target holes
+        lower(hole_cost_[static_cast<int>(Hole::kTarget)], 1);
+        lower(hole_cost_[static_cast<int>(Hole::kAugTarget)], 1);
+      }
+    }
+    for (Hole seq : {Hole::kBody, Hole::kBlock, Hole::kLoopBody}) {
+      lower(hole_cost_[static_cast<int>(seq)], hole_cost_[static_cast<int>(Hole::kStmt)] + 1);
+    }
+  }
+  token_cost_.resize(vocab_.size());
+  for (int id = 0; id < vocab_.size(); ++id) {
+    const NodeSpec& spec = Spec(vocab_.info(id).node);
+    // Terminators were paid for when their sequence opened, so they always fit the budget.
+    token_cost_[id] = spec.fills == Hole::kNone ? 0 : node_cost[static_cast<int>(spec.node)];
+    max_token_cost_ = std::max(max_token_cost_, token_cost_[id]);
+  }
+}
+
+void Engine::BuildMasks() {
+  const int num_conds = 1 << kNumConds;
+  const int num_ctx = static_cast<int>(MaskContext::kCount);
+  base_masks_.assign(static_cast<size_t>(num_ctx) * num_conds * words_, 0);
+  for (int c = 0; c < num_ctx; ++c) {
+    const auto ctx = static_cast<MaskContext>(c);
+    const ContextShape shape = ShapeOf(ctx);
+    for (unsigned conds = 0; conds < static_cast<unsigned>(num_conds); ++conds) {
+      uint32_t* row = &base_masks_[(static_cast<size_t>(c) * num_conds + conds) * words_];
+      if (ctx == MaskContext::kComplete) SetBit(row, Vocabulary::eos_id());
+      if (ctx == MaskContext::kTerminated) SetBit(row, Vocabulary::pad_id());
+      if (shape.item == Hole::kNone) continue;
+      unsigned held = conds | (config_.allow_loops ? kCondLoops : 0u);
+      if (!shape.has_terminator) held |= kCondSeqRoom;  // a single hole always has room
+      for (int id = 0; id < vocab_.size(); ++id) {
+        const NodeSpec& spec = Spec(vocab_.info(id).node);
+        if (spec.kind == TokenKind::kVariable) continue;  // scope-dependent, OR-ed in later
+        const bool terminates = shape.has_terminator && spec.node == shape.terminator;
+        if (terminates && (conds & kCondSeqItem) == 0) continue;  // a sequence is never empty
+        if ((spec.fills == shape.item || terminates) && (spec.conds & ~held) == 0) SetBit(row, id);
+      }
+    }
+  }
+  budget_masks_.assign(static_cast<size_t>(max_token_cost_ + 1) * words_, 0);
+  for (int slack = 0; slack <= max_token_cost_; ++slack) {
+    for (int id = 0; id < vocab_.size(); ++id) {
+      if (token_cost_[id] <= slack) SetBit(&budget_masks_[static_cast<size_t>(slack) * words_], id);
+    }
+  }
+}
+
+}  // namespace astcd

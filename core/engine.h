@@ -1,0 +1,63 @@
+// Engine: a validated config compiled into the tables the decoder reads at every step.
+#ifndef ASTCD_CORE_ENGINE_H_
+#define ASTCD_CORE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/config.h"
+#include "core/grammar.h"
+#include "core/vocabulary.h"
+
+namespace astcd {
+
+// Which table row the current hole reads its mask from.
+enum class MaskContext : uint8_t {
+  kFunc, kModule, kStmt, kExpr, kTarget, kAugTarget, kComplete, kTerminated, kCount
+};
+
+class Engine {
+ public:
+  // Validates the config (InvalidArgument naming the field) and builds the tables.
+  static absl::StatusOr<std::shared_ptr<const Engine>> Create(const DecodeConfig& config);
+
+  const DecodeConfig& config() const { return config_; }
+  const Vocabulary& vocab() const { return vocab_; }
+  int words() const { return words_; }  // 32-bit words per mask row: ceil(vocab size / 32)
+
+  // Fewest tokens that complete a subtree opened by `token` (the token itself included).
+  int token_cost(int token) const { return token_cost_[token]; }
+  // Fewest tokens that fill `hole`.
+  int hole_cost(Hole hole) const { return hole_cost_[static_cast<int>(hole)]; }
+
+  // FIRST set of the context's hole, filtered by the conditions that hold (Cond bits),
+  // without variable tokens (those depend on scope and are OR-ed in by the decoder).
+  const uint32_t* base_mask(MaskContext ctx, unsigned conds) const {
+    return &base_masks_[(static_cast<size_t>(ctx) * (1u << kNumConds) + conds) * words_];
+  }
+  // Tokens whose subtree fits in `slack` tokens.
+  const uint32_t* budget_mask(int slack) const {
+    const int row = slack < max_token_cost_ ? slack : max_token_cost_;
+    return &budget_masks_[static_cast<size_t>(row) * words_];
+  }
+
+ private:
+  explicit Engine(const DecodeConfig& config);
+  void ComputeCosts();
+  void BuildMasks();
+
+  DecodeConfig config_;
+  Vocabulary vocab_;
+  int words_;
+  std::vector<int> token_cost_;
+  std::vector<int> hole_cost_;
+  int max_token_cost_ = 0;
+  std::vector<uint32_t> base_masks_;
+  std::vector<uint32_t> budget_masks_;
+};
+
+}  // namespace astcd
+
+#endif  // ASTCD_CORE_ENGINE_H_

@@ -1,0 +1,175 @@
+#include "core/sampler.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace astcd {
+namespace {
+
+// The token behind the k-th set bit of the mask (k counts from 0).
+int32_t NthSetBit(const uint32_t* mask, int words, uint64_t k) {
+  for (int w = 0; w < words; ++w) {
+    uint32_t bits = mask[w];
+    const int count = std::popcount(bits);
+    if (k >= static_cast<uint64_t>(count)) {
+      k -= count;
+      continue;
+    }
+    while (k-- > 0) bits &= bits - 1;
+    return w * 32 + std::countr_zero(bits);
+  }
+  return -1;
+}
+
+const std::map<std::string, double>& DefaultWeights() {
+  static const auto* weights = new std::map<std::string, double>{
+      {"=", 4},        {"+=", 0.4},     {"-=", 0.4},  {"*=", 0.3},   {"//=", 0.2},
+      {"%=", 0.2},     {"if", 1},       {"if/else", 0.8}, {"for/1", 0.8}, {"for/2", 0.5},
+      {"return", 2},   {"return/0", 0.1}, {"pass", 0.1}, {"break", 0.3}, {"continue", 0.2},
+      {"end", 1},      {"+", 1},        {"-", 1},     {"*", 1},      {"//", 0.3},
+      {"%", 0.3},      {"<", 0.4},      {"<=", 0.4},  {"==", 0.4},   {"!=", 0.4},
+      {">", 0.4},      {">=", 0.4},     {"and", 0.3}, {"or", 0.3},   {"neg", 0.2},
+      {"not", 0.2},    {"ifexp", 0.3},  {"abs", 0.2}, {"min", 0.3},  {"max", 0.3},
+      {"variable", 6}, {"constant", 3}, {"function", 1}, {"special", 1},
+  };
+  return *weights;
+}
+
+}  // namespace
+
+uint64_t Rng::Next() {
+  uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t Rng::Below(uint64_t n) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
+}
+
+double Rng::Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+
+uint64_t StreamSeed(uint64_t seed, uint64_t input_index, uint64_t sample_index) {
+  Rng mix(seed ^ 0x6a09e667f3bcc909ull);
+  uint64_t h = mix.Next();
+  mix = Rng(h ^ input_index);
+  h = mix.Next();
+  mix = Rng(h ^ (sample_index * 0x9e3779b97f4a7c15ull));
+  return mix.Next();
+}
+
+int32_t UniformSampler::Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const {
+  const int words = state.engine().words();
+  int total = 0;
+  for (int w = 0; w < words; ++w) total += std::popcount(mask[w]);
+  return NthSetBit(mask, words, rng.Below(total));
+}
+
+absl::StatusOr<std::unique_ptr<WeightedSampler>> WeightedSampler::Create(
+    uint64_t seed, const PolicyConfig& policy, std::shared_ptr<const Engine> engine) {
+  if (!(policy.depth_pressure >= 0) || !(policy.budget_pressure >= 0)) {
+    return absl::InvalidArgumentError("policy depth_pressure and budget_pressure must be >= 0");
+  }
+  std::unique_ptr<WeightedSampler> sampler(new WeightedSampler(seed, policy, engine));
+  const Vocabulary& vocab = engine->vocab();
+  std::map<std::string, double> weights = DefaultWeights();
+  for (const auto& [key, value] : policy.weights) {
+    bool known = vocab.Find(key).has_value();
+    for (int k = static_cast<int>(TokenKind::kSpecial); k <= static_cast<int>(TokenKind::kConstant);
+         ++k) {
+      known |= key == TokenKindName(static_cast<TokenKind>(k));
+    }
+    if (!known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy weight '", key, "' names no token and no token kind"));
+    }
+    if (!(value >= 0) || !std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy weight '", key, "' = ", value, " must be finite and >= 0"));
+    }
+    weights[key] = value;
+  }
+  sampler->weight_.resize(vocab.size());
+  sampler->shared_.resize(vocab.size());
+  for (int id = 0; id < vocab.size(); ++id) {
+    const TokenInfo& info = vocab.info(id);
+    const TokenKind kind = Spec(info.node).kind;
+    if (auto it = weights.find(info.name); it != weights.end()) {
+      sampler->weight_[id] = it->second;
+    } else {
+      auto kit = weights.find(std::string(TokenKindName(kind)));
+      sampler->weight_[id] = kit == weights.end() ? 1.0 : kit->second;
+      sampler->shared_[id] = kind == TokenKind::kVariable || kind == TokenKind::kConstant;
+    }
+  }
+  return sampler;
+}
+
+int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const {
+  const Engine& engine = *engine_;
+  const int words = engine.words();
+  const HoleView hole = state.hole_view();
+  // Damping for tokens that open holes: deeper and tighter means fewer of them.
+  const double depth_room =
+      hole.max_depth > 0 ? std::max(0.05, 1.0 - static_cast<double>(hole.depth) / hole.max_depth)
+                         : 0.05;
+  const double budget_room =
+      std::min(1.0, 4.0 * hole.slack / std::max(1, state.max_len()));
+  const double opening = std::pow(depth_room, policy_.depth_pressure) *
+                         std::pow(std::max(budget_room, 0.01), policy_.budget_pressure);
+  int shared_count[2] = {0, 0};  // legal variables, legal constants
+  for (int w = 0; w < words; ++w) {
+    for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
+      const int id = w * 32 + std::countr_zero(bits);
+      if (shared_[id]) ++shared_count[Spec(engine.vocab().info(id).node).kind == TokenKind::kConstant];
+    }
+  }
+  double total = 0;
+  double weights[2048];
+  int ids[2048];
+  int n = 0;
+  for (int w = 0; w < words; ++w) {
+    for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
+      const int id = w * 32 + std::countr_zero(bits);
+      double weight = weight_[id];
+      if (shared_[id]) {
+        weight /= shared_count[Spec(engine.vocab().info(id).node).kind == TokenKind::kConstant];
+      }
+      if (engine.token_cost(id) > 1) weight *= opening;
+      if (engine.vocab().info(id).node == NodeKind::kEnd) weight *= 1 + hole.items;
+      weights[n] = weight;
+      ids[n++] = id;
+      total += weight;
+    }
+  }
+  if (!(total > 0)) return NthSetBit(mask, words, rng.Below(n));  // all weights zero: uniform
+  double pick = rng.Unit() * total;
+  for (int i = 0; i < n; ++i) {
+    pick -= weights[i];
+    if (pick < 0) return ids[i];
+  }
+  for (int i = n - 1; i >= 0; --i) {  // rounding: the last token with weight
+    if (weights[i] > 0) return ids[i];
+  }
+  return ids[n - 1];
+}
+
+absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view kind, uint64_t seed,
+                                                     const PolicyConfig& policy,
+                                                     std::shared_ptr<const Engine> engine) {
+  if (kind == "uniform") return std::make_unique<UniformSampler>(seed);
+  if (kind == "weighted") {
+    absl::StatusOr<std::unique_ptr<WeightedSampler>> s =
+        WeightedSampler::Create(seed, policy, std::move(engine));
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Sampler>(std::move(*s));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("sampler '", kind, "' is not one of uniform, weighted"));
+}
+
+}  // namespace astcd
