@@ -61,11 +61,7 @@ absl::Status ValidateConfig(const DecodeConfig& c) {
   if (auto s = CheckRange("max_control_depth", c.max_control_depth, 0, 8); !s.ok()) return s;
   if (auto s = CheckRange("max_locals", c.max_locals, 0, 20); !s.ok()) return s;
   if (auto s = CheckRange("max_functions", c.max_functions, 1, 16); !s.ok()) return s;
-  if (c.num_names() > 26) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.max_locals = ", c.max_locals, " with a largest arity of ", c.max_arity(),
-        " needs ", c.num_names(), " variable names; at most 26 (a..z) exist"));
-  }
+  // The ranges keep num_names() <= 6 + 20 = 26, so every variable is one letter a..z.
   const auto [clo, chi] = c.const_range;
   if (auto s = CheckRange("const_range[0]", clo, 0, 1 << 20); !s.ok()) return s;
   if (auto s = CheckRange("const_range[1]", chi, clo, 1 << 20); !s.ok()) return s;
