@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: installs what is needed, builds, and runs every test twice, once in a
+# normal build and once under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash deploy/install-deps.sh
+jobs="${ASTCD_JOBS:-2}"
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DASTCD_BUILD_TESTS=ON -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=OFF
+cmake --build build -j"$jobs"
+echo "== tests"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DASTCD_BUILD_TESTS=ON \
+  -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=ON
+cmake --build build-asan -j"$jobs"
+echo "== tests under sanitizers"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs"
