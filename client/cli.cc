@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -55,10 +56,16 @@ class Flags {
       }
       std::string name = arg.substr(2), value;
       const size_t eq = name.find('=');
-      const bool is_switch = std::find(switches.begin(), switches.end(), name) != switches.end();
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
+      }
+      const bool is_switch = std::find(switches.begin(), switches.end(), name) != switches.end();
+      if (eq != std::string::npos) {
+        if (is_switch && value != "true" && value != "false") {
+          return absl::InvalidArgumentError(
+              absl::StrCat("flag --", name, " takes no value, or =true / =false"));
+        }
       } else if (!is_switch) {
         if (i + 1 >= argc) {
           return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
@@ -76,17 +83,24 @@ class Flags {
   }
 
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  bool Switch(const std::string& name) const { return Get(name, "false") == "true"; }
   std::string Get(const std::string& name, const std::string& fallback) const {
     auto it = values_.find(name);
     return it == values_.end() ? fallback : it->second;
   }
-  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback) const {
+  // The flag's integer value, refused (naming the flag) unless it lies in [lo, hi].
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback, int64_t lo,
+                                 int64_t hi) const {
     auto it = values_.find(name);
     if (it == values_.end()) return fallback;
     int64_t v;
     if (!absl::SimpleAtoi(it->second, &v)) {
       return absl::InvalidArgumentError(
           absl::StrCat("flag --", name, " wants an integer, not '", it->second, "'"));
+    }
+    if (v < lo || v > hi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, " = ", v, " is outside [", lo, ", ", hi, "]"));
     }
     return v;
   }
@@ -151,9 +165,12 @@ class Progress {
   Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total >= 200) {}
   void Tick() {
     if (!enabled_) return;
-    const size_t done = ++done_;
-    if (done * 100 / total_ == (done - 1) * 100 / total_ && done != total_) return;
+    const size_t ticked = ++done_;
+    if (ticked * 100 / total_ == (ticked - 1) * 100 / total_ && ticked != total_) return;
     std::lock_guard<std::mutex> lock(mu_);
+    const size_t done = done_.load();  // the newest count, so the bar never moves back
+    if (done <= drawn_) return;
+    drawn_ = done;
     const int filled = static_cast<int>(done * 40 / total_);
     std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
                  std::string(40 - filled, '.').c_str(), done, total_);
@@ -165,6 +182,7 @@ class Progress {
   bool enabled_;
   std::atomic<size_t> done_{0};
   std::mutex mu_;
+  size_t drawn_ = 0;  // guarded by mu_
 };
 
 int Sample(int argc, char** argv) {
@@ -178,15 +196,14 @@ int Sample(int argc, char** argv) {
   if (!engine.ok()) return Fail(engine.status());
   absl::StatusOr<Start> start = ParseStart(flags->Get("start", "module"));
   if (!start.ok()) return Fail(start.status());
-  absl::StatusOr<int64_t> n = flags->GetInt("n", 1), seed = flags->GetInt("seed", 0),
-                          max_new = flags->GetInt("max-new-tokens", 200),
-                          max_len = flags->GetInt("max-len", -1),
-                          threads = flags->GetInt("threads", 1), arity = flags->GetInt("arity", -1);
+  absl::StatusOr<int64_t> n = flags->GetInt("n", 1, 1, 10'000'000),
+                          seed = flags->GetInt("seed", 0, INT64_MIN, INT64_MAX),
+                          max_new = flags->GetInt("max-new-tokens", 200, 0, kMaxLenLimit),
+                          max_len = flags->GetInt("max-len", -1, 1, kMaxLenLimit),
+                          threads = flags->GetInt("threads", 1, 1, 64),
+                          arity = flags->GetInt("arity", -1, 0, 6);
   for (const auto* v : {&n, &seed, &max_new, &max_len, &threads, &arity}) {
     if (!v->ok()) return Fail(v->status());
-  }
-  if (*n < 1 || *n > 10'000'000) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--n ", *n, " is outside [1, 10000000]")));
   }
   PolicyConfig policy;
   if (flags->Has("policy")) {
@@ -202,9 +219,16 @@ int Sample(int argc, char** argv) {
 
   InitRequest request;
   request.start = *start;
-  if (*arity >= 0) request.arity = static_cast<int>(*arity);
+  if (*arity >= 0) {
+    if (*start != Start::kBlock && *start != Start::kExpr) {
+      return Fail(absl::InvalidArgumentError(
+          "flag --arity applies to --start block and expr; a def token chooses a function's"));
+    }
+    request.arity = static_cast<int>(*arity);
+  }
   // By default a program must fit in the new-token cap, so that every sample completes.
-  request.max_len = static_cast<int>(*max_len >= 0 ? *max_len : std::min<int64_t>(*max_new, kMaxLenLimit));
+  // A max-new-tokens of 0 means no cap; the budget then defaults to kDefaultMaxLen.
+  request.max_len = static_cast<int>(*max_len >= 0 ? *max_len : *max_new);
   absl::StatusOr<DecodeState> state = InitState(*engine, request);
   if (!state.ok()) return Fail(state.status());
 
@@ -214,7 +238,7 @@ int Sample(int argc, char** argv) {
   options.num_threads = static_cast<int>(*threads);
   Progress progress(static_cast<size_t>(*n), isatty(STDERR_FILENO));
   options.on_result = [&progress] { progress.Tick(); };
-  const bool sexpr = flags->Has("sexpr");
+  const bool sexpr = flags->Switch("sexpr");
   // Decode in chunks of whole inputs so that memory stays bounded for large n; each chunk's
   // results are those of sample indices [offset, offset + chunk) of one input state.
   constexpr int64_t kChunk = 4096;
