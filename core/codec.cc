@@ -1,5 +1,7 @@
 #include "core/codec.h"
 
+#include "core/codec_impl.h"
+
 #include "absl/strings/str_cat.h"
 #include "core/decoder.h"
 
@@ -328,11 +330,18 @@ absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Sta
     return absl::InvalidArgumentError(absl::StrCat(
         "the stream ends after ", tokens.size(), " tokens with the program incomplete"));
   }
+  return internal::BuildAst(engine->vocab(), start, state->arity(), state->complete(), tokens);
+}
+
+namespace internal {
+
+Ast BuildAst(const Vocabulary& vocab, Start start, int arity, bool complete,
+             absl::Span<const int32_t> tokens) {
   Ast ast;
   ast.start = start;
-  ast.arity = state->arity();
-  ast.complete = state->complete();
-  Builder builder(engine->vocab(), tokens, ast.arena.get());
+  ast.arity = arity;
+  ast.complete = complete;
+  Builder builder(vocab, tokens, ast.arena.get());
   switch (start) {
     case Start::kModule: ast.root = builder.Sequence(NodeKind::kModule, 0); break;
     case Start::kFunction: ast.root = builder.Hole(Hole::kFunc); break;
@@ -341,6 +350,8 @@ absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Sta
   }
   return ast;
 }
+
+}  // namespace internal
 
 std::string AstToSource(const Ast& ast) {
   std::string out;

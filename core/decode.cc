@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "core/codec_impl.h"
+#include "core/decoder_impl.h"
 
 namespace astcd {
 namespace {
@@ -39,7 +41,7 @@ void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
       for (uint32_t w : mask) legal += std::popcount(w);
       result->trace.push_back({token, legal});
     }
-    (void)state.Advance(token);  // the sampler picked from the mask, so this cannot fail
+    internal::DecoderAccess::AdvanceLegal(state, token);  // the sampler picked from the mask
     result->new_tokens.push_back(token);
     ++added;
   }
@@ -47,11 +49,10 @@ void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
   result->tokens = state.tokens();
   result->complete = state.complete();
   if (options.render_source) {
-    absl::StatusOr<std::string> source = TokensToSource(
-        state.shared_engine(), state.start(),
-        state.arity() >= 0 ? std::optional<int>(state.arity()) : std::nullopt, state.tokens(),
-        /*partial=*/true);
-    result->source = source.ok() ? *std::move(source) : "";
+    // The decoder accepted every token, so the AST is built without checking them again.
+    result->source = AstToSource(internal::BuildAst(state.engine().vocab(), state.start(),
+                                                    state.arity(), state.complete(),
+                                                    state.tokens()));
   }
   if (options.pad) {
     std::vector<int32_t> padded = result->new_tokens;

@@ -122,17 +122,20 @@ void DecodeState::FillMask(uint32_t* out) const {
   }
 }
 
+// One word of the mask, computed as FillMask computes it.
 bool DecodeState::IsLegal(int32_t token) const {
-  if (token < 0 || token >= engine_->vocab().size()) return false;
-  uint32_t mask[64];
-  absl::InlinedVector<uint32_t, 64> big;
-  uint32_t* row = mask;
-  if (engine_->words() > 64) {
-    big.resize(engine_->words());
-    row = big.data();
-  }
-  FillMask(row);
-  return (row[token >> 5] >> (token & 31)) & 1u;
+  const Engine& e = *engine_;
+  if (token < 0 || token >= e.vocab().size()) return false;
+  unsigned conds;
+  int hole_cost, depth;
+  uint32_t var_bits;
+  const MaskContext ctx = Context(&conds, &hole_cost, &var_bits, &depth);
+  const int w = token >> 5;
+  uint32_t word = e.base_mask(ctx, conds)[w] &
+                  e.budget_mask(token_budget_remaining() - pending_ + hole_cost)[w];
+  const int var = token - e.vocab().name_base();
+  if (var >= 0 && var < e.vocab().num_names() && ((var_bits >> var) & 1u)) return true;
+  return (word >> (token & 31)) & 1u;
 }
 
 int DecodeState::CountLegal() const {

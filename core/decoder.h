@@ -21,6 +21,10 @@
 
 namespace astcd {
 
+namespace internal {
+struct DecoderAccess;  // core/decoder_impl.h
+}  // namespace internal
+
 struct InitRequest {
   Start start = Start::kModule;
   std::vector<int32_t> prefix_tokens;
@@ -74,6 +78,7 @@ class DecodeState {
   friend absl::Status Rollback(DecodeState& state, int k);
   friend absl::Status Advance(absl::Span<DecodeState* const> states,
                               absl::Span<const int32_t> tokens);
+  friend struct internal::DecoderAccess;
 
   // One open node. 8 bytes.
   struct Frame {
