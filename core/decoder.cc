@@ -2,6 +2,7 @@
 
 #include <bit>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -431,6 +432,15 @@ absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int
   if (states.size() != tokens.size()) {
     return absl::InvalidArgumentError(absl::StrCat("token_ids has ", tokens.size(),
                                                    " entries for ", states.size(), " states"));
+  }
+  // A state named twice would be checked twice against its old self, then moved twice.
+  absl::flat_hash_map<const DecodeState*, size_t> seen;
+  for (size_t i = 0; i < states.size(); ++i) {
+    auto [it, fresh] = seen.emplace(states[i], i);
+    if (!fresh) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states[", it->second, "] and states[", i, "] are the same state"));
+    }
   }
   for (size_t i = 0; i < states.size(); ++i) {  // validate the whole batch first
     const DecodeState& s = *states[i];

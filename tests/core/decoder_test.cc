@@ -363,6 +363,16 @@ TEST(DecoderBatch, AdvanceIsAllOrNothing) {
   EXPECT_EQ(states[1].num_tokens(), 2);
 }
 
+TEST(DecoderBatch, AdvanceRefusesTheSameStateTwice) {
+  auto engine = MakeEngine();
+  DecodeState s = MustInit(engine, Start::kFunction, "def/1");
+  std::vector<DecodeState*> twice = {&s, &s};
+  absl::Status status = Advance(absl::MakeConstSpan(twice), Ids(*engine, "pass end"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("states[0] and states[1]"), absl::string_view::npos);
+  EXPECT_EQ(s.num_tokens(), 1);
+}
+
 TEST(DecoderBatch, LegalMasksPacksRowsOfInt32Words) {
   auto engine = MakeEngine();
   std::vector<DecodeState> states = {MustInit(engine, Start::kFunction, "def/1 return a end"),
