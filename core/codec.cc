@@ -2,6 +2,8 @@
 
 #include "core/codec_impl.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "core/decoder.h"
 
@@ -117,6 +119,7 @@ class Printer {
   }
 
   void Statement(const AstNode* node, int indent) {
+    node->line = CurrentLine();
     out_.append(4 * indent, ' ');
     if (node->is_hole) {
       absl::StrAppend(&out_, HoleName(node->hole), "\n");
@@ -175,6 +178,7 @@ class Printer {
     const AstNode* orelse = node->child(2);
     const AstNode* only = orelse->first_child;
     if (orelse->num_children == 1 && !only->is_hole && Spec(only->kind).syntax == Syntax::kIf) {
+      only->line = CurrentLine();
       out_.append(4 * indent, ' ');
       out_ += "el";
       If(only, indent);
@@ -186,6 +190,7 @@ class Printer {
   }
 
   void Def(const AstNode* node, int index, int indent) {
+    node->line = CurrentLine();
     absl::StrAppend(&out_, "def ", FunctionName(index), "(");
     for (int i = 0; i < node->value; ++i) {
       if (i > 0) out_ += ", ";
@@ -202,7 +207,16 @@ class Printer {
     if (parens) out_ += ")";
   }
 
+  // Counts only what was written since the last call, so printing stays linear.
+  int CurrentLine() {
+    newlines_ += static_cast<int>(std::count(out_.begin() + counted_, out_.end(), '\n'));
+    counted_ = out_.size();
+    return 1 + newlines_;
+  }
+
   std::string& out_;
+  size_t counted_ = 0;
+  int newlines_ = 0;
 };
 
 void Sexpr(const AstNode* node, int def_index, std::string* out) {

@@ -166,3 +166,35 @@ TEST(CodecSexpr, MirrorsCPythonClasses) {
 
 }  // namespace
 }  // namespace astcd
+
+namespace astcd {
+namespace {
+
+TEST(CodecLines, PrinterRecordsEachStatementsLine) {
+  DecodeConfig c;
+  c.allow_loops = true;
+  c.max_control_depth = 3;
+  auto e = ::astcd::testing::MakeEngine(c);
+  auto ast = TokensToAst(e, Start::kModule, std::nullopt,
+                         ::astcd::testing::Ids(*e, "def/1 pass end def/1 if/else a pass end "
+                                                   "if a for/1 b a pass end end end end <eos>"),
+                         false);
+  ASSERT_TRUE(ast.ok());
+  const std::string source = AstToSource(*ast);
+  // def func(a):1  pass:2  (blank):3  def func1(a):4  if a:5  pass:6  elif a:7  for:8  pass:9
+  const AstNode* f1 = ast->root->child(1);
+  const AstNode* if_else = f1->child(0)->child(0);
+  EXPECT_EQ(ast->root->child(0)->line, 1);
+  EXPECT_EQ(ast->root->child(0)->child(0)->child(0)->line, 2);
+  EXPECT_EQ(f1->line, 4);
+  EXPECT_EQ(if_else->line, 5);
+  const AstNode* elif = if_else->child(2)->child(0);
+  EXPECT_EQ(elif->line, 7);
+  EXPECT_EQ(elif->child(1)->child(0)->line, 8);
+  EXPECT_EQ(elif->child(1)->child(0)->child(2)->child(0)->line, 9);
+  EXPECT_NE(source.find("    elif a:\n        for b in range(a):\n            pass\n"),
+            std::string::npos) << source;
+}
+
+}  // namespace
+}  // namespace astcd
