@@ -19,16 +19,23 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/cli_flags.h"
+#include "client/cli_progress.h"
 #include "client/config_json.h"
 #include "client/json.h"
 #include "core/codec.h"
 #include "core/decode.h"
 #include "core/engine.h"
 
-namespace astcd {
-namespace {
+namespace astcd::cli {
 
-constexpr int kUsageError = 2;
+// The commands in cli_bridge.cc and cli_audit.cc.
+int Tokenize(int argc, char** argv);
+int Detokenize(int argc, char** argv);
+int Run(int argc, char** argv);
+int Audit(int argc, char** argv);
+
+namespace {
 
 constexpr char kUsage[] =
     "usage: astcd <command> [flags]\n"
@@ -37,92 +44,15 @@ constexpr char kUsage[] =
     "  sample [--start module|function|block|expr] [--n N] [--seed K]\n"
     "         [--sampler uniform|weighted] [--policy JSON] [--max-new-tokens N]\n"
     "         [--max-len N] [--arity K] [--stop-at eos|complete] [--threads T]\n"
-    "         [--sexpr] [--config JSON]          print sampled programs as JSON Lines\n";
-
-struct UsageError {
-  std::string message;
-};
-
-// --name value / --name=value flags; `switches` take no value.
-class Flags {
- public:
-  static absl::StatusOr<Flags> Parse(int argc, char** argv, const std::vector<std::string>& known,
-                                     const std::vector<std::string>& switches) {
-    Flags flags;
-    for (int i = 0; i < argc; ++i) {
-      std::string arg = argv[i];
-      if (arg.rfind("--", 0) != 0) {
-        return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
-      }
-      std::string name = arg.substr(2), value;
-      const size_t eq = name.find('=');
-      if (eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      }
-      const bool is_switch = std::find(switches.begin(), switches.end(), name) != switches.end();
-      if (eq != std::string::npos) {
-        if (is_switch && value != "true" && value != "false") {
-          return absl::InvalidArgumentError(
-              absl::StrCat("flag --", name, " takes no value, or =true / =false"));
-        }
-      } else if (!is_switch) {
-        if (i + 1 >= argc) {
-          return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
-        }
-        value = argv[++i];
-      } else {
-        value = "true";
-      }
-      if (std::find(known.begin(), known.end(), name) == known.end() && !is_switch) {
-        return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
-      }
-      flags.values_[name] = value;
-    }
-    return flags;
-  }
-
-  bool Has(const std::string& name) const { return values_.count(name) > 0; }
-  bool Switch(const std::string& name) const { return Get(name, "false") == "true"; }
-  std::string Get(const std::string& name, const std::string& fallback) const {
-    auto it = values_.find(name);
-    return it == values_.end() ? fallback : it->second;
-  }
-  // The flag's integer value, refused (naming the flag) unless it lies in [lo, hi].
-  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback, int64_t lo,
-                                 int64_t hi) const {
-    auto it = values_.find(name);
-    if (it == values_.end()) return fallback;
-    int64_t v;
-    if (!absl::SimpleAtoi(it->second, &v)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag --", name, " wants an integer, not '", it->second, "'"));
-    }
-    if (v < lo || v > hi) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag --", name, " = ", v, " is outside [", lo, ", ", hi, "]"));
-    }
-    return v;
-  }
-
- private:
-  std::map<std::string, std::string> values_;
-};
-
-int Fail(const absl::Status& status) {
-  std::cerr << "astcd: " << status.message() << "\n";
-  return kUsageError;
-}
-
-absl::StatusOr<std::shared_ptr<const Engine>> EngineFromFlags(const Flags& flags) {
-  DecodeConfig config;
-  if (flags.Has("config")) {
-    absl::StatusOr<DecodeConfig> parsed = DecodeConfigFromJsonText(flags.Get("config", ""));
-    if (!parsed.ok()) return parsed.status();
-    config = *parsed;
-  }
-  return Engine::Create(config);
-}
+    "         [--sexpr] [--config JSON]          print sampled programs as JSON Lines\n"
+    "  tokenize [--partial] [--start S] [--arity K] [--max-len N] [--jsonl] [--config JSON]\n"
+    "           FILE... (or -)                   Python source to tokens, one JSON line each\n"
+    "  detokenize [--start S] [--arity K] [--partial] [--config JSON] [FILE... | -]\n"
+    "                                            JSON Lines {\"tokens\":[...]} to source\n"
+    "  run (--source FILE | --tokens JSON) --args 3,4 [--args ...] [--start S] [--arity K]\n"
+    "      [--entry K] [--max-steps N] [--trace] [--locals] [--config JSON]\n"
+    "                                            run a program on argument tuples\n"
+    "  audit [--json] [--config JSON] PATH...      how much of a Python corpus fits\n";
 
 int Vocab(int argc, char** argv) {
   absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config"}, {});
@@ -158,32 +88,6 @@ int Vocab(int argc, char** argv) {
   std::cout << w.str() << "\n";
   return 0;
 }
-
-// A one-line progress bar on stderr, redrawn at most every 1% of the work.
-class Progress {
- public:
-  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total >= 200) {}
-  void Tick() {
-    if (!enabled_) return;
-    const size_t ticked = ++done_;
-    if (ticked * 100 / total_ == (ticked - 1) * 100 / total_ && ticked != total_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    const size_t done = done_.load();  // the newest count, so the bar never moves back
-    if (done <= drawn_) return;
-    drawn_ = done;
-    const int filled = static_cast<int>(done * 40 / total_);
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-                 std::string(40 - filled, '.').c_str(), done, total_);
-    if (done == total_) std::fputc('\n', stderr);
-  }
-
- private:
-  size_t total_;
-  bool enabled_;
-  std::atomic<size_t> done_{0};
-  std::mutex mu_;
-  size_t drawn_ = 0;  // guarded by mu_
-};
 
 int Sample(int argc, char** argv) {
   absl::StatusOr<Flags> flags = Flags::Parse(
@@ -294,6 +198,10 @@ int Main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "vocab") return Vocab(argc - 2, argv + 2);
   if (command == "sample") return Sample(argc - 2, argv + 2);
+  if (command == "tokenize") return Tokenize(argc - 2, argv + 2);
+  if (command == "detokenize") return Detokenize(argc - 2, argv + 2);
+  if (command == "run") return Run(argc - 2, argv + 2);
+  if (command == "audit") return Audit(argc - 2, argv + 2);
   if (command == "--help" || command == "help") {
     std::cout << kUsage;
     return 0;
@@ -303,6 +211,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace astcd
+}  // namespace astcd::cli
 
-int main(int argc, char** argv) { return astcd::Main(argc, argv); }
+int main(int argc, char** argv) { return astcd::cli::Main(argc, argv); }

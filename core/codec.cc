@@ -326,9 +326,14 @@ absl::Status Encode(const Vocabulary& vocab, const AstNode* node, std::vector<in
 
 }  // namespace
 
-absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Start start,
-                                std::optional<int> arity, absl::Span<const int32_t> tokens,
-                                bool partial) {
+namespace {
+
+// Runs the stream through a decoder. On failure, *position is the index of the bad token, or
+// the stream's length when it ends with the program incomplete (and partial is off).
+absl::StatusOr<DecodeState> CheckStream(const std::shared_ptr<const Engine>& engine, Start start,
+                                        std::optional<int> arity,
+                                        absl::Span<const int32_t> tokens, bool partial,
+                                        int* position) {
   InitRequest request;
   request.start = start;
   request.arity = arity;
@@ -337,14 +342,43 @@ absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Sta
   if (!state.ok()) return state.status();
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (absl::Status s = state->Advance(tokens[i]); !s.ok()) {
+      *position = static_cast<int>(i);
       return absl::Status(s.code(), absl::StrCat("tokens[", i, "]: ", s.message()));
     }
   }
   if (!partial && !state->complete()) {
+    *position = static_cast<int>(tokens.size());
     return absl::InvalidArgumentError(absl::StrCat(
         "the stream ends after ", tokens.size(), " tokens with the program incomplete"));
   }
+  return state;
+}
+
+}  // namespace
+
+absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Start start,
+                                std::optional<int> arity, absl::Span<const int32_t> tokens,
+                                bool partial) {
+  int position = -1;
+  absl::StatusOr<DecodeState> state = CheckStream(engine, start, arity, tokens, partial, &position);
+  if (!state.ok()) return state.status();
   return internal::BuildAst(engine->vocab(), start, state->arity(), state->complete(), tokens);
+}
+
+DetokenizeResult Detokenize(const std::shared_ptr<const Engine>& engine, Start start,
+                            std::optional<int> arity, absl::Span<const int32_t> tokens,
+                            bool partial) {
+  DetokenizeResult result;
+  absl::StatusOr<DecodeState> state = CheckStream(engine, start, arity, tokens, partial,
+                                                  &result.position);
+  if (!state.ok()) {
+    result.error = std::string(state.status().message());
+    return result;
+  }
+  result.ok = true;
+  result.source = AstToSource(
+      internal::BuildAst(engine->vocab(), start, state->arity(), state->complete(), tokens));
+  return result;
 }
 
 namespace internal {

@@ -35,6 +35,19 @@ std::string AstToSexpr(const Ast& ast);
 // The canonical token stream of a complete AST, ending with EOS.
 absl::StatusOr<std::vector<int32_t>> AstToTokens(const Vocabulary& vocab, const Ast& ast);
 
+// Detokenize: one token list to source, with an error that names the position of the first
+// bad token (an id outside the vocabulary, or a token illegal at that point), or the length
+// of the list when it ends too early. With `partial`, an early end renders with holes.
+struct DetokenizeResult {
+  bool ok = false;
+  std::string source;
+  std::string error;
+  int position = -1;  // index into the token list; -1 when ok
+};
+DetokenizeResult Detokenize(const std::shared_ptr<const Engine>& engine, Start start,
+                            std::optional<int> arity, absl::Span<const int32_t> tokens,
+                            bool partial);
+
 // TokensToAst + AstToSource.
 absl::StatusOr<std::string> TokensToSource(const std::shared_ptr<const Engine>& engine,
                                            Start start, std::optional<int> arity,

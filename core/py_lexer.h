@@ -51,6 +51,8 @@ struct PyLexResult {
   PyLexError error;
   // With allow_open_end: the source ended inside brackets or right after a line ending in
   // ':' or a continuation; the tokens are still returned, closed by NEWLINE/DEDENTs and END.
+  // (Exactly: unclosed brackets, a final backslash continuation, or a last token that is an
+  // operator other than ) ] } ... , ; * -- see Lexer::Finish in py_lexer.cc.)
   bool open_at_end = false;
 };
 
@@ -64,6 +66,7 @@ PyLexResult LexPython(absl::string_view source, bool allow_open_end = false);
 
 // Parses the text of an integer literal (any base, with underscores). Returns false when the
 // value does not fit in int64 (it is still a valid literal).
+// Also returns false for text that is not an integer literal; *value is set only on true.
 bool PyIntValue(absl::string_view text, int64_t* value);
 
 }  // namespace astcd

@@ -1,0 +1,347 @@
+// The source bridge commands: tokenize, detokenize, run.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/cli_flags.h"
+#include "client/json.h"
+#include "core/codec.h"
+#include "core/interpreter.h"
+#include "core/tokenize.h"
+
+namespace astcd::cli {
+namespace {
+
+std::string Str(absl::string_view s) { return std::string(s.data(), s.size()); }
+
+struct SourceFlags {
+  Start start = Start::kModule;
+  std::optional<int> arity;
+};
+
+absl::StatusOr<SourceFlags> StartFromFlags(const Flags& flags, const Engine& engine) {
+  SourceFlags out;
+  absl::StatusOr<Start> start = ParseStart(flags.Get("start", "module"));
+  if (!start.ok()) return start.status();
+  out.start = *start;
+  absl::StatusOr<int64_t> arity = flags.GetInt("arity", -1, 0, 6);
+  if (!arity.ok()) return arity.status();
+  if (*arity >= 0) {
+    if (out.start != Start::kBlock && out.start != Start::kExpr) {
+      return absl::InvalidArgumentError("flag --arity applies to --start block and expr");
+    }
+    const auto& arities = engine.config().arities;
+    if (std::find(arities.begin(), arities.end(), *arity) == arities.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --arity = ", *arity, " is not in config.arities"));
+    }
+    out.arity = static_cast<int>(*arity);
+  }
+  return out;
+}
+
+void WriteTokens(json::Writer& w, const std::vector<int32_t>& tokens) {
+  w.BeginArray();
+  for (int32_t t : tokens) w.Int(t);
+  w.EndArray();
+}
+
+std::string TokenizeJson(const std::string& input, const TokenizeResult& r) {
+  json::Writer w;
+  w.BeginObject();
+  w.Key("input");
+  w.String(input);
+  w.Key("ok");
+  w.Bool(r.ok);
+  w.Key("tokens");
+  WriteTokens(w, r.tokens);
+  w.Key("start");
+  w.String(Str(StartName(r.start)));
+  w.Key("complete");
+  w.Bool(r.complete);
+  w.Key("normalized_source");
+  if (r.ok) {
+    w.String(r.normalized_source);
+  } else {
+    w.Null();
+  }
+  w.Key("error");
+  if (r.error) {
+    w.BeginObject();
+    w.Key("stage");
+    w.String(Str(TokenizeStageName(r.error->stage)));
+    w.Key("message");
+    w.String(r.error->message);
+    w.Key("line");
+    w.Int(r.error->line);
+    w.Key("column");
+    w.Int(r.error->column);
+    w.Key("node_type");
+    w.String(r.error->node_type);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  return w.str();
+}
+
+// The inputs of a command that reads files (or "-") and, with --jsonl, one JSON object a line.
+// Calls `each(name, object_or_text)` in order; a bad JSON line is a usage error.
+template <typename F>
+absl::Status ForEachInput(const std::vector<std::string>& paths, bool jsonl, F each) {
+  const std::vector<std::string> files = paths.empty() ? std::vector<std::string>{"-"} : paths;
+  for (const std::string& path : files) {
+    absl::StatusOr<std::string> text = ReadInput(path);
+    if (!text.ok()) return text.status();
+    const std::string name = path == "-" ? "stdin" : path;
+    if (!jsonl) {
+      if (absl::Status s = each(name, nullptr, *text); !s.ok()) return s;
+      continue;
+    }
+    int line_no = 0;
+    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+      absl::StatusOr<json::Value> value = json::Parse(std::string_view(line.data(), line.size()));
+      if (!value.ok() || !value->is_object()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, ":", line_no, ": not a JSON object",
+            value.ok() ? "" : absl::StrCat(" (", value.status().message(), ")")));
+      }
+      if (absl::Status s = each(absl::StrCat(name, ":", line_no), &*value, ""); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int Tokenize(int argc, char** argv) {
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv, {"config", "start", "arity", "max-len"}, {"partial", "jsonl"},
+                   /*positional=*/true);
+  if (!flags.ok()) return Fail(flags.status());
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
+  if (!source_flags.ok()) return Fail(source_flags.status());
+  absl::StatusOr<int64_t> max_len = flags->GetInt("max-len", 0, 0, kMaxLenLimit);
+  if (!max_len.ok()) return Fail(max_len.status());
+  TokenizeOptions options;
+  options.start = source_flags->start;
+  options.arity = source_flags->arity;
+  options.partial = flags->Switch("partial");
+  options.max_len = static_cast<int>(*max_len);
+  absl::Status status = ForEachInput(
+      flags->positional(), flags->Switch("jsonl"),
+      [&](const std::string& name, const json::Value* object, const std::string& text) {
+        std::string source = text;
+        if (object != nullptr) {
+          const json::Value* s = object->Find("source");
+          if (s == nullptr || !s->is_string()) {
+            return absl::InvalidArgumentError(absl::StrCat(name, ": wants {\"source\": \"...\"}"));
+          }
+          source = s->as_string();
+        }
+        std::cout << TokenizeJson(name, astcd::Tokenize(*engine, source, options)) << "\n";
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return Fail(status);
+  return 0;
+}
+
+int Detokenize(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config", "start", "arity"},
+                                             {"partial"}, /*positional=*/true);
+  if (!flags.ok()) return Fail(flags.status());
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
+  if (!source_flags.ok()) return Fail(source_flags.status());
+  absl::Status status = ForEachInput(
+      flags->positional(), /*jsonl=*/true,
+      [&](const std::string& name, const json::Value* object, const std::string&) {
+        const json::Value* list = object->Find("tokens");
+        if (list == nullptr || !list->is_array()) {
+          return absl::InvalidArgumentError(absl::StrCat(name, ": wants {\"tokens\": [...]}"));
+        }
+        std::vector<int32_t> tokens;
+        json::Writer w;
+        w.BeginObject();
+        for (const json::Value& t : list->as_array()) {
+          if (!t.is_int() || t.as_int() < INT32_MIN || t.as_int() > INT32_MAX) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(name, ": tokens must be 32-bit integers"));
+          }
+          tokens.push_back(static_cast<int32_t>(t.as_int()));
+        }
+        DetokenizeResult r = astcd::Detokenize(*engine, source_flags->start, source_flags->arity,
+                                               tokens, flags->Switch("partial"));
+        if (r.ok) {
+          w.Key("source");
+          w.String(r.source);
+        } else {
+          w.Key("error");
+          w.String(r.error);
+          w.Key("position");
+          w.Int(r.position);
+        }
+        w.EndObject();
+        std::cout << w.str() << "\n";
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return Fail(status);
+  return 0;
+}
+
+namespace {
+
+void WriteValue(json::Writer& w, const Value& v) {
+  if (v.is_none()) {
+    w.Null();
+  } else if (v.is_bool()) {
+    w.Bool(v.i != 0);
+  } else {
+    w.Int(v.i);
+  }
+}
+
+void WriteBindings(json::Writer& w, const std::vector<std::pair<int, Value>>& bindings) {
+  w.BeginObject();
+  for (const auto& [var, value] : bindings) {
+    w.Key(VariableName(var));
+    WriteValue(w, value);
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+int Run(int argc, char** argv) {
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv,
+                   {"config", "start", "arity", "source", "tokens", "args", "max-steps", "entry"},
+                   {"trace", "locals"});
+  if (!flags.ok()) return Fail(flags.status());
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
+  if (!source_flags.ok()) return Fail(source_flags.status());
+  absl::StatusOr<int64_t> max_steps = flags->GetInt("max-steps", 100'000, 1, kMaxStepsLimit);
+  if (!max_steps.ok()) return Fail(max_steps.status());
+  absl::StatusOr<int64_t> entry = flags->GetInt("entry", -1, 0, 15);
+  if (!entry.ok()) return Fail(entry.status());
+  if (flags->Has("source") == flags->Has("tokens")) {
+    return Fail(absl::InvalidArgumentError("give exactly one of --source FILE and --tokens JSON"));
+  }
+  std::vector<std::vector<int64_t>> inputs;
+  for (const std::string& tuple : flags->GetAll("args")) {
+    std::vector<int64_t> args;
+    for (absl::string_view part : absl::StrSplit(tuple, ',', absl::SkipWhitespace())) {
+      int64_t v;
+      if (!absl::SimpleAtoi(part, &v)) {
+        return Fail(absl::InvalidArgumentError(
+            absl::StrCat("flag --args wants integers separated by commas, not '", tuple, "'")));
+      }
+      args.push_back(v);
+    }
+    inputs.push_back(std::move(args));
+  }
+  if (inputs.empty()) inputs.push_back({});  // a function of arity 0
+
+  // The program: tokens, or source that tokenizes. A source outside the language is an
+  // outcome (invalid_program) for every tuple, not a usage error.
+  std::vector<int32_t> tokens;
+  std::string invalid;
+  if (flags->Has("tokens")) {
+    absl::StatusOr<json::Value> list = json::Parse(flags->Get("tokens", ""));
+    if (!list.ok() || !list->is_array()) {
+      return Fail(absl::InvalidArgumentError("flag --tokens wants a JSON array of token ids"));
+    }
+    for (const json::Value& t : list->as_array()) {
+      if (!t.is_int() || t.as_int() < INT32_MIN || t.as_int() > INT32_MAX) {
+        return Fail(absl::InvalidArgumentError("flag --tokens wants 32-bit integers"));
+      }
+      tokens.push_back(static_cast<int32_t>(t.as_int()));
+    }
+  } else {
+    absl::StatusOr<std::string> source = ReadInput(flags->Get("source", ""));
+    if (!source.ok()) return Fail(source.status());
+    TokenizeOptions options;
+    options.start = source_flags->start;
+    options.arity = source_flags->arity;
+    TokenizeResult r = astcd::Tokenize(*engine, *source, options);
+    if (r.ok) {
+      tokens = r.tokens;
+    } else {
+      invalid = absl::StrCat(TokenizeStageName(r.error->stage), " at line ", r.error->line, ": ",
+                             r.error->message);
+    }
+  }
+  std::optional<int> entry_index;
+  if (*entry >= 0) entry_index = static_cast<int>(*entry);
+  absl::StatusOr<Program> program =
+      invalid.empty() ? Program::FromTokens(*engine, source_flags->start, source_flags->arity,
+                                            tokens, entry_index)
+                      : absl::StatusOr<Program>(absl::InvalidArgumentError(invalid));
+  RunOptions options;
+  options.max_steps = *max_steps;
+  options.trace = flags->Switch("trace");
+  options.locals = flags->Switch("locals");
+  for (const std::vector<int64_t>& args : inputs) {
+    json::Writer w;
+    w.BeginObject();
+    absl::StatusOr<RunOutcome> outcome =
+        program.ok() ? program->Run(args, options) : absl::StatusOr<RunOutcome>(program.status());
+    if (!outcome.ok() && program.ok()) return Fail(outcome.status());  // bad arguments
+    if (!outcome.ok()) {
+      w.Key("status");
+      w.String("invalid_program");
+      w.Key("value");
+      w.Null();
+      w.Key("steps");
+      w.Int(0);
+      w.Key("message");
+      w.String(Str(outcome.status().message()));
+    } else {
+      w.Key("status");
+      w.String(Str(RunStatusName(outcome->status)));
+      w.Key("value");
+      WriteValue(w, outcome->value);
+      w.Key("steps");
+      w.Int(outcome->steps);
+      w.Key("message");
+      w.String(outcome->message);
+      if (options.locals) {
+        w.Key("locals");
+        WriteBindings(w, outcome->locals);
+      }
+      if (options.trace) {
+        w.Key("trace");
+        w.BeginArray();
+        for (const TraceEvent& e : outcome->trace) {
+          w.BeginObject();
+          w.Key("line");
+          w.Int(e.line);
+          w.Key("assigned");
+          WriteBindings(w, e.assigned);
+          if (e.returned) {
+            w.Key("returned");
+            WriteValue(w, *e.returned);
+          }
+          w.EndObject();
+        }
+        w.EndArray();
+      }
+    }
+    w.EndObject();
+    std::cout << w.str() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace astcd::cli

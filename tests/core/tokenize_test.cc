@@ -1,0 +1,161 @@
+// Tokenize: partial prompts resume exactly like decoding, failures keep the longest valid
+// prefix, and hostile input is answered with an error, quickly.
+#include "core/tokenize.h"
+
+#include <chrono>
+
+#include "gtest/gtest.h"
+#include "tests/core/test_util.h"
+
+namespace astcd {
+namespace {
+
+using ::astcd::testing::Ids;
+using ::astcd::testing::MakeEngine;
+using ::astcd::testing::MaskSet;
+using ::astcd::testing::MustInit;
+
+TokenizeResult Tok(const std::shared_ptr<const Engine>& e, absl::string_view source,
+                   Start start = Start::kFunction, bool partial = false) {
+  TokenizeOptions options;
+  options.start = start;
+  options.partial = partial;
+  return Tokenize(e, source, options);
+}
+
+// The state Tokenize returns must be the state decoding the same tokens reaches.
+void ExpectResumesLikeDecoding(const std::shared_ptr<const Engine>& e, const TokenizeResult& r,
+                               const std::string& names) {
+  ASSERT_TRUE(r.ok) << r.error->message;
+  EXPECT_EQ(r.tokens, Ids(*e, names));
+  ASSERT_TRUE(r.state.has_value());
+  DecodeState decoded = MustInit(e, r.start, names, kMaxLenLimit);
+  EXPECT_EQ(MaskSet(*r.state), MaskSet(decoded));
+  EXPECT_EQ(r.state->complete(), decoded.complete());
+}
+
+TEST(TokenizePartial, PromptsResumeExactlyAsIfDecoded) {
+  auto e = MakeEngine();
+  ExpectResumesLikeDecoding(e, Tok(e, "def func(a):", Start::kFunction, true), "def/1");
+  ExpectResumesLikeDecoding(e, Tok(e, "def func(a, b):\n    c = a +", Start::kFunction, true),
+                            "def/2 = c + a");
+  ExpectResumesLikeDecoding(
+      e, Tok(e, "def f(x):\n    if x:\n        return 1\n    else:", Start::kFunction, true),
+      "def/1 if/else a return 1 end");
+  // A block closed by a real dedent is closed; the one the input ends in stays open.
+  ExpectResumesLikeDecoding(
+      e, Tok(e, "def f(x):\n    if x:\n        y = 1\n    z = 2\n", Start::kFunction, true),
+      "def/1 if a = b 1 end = c 2");
+  const TokenizeResult open = Tok(e, "def f(x):\n    return x\n", Start::kFunction, true);
+  EXPECT_FALSE(open.complete);
+  EXPECT_EQ(open.normalized_source, "def func(a):\n    return a\n    <stmt>\n");
+}
+
+TEST(Tokenize, CompleteSourcesEndWithEos) {
+  auto e = MakeEngine();
+  TokenizeResult r = Tok(e, "def Area(width, height):\n    '''doc'''\n    s = width * height\n"
+                            "    return s\n");
+  ASSERT_TRUE(r.ok) << r.error->message;
+  EXPECT_EQ(r.tokens, Ids(*e, "def/2 = c * a b return c end <eos>"));
+  EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(r.state->terminated());
+  EXPECT_EQ(r.normalized_source, "def func(a, b):\n    c = a * b\n    return c\n");
+  // A body that is only a docstring becomes `pass`.
+  r = Tok(e, "def f(a):\n    \"\"\"Nothing.\"\"\"\n");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.tokens, Ids(*e, "def/1 pass end <eos>"));
+}
+
+TEST(Tokenize, ModuleBlockAndExpressionRoots) {
+  auto e = MakeEngine();
+  TokenizeResult r = Tok(e, "def g(p):\n    return p\n\ndef h(q, r):\n    return r\n",
+                         Start::kModule);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.tokens, Ids(*e, "def/1 return a end def/2 return b end <eos>"));
+  TokenizeOptions options;
+  options.start = Start::kBlock;
+  options.arity = 2;
+  r = Tokenize(e, "c = a + b\nreturn c\n", options);
+  ASSERT_TRUE(r.ok) << r.error->message;
+  EXPECT_EQ(r.tokens, Ids(*e, "= c + a b return c end <eos>"));
+  options.start = Start::kExpr;
+  r = Tokenize(e, "-a if a < 0 else a", options);
+  ASSERT_TRUE(r.ok) << r.error->message;
+  EXPECT_EQ(r.tokens, Ids(*e, "ifexp < a 0 neg a a <eos>"));
+  EXPECT_EQ(r.normalized_source, "-a if a < 0 else a");
+}
+
+TEST(Tokenize, FailuresKeepTheLongestValidPrefixAndAPosition) {
+  auto e = MakeEngine();
+  TokenizeResult r = Tok(e, "def f(a):\n    b = a\n    return a.real\n");
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kUnsupportedSyntax);
+  EXPECT_EQ(r.error->node_type, "Attribute");
+  EXPECT_EQ(r.error->line, 3);
+  EXPECT_EQ(r.error->column, 11);
+  EXPECT_EQ(r.tokens, Ids(*e, "def/1 = b a return"));
+  EXPECT_FALSE(r.state.has_value());
+  r = Tok(e, "def f(a):\n    if a:\n        b = 1\n    return b\n");
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kScope);
+  EXPECT_EQ(r.error->line, 4);
+  EXPECT_EQ(r.error->column, 11);
+  EXPECT_EQ(r.tokens, Ids(*e, "def/1 if a = b 1 end return"));
+}
+
+TEST(Tokenize, HostileInputIsAnsweredQuickly) {
+  auto e = MakeEngine();
+  const auto start = std::chrono::steady_clock::now();
+  std::string long_line = "def f(a):\n    return a";
+  for (int i = 0; i < 2'500'000; ++i) long_line += " + a";  // ~10 MB on one line
+  long_line += "\n";
+  TokenizeResult r = Tok(e, long_line);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kLimits);
+  EXPECT_NE(r.error->message.find("max_source_bytes"), std::string::npos);
+  // Under the size limit, a long chain parses and is refused for its depth.
+  std::string chain = "def f(a):\n    return a";
+  for (int i = 0; i < 200'000; ++i) chain += " + a";
+  r = Tok(e, chain + "\n");
+  ASSERT_FALSE(r.ok);
+  EXPECT_NE(r.error->message.find("max_expr_depth"), std::string::npos) << r.error->message;
+  std::string deep = "def f(a):\n    return " + std::string(1000, '(') + "a" +
+                     std::string(1000, ')') + "\n";
+  r = Tok(e, deep);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kPythonParse);
+  std::string unary = "def f(a):\n    return " + std::string(100000, '-') + "a\n";
+  r = Tok(e, unary);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kPythonParse);
+  for (std::string bad : {std::string("def f(a):\n    return a\0\n", 24),
+                          std::string("def f(a):\n    return '\xff'\n"),
+                          std::string("def f(a):\n\tb = a\n        return b\n")}) {
+    r = Tok(e, bad);
+    ASSERT_FALSE(r.ok) << bad;
+    EXPECT_EQ(r.error->stage, TokenizeStage::kPythonParse) << bad;
+    EXPECT_GE(r.error->line, 2) << r.error->message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+TEST(TokenizeFunctions, EachTopLevelFunctionOnItsOwn) {
+  auto e = MakeEngine();
+  auto results = TokenizeFunctions(
+      e, "import os\n\ndef a(x):\n    return x\n\nclass C:\n    def m(self):\n        pass\n\n"
+         "def b(x):\n    return os.sep\n\nasync def c(x):\n    return x\n");
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].name, "a");
+  EXPECT_TRUE(results[0].result.ok);
+  EXPECT_EQ(results[1].name, "b");
+  EXPECT_EQ(results[1].line, 10);
+  EXPECT_EQ(results[1].result.error->node_type, "Attribute");
+  EXPECT_EQ(results[2].result.error->node_type, "AsyncFunctionDef");
+  auto broken = TokenizeFunctions(e, "def a(:\n");
+  ASSERT_EQ(broken.size(), 1u);
+  EXPECT_TRUE(broken[0].name.empty());
+  EXPECT_EQ(broken[0].result.error->stage, TokenizeStage::kPythonParse);
+}
+
+}  // namespace
+}  // namespace astcd
