@@ -6,7 +6,8 @@
 2. A corpus of realistic integer functions written as people write them (any names,
    docstrings, elif chains, augmented assignment, loops): tokenize must succeed, and
    ast.dump(source) must equal ast.dump(detokenize(tokenize(source))) once both are
-   normalized (names renamed canonically, docstrings dropped, `and`/`or` chains flattened).
+   normalized (names renamed canonically, docstrings dropped, `and`/`or` chains flattened);
+   and `astcd run` on the original text gives CPython's value, of the same type.
 3. Unsupported snippets: each fails at the expected stage with the expected node_type.
 
 usage: tokenize_oracle.py ASTCD_BINARY
@@ -252,6 +253,33 @@ def main():
                    (json.dumps({"tokens": t["tokens"]}) + "\n").encode())[0]
         check("source" in back and normalized_dump(source) == normalized_dump(back["source"]),
               f"corpus round trip differs:\n{source}\n-> {back}")
+
+    # 2b. The corpus runs: `astcd run --source` on the original text must give what CPython
+    # gives calling the original function, value and type.
+    import random
+    import tempfile
+    rng = random.Random(3)
+    for source in CORPUS:
+        namespace = {}
+        exec(compile(source, "<corpus>", "exec"), namespace)
+        fn = next(v for k, v in namespace.items() if callable(v) and not k.startswith("__"))
+        tuples = [[rng.randint(-50, 400) for _ in range(fn.__code__.co_argcount)]
+                  for _ in range(12)]
+        with tempfile.NamedTemporaryFile("w", suffix=".py") as f:
+            f.write(source)
+            f.flush()
+            args = ["run", "--source", f.name, "--start", "function", "--config", LOOPS]
+            for t in tuples:
+                args += ["--args", ",".join(map(str, t))]
+            outcomes = run(binary, args, b"")
+        for t, got in zip(tuples, outcomes):
+            try:
+                want = ("ok", fn(*t))
+            except ZeroDivisionError:
+                want = ("zero_division", None)
+            same = got["status"] == want[0] and got["value"] == want[1] and \
+                type(got["value"]) is type(want[1])
+            check(same, f"run {fn.__name__}{tuple(t)}: astcd {got}, CPython {want}")
 
     # 3. Unsupported snippets, by stage and node type.
     for snippet, start, stage, node_type in UNSUPPORTED:
