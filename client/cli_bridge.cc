@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "client/cli_flags.h"
 #include "client/json.h"
 #include "core/codec.h"
@@ -241,7 +243,11 @@ int Run(int argc, char** argv) {
   std::vector<std::vector<int64_t>> inputs;
   for (const std::string& tuple : flags->GetAll("args")) {
     std::vector<int64_t> args;
-    for (absl::string_view part : absl::StrSplit(tuple, ',', absl::SkipWhitespace())) {
+    if (absl::StripAsciiWhitespace(tuple).empty()) {  // --args "" is the empty tuple
+      inputs.push_back(std::move(args));
+      continue;
+    }
+    for (absl::string_view part : absl::StrSplit(tuple, ',')) {
       int64_t v;
       if (!absl::SimpleAtoi(part, &v)) {
         return Fail(absl::InvalidArgumentError(
@@ -284,20 +290,41 @@ int Run(int argc, char** argv) {
   }
   std::optional<int> entry_index;
   if (*entry >= 0) entry_index = static_cast<int>(*entry);
-  absl::StatusOr<Program> program =
-      invalid.empty() ? Program::FromTokens(*engine, source_flags->start, source_flags->arity,
-                                            tokens, entry_index)
-                      : absl::StatusOr<Program>(absl::InvalidArgumentError(invalid));
+  absl::StatusOr<Program> program = absl::InvalidArgumentError(invalid);
+  if (invalid.empty()) {
+    // A program that does not compile is an outcome; an --entry it does not have is a usage
+    // error, so compile once without the entry to tell the two apart.
+    program = Program::FromTokens(*engine, source_flags->start, source_flags->arity, tokens);
+    if (program.ok() && entry_index) {
+      program = Program::FromTokens(*engine, source_flags->start, source_flags->arity, tokens,
+                                    entry_index);
+      if (!program.ok()) {
+        return Fail(absl::InvalidArgumentError(
+            absl::StrCat("flag --entry: ", program.status().message())));
+      }
+    }
+  }
   RunOptions options;
   options.max_steps = *max_steps;
   options.trace = flags->Switch("trace");
   options.locals = flags->Switch("locals");
-  for (const std::vector<int64_t>& args : inputs) {
+  // Every tuple runs before anything is printed, so a bad one is refused with no output.
+  std::vector<RunOutcome> outcomes;
+  const std::vector<std::string> tuples = flags->GetAll("args");
+  for (size_t k = 0; program.ok() && k < inputs.size(); ++k) {
+    absl::StatusOr<RunOutcome> outcome = program->Run(inputs[k], options);
+    if (!outcome.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--args ", k < tuples.size() ? tuples[k] : "(none)", ": ", outcome.status().message())));
+    }
+    outcomes.push_back(*std::move(outcome));
+  }
+  for (size_t k = 0; k < inputs.size(); ++k) {
     json::Writer w;
     w.BeginObject();
     absl::StatusOr<RunOutcome> outcome =
-        program.ok() ? program->Run(args, options) : absl::StatusOr<RunOutcome>(program.status());
-    if (!outcome.ok() && program.ok()) return Fail(outcome.status());  // bad arguments
+        program.ok() ? absl::StatusOr<RunOutcome>(outcomes[k])
+                     : absl::StatusOr<RunOutcome>(program.status());
     if (!outcome.ok()) {
       w.Key("status");
       w.String("invalid_program");

@@ -409,8 +409,9 @@ TokenizeResult Finish(const std::shared_ptr<const Engine>& engine, const PyNode*
   }
   if (!options.partial && !normalizer.stopped()) {
     if (!state->complete() || !state->Advance(Vocabulary::eos_id()).ok()) {
-      result.error = TokenizeError{TokenizeStage::kVocabEncode,
-                                   "the program did not complete", 0, 0, ""};
+      // Only a module can end early here: it needs one function at least.
+      result.error = TokenizeError{TokenizeStage::kUnsupportedSyntax,
+                                   "a module holds at least one function", 1, 0, "Module"};
       result.tokens = state->tokens();
       return result;
     }

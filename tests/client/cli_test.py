@@ -14,6 +14,7 @@ import pty
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 
@@ -46,6 +47,12 @@ def run(*args, **kwargs):
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.run([ASTCD, *args], stdin=subprocess.DEVNULL, timeout=TIMEOUT, **kwargs)
+
+
+def run_input(args, data):
+    """Runs astcd with `args` and `data` (bytes) on stdin; stdout and stderr are captured."""
+    return subprocess.run([ASTCD, *args], input=data, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=TIMEOUT)
 
 
 def run_ok(*args):
@@ -583,6 +590,870 @@ def error_integer_flag_overflow_is_refused():
     expect_usage_error(["sample", "--start", "function", "--max-len", "4294967396"],
                        ["4294967396"])
     expect_usage_error(["sample", "--start", "block", "--arity", "4294967298"], ["4294967298"])
+
+
+# ---------------------------------------------------------------------------------------------
+# tokenize, detokenize, run, audit: shared helpers
+
+TOKENIZE_KEYS = {"input", "ok", "tokens", "start", "complete", "normalized_source", "error"}
+TOKENIZE_ERROR_KEYS = {"stage", "message", "line", "column", "node_type"}
+STAGES = {"python_parse", "unsupported_syntax", "name_normalization", "scope", "limits",
+          "vocab_encode"}
+RUN_KEYS = {"status", "value", "steps", "message"}
+OPTIONAL_RUN_KEYS = {"locals", "trace"}
+RUN_STATUSES = {"ok", "zero_division", "overflow", "step_limit", "invalid_program"}
+
+SIMPLE_SOURCE = "def f(x, y):\n    z = x * y\n    return z + 1\n"
+SIMPLE_NORMALIZED = "def func(a, b):\n    c = a * b\n    return c + 1\n"
+ATTRIBUTE_SOURCE = "def f(x):\n    return x.real\n"
+# A sum over a loop; tokenizes only with allow_loops.
+LOOP_SOURCE = "def f(x, y):\n    s = 0\n    for i in range(x):\n        s += y\n    return s\n"
+LOOPS_ON = '{"allow_loops": true}'
+
+
+def as_bytes(data):
+    return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
+def simple_tokens():
+    """SIMPLE_SOURCE's tokens."""
+    return toks("def/2", "=", "c", "*", "a", "b", "return", "+", "c", "1", "end", "<eos>")
+
+
+def run_ok_input(args, data):
+    """Runs astcd with `data` on stdin; expects exit 0 and an empty stderr; returns stdout."""
+    p = run_input(args, as_bytes(data))
+    err = p.stderr.decode(errors="replace")
+    expect(p.returncode == 0, f"astcd {' '.join(args)} exited {p.returncode}; stderr: {err!r}")
+    expect(p.stderr == b"", f"astcd {' '.join(args)} wrote to stderr: {p.stderr[:300]!r}")
+    return p.stdout.decode("utf-8")
+
+
+def json_lines(out, what):
+    """Parses JSON Lines output, checking that every line is one JSON object."""
+    expect(out == "" or out.endswith("\n"), f"{what}: output does not end with a newline")
+    results = []
+    for i, line in enumerate(out.split("\n")[:-1]):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CheckFailed(f"{what}: line {i} is not JSON ({e}): {line[:200]!r}")
+        expect(isinstance(obj, dict), f"{what}: line {i} is not a JSON object: {line[:200]!r}")
+        results.append(obj)
+    return results
+
+
+def tok(name):
+    """The id of the default vocabulary's token `name`."""
+    ids = {t["name"]: t["id"] for t in default_vocab()["tokens"]}
+    expect(name in ids, f"no token named {name!r} in the vocabulary")
+    return ids[name]
+
+
+def toks(*names):
+    return [tok(n) for n in names]
+
+
+def write(directory, name, content):
+    path = os.path.join(directory, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(as_bytes(content))
+    return path
+
+
+def check_tokenize_shape(r, where):
+    keys = set(r)
+    expect(keys == TOKENIZE_KEYS, f"{where}: keys {sorted(keys)}, not {sorted(TOKENIZE_KEYS)}")
+    expect(isinstance(r["input"], str), f"{where}: input is not a string")
+    expect(type(r["ok"]) is bool, f"{where}: ok is not a bool")
+    expect(isinstance(r["tokens"], list) and all(type(t) is int for t in r["tokens"]),
+           f"{where}: tokens is not a list of integers")
+    expect(r["start"] in ("module", "function", "block", "expr"), f"{where}: start {r['start']!r}")
+    expect(type(r["complete"]) is bool, f"{where}: complete is not a bool")
+    if r["ok"]:
+        expect(r["error"] is None, f"{where}: ok but error is {r['error']!r}")
+        expect(isinstance(r["normalized_source"], str), f"{where}: ok without normalized_source")
+        return
+    expect(r["normalized_source"] is None, f"{where}: failed but has a normalized_source")
+    expect(r["complete"] is False, f"{where}: failed but complete")
+    e = r["error"]
+    expect(isinstance(e, dict) and set(e) == TOKENIZE_ERROR_KEYS,
+           f"{where}: error is not an object with {sorted(TOKENIZE_ERROR_KEYS)}: {e!r}")
+    expect(e["stage"] in STAGES, f"{where}: unknown stage {e['stage']!r}")
+    expect(isinstance(e["message"], str) and e["message"], f"{where}: empty error message")
+    expect(type(e["line"]) is int and type(e["column"]) is int, f"{where}: line/column not ints")
+    expect(isinstance(e["node_type"], str), f"{where}: node_type is not a string")
+
+
+def tokenize_lines(*args, data=None):
+    """Runs `astcd tokenize args` (with `data` on stdin, if given) and checks every line."""
+    out = run_ok("tokenize", *args) if data is None else run_ok_input(["tokenize", *args], data)
+    results = json_lines(out, "tokenize")
+    for i, r in enumerate(results):
+        check_tokenize_shape(r, f"tokenize line {i}")
+    return results
+
+
+def tokenize_one(source, *flags):
+    """Tokenizes one source given on stdin."""
+    results = tokenize_lines(*flags, "-", data=source)
+    expect(len(results) == 1, f"tokenize of one source printed {len(results)} lines")
+    expect(results[0]["input"] == "stdin", f"input is {results[0]['input']!r}, not 'stdin'")
+    return results[0]
+
+
+def expect_tokenize_error(r, stage, node_type, line, column, where):
+    expect(r["ok"] is False, f"{where}: ok is {r['ok']!r}")
+    e = r["error"]
+    got = (e["stage"], e["node_type"], e["line"], e["column"])
+    expect(got == (stage, node_type, line, column),
+           f"{where}: error (stage, node_type, line, column) is {got}, not "
+           f"{(stage, node_type, line, column)}; message {e['message']!r}")
+
+
+def python_position(source, node_class):
+    """(lineno, col_offset) of the first `node_class` node CPython's parser finds in `source`."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, node_class):
+            return node.lineno, node.col_offset
+    raise CheckFailed(f"no {node_class.__name__} in {source!r}")
+
+
+def detokenize_lines(flags, token_lists):
+    """Runs `astcd detokenize flags` on one {"tokens": ...} line per list."""
+    data = "".join(json.dumps({"tokens": t}) + "\n" for t in token_lists)
+    results = json_lines(run_ok_input(["detokenize", *flags], data), "detokenize")
+    expect(len(results) == len(token_lists),
+           f"detokenize printed {len(results)} lines for {len(token_lists)} inputs")
+    for i, r in enumerate(results):
+        expect(set(r) in ({"source"}, {"error", "position"}),
+               f"detokenize line {i}: keys {sorted(r)}")
+        if "source" in r:
+            expect(isinstance(r["source"], str), f"detokenize line {i}: source is not a string")
+        else:
+            expect(isinstance(r["error"], str) and r["error"], f"detokenize line {i}: bad error")
+            expect(type(r["position"]) is int, f"detokenize line {i}: position is not an int")
+    return results
+
+
+def run_lines(*args):
+    """Runs `astcd run args` and checks the shape of every line."""
+    results = json_lines(run_ok("run", *args), "run")
+    for i, r in enumerate(results):
+        where = f"run line {i}"
+        keys = set(r)
+        expect(RUN_KEYS <= keys <= RUN_KEYS | OPTIONAL_RUN_KEYS, f"{where}: keys {sorted(keys)}")
+        expect(r["status"] in RUN_STATUSES, f"{where}: status {r['status']!r}")
+        expect(r["value"] is None or type(r["value"]) in (bool, int),
+               f"{where}: value {r['value']!r}")
+        expect(type(r["steps"]) is int and r["steps"] >= 0, f"{where}: steps {r['steps']!r}")
+        expect(isinstance(r["message"], str), f"{where}: message is not a string")
+        expect((r["message"] == "") == (r["status"] == "ok"),
+               f"{where}: status {r['status']!r} with message {r['message']!r}")
+        if r["status"] != "ok":
+            expect(r["value"] is None, f"{where}: status {r['status']!r} with a value")
+    return results
+
+
+def python_call(source, args):
+    """CPython's result for the last function `source` defines (the oracle for run)."""
+    namespace = {}
+    exec(compile(source, "<normalized>", "exec"), namespace)
+    names = [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+    return namespace[names[-1]](*args)
+
+
+def same_value(a, b):
+    return type(a) is type(b) and a == b
+
+
+# ---------------------------------------------------------------------------------------------
+# tokenize
+
+
+@check
+def tokenize_simple_function():
+    r = tokenize_one(SIMPLE_SOURCE)
+    expect(r["ok"] is True, f"not ok: {r['error']!r}")
+    expect(r["start"] == "module", f"start {r['start']!r}")
+    expect(r["complete"] is True, "a whole function is not complete")
+    expect(r["normalized_source"] == SIMPLE_NORMALIZED,
+           f"normalized_source {r['normalized_source']!r}")
+    want = simple_tokens()
+    expect(r["tokens"] == want, f"tokens {r['tokens']}, not {want}")
+
+
+@check
+def tokenize_file_and_stdin_agree():
+    sources = [SIMPLE_SOURCE, ATTRIBUTE_SOURCE, b"def f(x):\n    return \xff\n",
+               "def g(a):\n    if a:\n        return 1\n    return 0\n", ""]
+    with tempfile.TemporaryDirectory() as d:
+        for i, source in enumerate(sources):
+            path = write(d, f"s{i}.py", source)
+            (from_file,) = tokenize_lines(path)
+            (from_stdin,) = tokenize_lines("-", data=source)
+            expect(from_file["input"] == path, f"input {from_file['input']!r}, not {path!r}")
+            expect(from_stdin["input"] == "stdin", f"input {from_stdin['input']!r}, not 'stdin'")
+            del from_file["input"], from_stdin["input"]
+            expect(from_file == from_stdin, f"source {i}: the file and stdin results differ")
+
+
+@check
+def tokenize_several_files_one_line_each_in_order():
+    with tempfile.TemporaryDirectory() as d:
+        files = (("c", SIMPLE_SOURCE), ("a", ATTRIBUTE_SOURCE), ("b", "def f(a):\n    return a\n"))
+        paths = {name: write(d, name + ".py", src) for name, src in files}
+        order = [paths["c"], paths["a"], paths["b"], paths["a"]]
+        results = tokenize_lines(*order)
+        expect([r["input"] for r in results] == order,
+               f"inputs {[r['input'] for r in results]}, not the arguments in order {order}")
+        for path, r in zip(order, results):
+            (alone,) = tokenize_lines(path)
+            expect(r == alone, f"{path}: differs from tokenizing it alone")
+        expect([r["ok"] for r in results] == [True, False, True, False],
+               f"ok flags {[r['ok'] for r in results]}")
+
+
+@check
+def tokenize_jsonl_several_objects():
+    sources = [SIMPLE_SOURCE, ATTRIBUTE_SOURCE, "x\n", "def g(a, b):\n    return min(a, b)\n"]
+    lines = [json.dumps({"source": s}) for s in sources]
+    text = lines[0] + "\n" + lines[1] + "\n\n" + lines[2] + "\n" + lines[3] + "\n"  # line 3 blank
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "in.jsonl", text)
+        results = tokenize_lines("--jsonl", path)
+        want_inputs = [f"{path}:1", f"{path}:2", f"{path}:4", f"{path}:5"]
+        expect([r["input"] for r in results] == want_inputs,
+               f"inputs {[r['input'] for r in results]}, not {want_inputs}")
+        from_stdin = tokenize_lines("--jsonl", "-", data=text)
+        expect([r["input"] for r in from_stdin] == ["stdin:1", "stdin:2", "stdin:4", "stdin:5"],
+               f"stdin inputs {[r['input'] for r in from_stdin]}")
+    for source, r, s in zip(sources, results, from_stdin):
+        alone = tokenize_one(source)
+        for x in (r, s, alone):
+            del x["input"]
+        expect(r == alone and s == alone, f"--jsonl result for {source!r} differs from a plain run")
+    expect([r["ok"] for r in results] == [True, False, False, True],
+           f"ok flags {[r['ok'] for r in results]}")
+    # The flags apply to every object.
+    exprs = tokenize_lines("--jsonl", "--start", "expr", "--arity", "2", "-",
+                           data='{"source": "a + b"}\n{"source": "max(a, 1)"}\n')
+    expect([r["start"] for r in exprs] == ["expr", "expr"] and all(r["ok"] for r in exprs),
+           f"--start expr over --jsonl: {exprs}")
+    expect([r["normalized_source"] for r in exprs] == ["a + b", "max(a, 1)"],
+           f"normalized {[r['normalized_source'] for r in exprs]}")
+
+
+@check
+def tokenize_tokens_detokenize_to_normalized_source():
+    cases = [
+        ([], SIMPLE_SOURCE),
+        ([], '"""Module doc."""\n\ndef first(x):\n    """Doc."""\n    return -abs(x)\n\n\n'
+             'def second(p, q, r):\n    if p < q and not r:\n        t = max(p, q) // 2\n'
+             '    else:\n        t = min(q, r) % 3\n    t *= 4\n    return t if t != 7 else p\n'),
+        (["--config", LOOPS_ON],
+         'def f(n):\n    """doc"""\n    t = 0\n    for i in range(1, n):\n'
+         '        if i % 3 == 0 or i % 5 == 0:\n            t += i\n        else:\n'
+         '            continue\n    return t\n'),
+        (["--start", "block", "--arity", "2"], "c = a - b\nif c >= 0:\n    return c\nreturn -c\n"),
+        (["--start", "expr", "--arity", "3"], "(a + b) * c - (a - (b - c))"),
+    ]
+    for flags, source in cases:
+        r = tokenize_one(source, *flags)
+        expect(r["ok"], f"{source!r} did not tokenize: {r['error']!r}")
+        (d,) = detokenize_lines(flags, [r["tokens"]])  # --config, --start, --arity
+        expect(d == {"source": r["normalized_source"]},
+               f"detokenize of {source!r}'s tokens gives {d!r}, not {r['normalized_source']!r}")
+        again = tokenize_one(r["normalized_source"], *flags)
+        expect(again["tokens"] == r["tokens"] and
+               again["normalized_source"] == r["normalized_source"],
+               f"tokenizing the normalized source of {source!r} is not a fixed point")
+
+
+@check
+def tokenize_partial_prompt_open_expression():
+    prompt = "def func(a, b):\n    c = a +"
+    r = tokenize_one(prompt, "--partial")
+    expect(r["ok"] is True, f"--partial prompt not ok: {r['error']!r}")
+    expect(r["complete"] is False, "an open prompt is complete")
+    expect(tok("<eos>") not in r["tokens"] and tok("end") not in r["tokens"],
+           f"an open prompt got an end or eos: {r['tokens']}")
+    # Preorder: the operator comes before its left operand, so the tokens end `+ a`, the
+    # right operand still to come.
+    want = toks("def/2", "=", "c", "+", "a")
+    expect(r["tokens"] == want, f"tokens {r['tokens']}, not {want}")
+    expect(r["tokens"][-2] == tok("+"),
+           f"the + token {tok('+')} is not the operator: {r['tokens']}")
+    expect("c = a + <expr>" in r["normalized_source"],
+           f"normalized_source {r['normalized_source']!r} lacks the open expression")
+    (d,) = detokenize_lines(["--partial"], [r["tokens"]])
+    expect(d == {"source": r["normalized_source"]},
+           f"detokenize --partial gives {d!r}, not {r['normalized_source']!r}")
+    # Without --partial the same text is not Python.
+    r = tokenize_one(prompt)
+    expect(r["ok"] is False and r["error"]["stage"] == "python_parse" and r["error"]["line"] == 2,
+           f"the prompt without --partial: {r['error']!r}")
+
+
+@check
+def tokenize_unsupported_reports_position_and_valid_prefix():
+    r = tokenize_one(ATTRIBUTE_SOURCE)
+    expect_tokenize_error(r, "unsupported_syntax", "Attribute", 2, 11, "return x.real")
+    expect(python_position(ATTRIBUTE_SOURCE, ast.Attribute) == (2, 11), "CPython disagrees")
+    expect(r["tokens"] == toks("def/1", "return"), f"prefix {r['tokens']}")
+    source = "def f(x, y):\n    z = x + 1\n    return z * y.imag\n"
+    r = tokenize_one(source)
+    expect_tokenize_error(r, "unsupported_syntax", "Attribute", 3, 15, "y.imag")
+    expect(python_position(source, ast.Attribute) == (3, 15), "CPython disagrees")
+    want = toks("def/2", "=", "c", "+", "a", "1", "return", "*", "c")
+    expect(r["tokens"] == want, f"prefix {r['tokens']}, not {want}")
+    # The prefix is one the decoder accepts.
+    (d,) = detokenize_lines(["--partial"], [r["tokens"]])
+    expect("return c * <expr>" in d.get("source", ""), f"the prefix does not detokenize: {d!r}")
+
+
+@check
+def tokenize_error_column_counts_utf8_bytes():
+    source = "def f(x):\n    é = 1\n    return é + y\n"  # é is two bytes
+    r = tokenize_one(source)
+    line, col = 3, len("    return é + ".encode("utf-8"))
+    expect(col == 16 and python_position(source, ast.Name)[0] == 2, "test setup")
+    expect_tokenize_error(r, "scope", "Name", line, col, "unbound y after é")
+    expect(r["tokens"] == toks("def/1", "=", "b", "1", "return", "+", "b"),
+           f"prefix {r['tokens']}")
+
+
+@check
+def tokenize_invalid_utf8_is_python_parse():
+    source = b"def f(x):\n    return \xff\n"
+    with tempfile.TemporaryDirectory() as d:
+        (r,) = tokenize_lines(write(d, "bad.py", source))
+    expect_tokenize_error(r, "python_parse", "", 2, 11, "invalid UTF-8")
+    try:
+        ast.parse(source)
+        raise CheckFailed("CPython parsed invalid UTF-8")
+    except SyntaxError as e:
+        expect(e.lineno == 2, f"CPython puts the error on line {e.lineno}")
+    expect(r["tokens"] == [], f"tokens {r['tokens']} for a source that does not parse")
+    expect("UTF-8" in r["error"]["message"], f"message {r['error']['message']!r}")
+
+
+@check
+def tokenize_start_block_and_expr():
+    r = tokenize_one("c = a + b\nreturn c\n", "--start", "block", "--arity", "2")
+    expect(r["ok"] and r["start"] == "block" and r["complete"], f"block: {r!r}")
+    want = toks("=", "c", "+", "a", "b", "return", "c", "end", "<eos>")
+    expect(r["tokens"] == want, f"block tokens {r['tokens']}, not {want}")
+    expect(r["normalized_source"] == "c = a + b\nreturn c\n", f"block {r['normalized_source']!r}")
+    r = tokenize_one("a * (b + 1)\n", "--start", "expr", "--arity", "2")
+    expect(r["ok"] and r["start"] == "expr" and r["complete"], f"expr: {r!r}")
+    want = toks("*", "a", "+", "b", "1", "<eos>")
+    expect(r["tokens"] == want, f"expr tokens {r['tokens']}, not {want}")
+    expect(r["normalized_source"] == "a * (b + 1)", f"expr {r['normalized_source']!r}")
+    r = tokenize_one("a * (c + 1)", "--start", "expr", "--arity", "2")
+    expect_tokenize_error(r, "scope", "Name", 1, 5, "c outside arity 2")
+    expect(r["tokens"] == toks("*", "a", "+"), f"expr prefix {r['tokens']}")
+    r = tokenize_one("def f(a):\n    return a\n", "--start", "function")
+    expect(r["ok"] and r["start"] == "function", f"function: {r!r}")
+    expect(r["tokens"] == toks("def/1", "return", "a", "end", "<eos>"), f"{r['tokens']}")
+    r = tokenize_one("def f(a):\n    return a\ndef g(a):\n    return a\n", "--start", "function")
+    expect(r["ok"] is False, "--start function took two defs")
+
+
+@check
+def tokenize_limits_follow_the_config():
+    source = "def f(a):\n    return a + 100\n"
+    r = tokenize_one(source)
+    expect_tokenize_error(r, "limits", "Constant[int]", *python_position(source, ast.Constant),
+                          "constant 100")
+    expect(tokenize_one(source, "--config", '{"const_range": [0, 100]}')["ok"],
+           "const_range [0, 100] does not admit 100")
+    r = tokenize_one(LOOP_SOURCE)
+    expect_tokenize_error(r, "limits", "For", 3, 4, "a loop with allow_loops off")
+    expect(r["tokens"] == toks("def/2", "=", "c", "0"), f"prefix {r['tokens']}")
+    expect(tokenize_one(LOOP_SOURCE, "--config", LOOPS_ON)["ok"], "allow_loops does not admit it")
+    r = tokenize_one(SIMPLE_SOURCE, "--max-len", "5")
+    expect(r["ok"] is False and r["error"]["stage"] == "limits", f"--max-len 5: {r['error']!r}")
+
+
+@check
+def tokenize_empty_module_is_an_error_with_a_position():
+    # A module holds at least one function. Whatever the stage, it is not vocab_encode (the
+    # "should never happen" stage), and the line is 1-based.
+    for source in ("", "\n", '"""Only a docstring."""\n'):
+        r = tokenize_one(source)
+        expect(r["ok"] is False, f"{source!r} tokenized")
+        e = r["error"]
+        expect(e["stage"] != "vocab_encode",
+               f"{source!r}: stage vocab_encode ({e['message']!r}), which is reserved for bugs")
+        expect(e["line"] >= 1, f"{source!r}: line {e['line']} is not 1-based")
+
+
+# ---------------------------------------------------------------------------------------------
+# detokenize
+
+
+@check
+def detokenize_sources_and_error_objects():
+    n = default_vocab()["vocab_size"]
+    full = simple_tokens()
+    inputs = [
+        full,
+        full[:-1],                         # the trailing <eos> is optional
+        full + toks("<pad>", "<pad>"),     # and <pad>s may follow it
+        toks("def/2", "=", "c") + [n],     # an id outside the vocabulary
+        toks("def/2", "=", "c") + [-1],
+        toks("def/2", "=", "c"),           # ends early
+        [],
+        toks("def/2", "=", "def/2"),       # illegal at position 2
+    ]
+    results = detokenize_lines([], inputs)
+    for i in range(3):
+        expect(results[i] == {"source": SIMPLE_NORMALIZED}, f"input {i}: {results[i]!r}")
+    want_positions = [None, None, None, 3, 3, 3, 0, 2]
+    for i in range(3, len(inputs)):
+        r = results[i]
+        expect("error" in r, f"input {i} ({inputs[i]}) gave a source: {r!r}")
+        expect(r["position"] == want_positions[i],
+               f"input {i} ({inputs[i]}): position {r['position']}, not {want_positions[i]}")
+    expect(str(n) in results[3]["error"], f"the error does not name id {n}: {results[3]!r}")
+
+
+@check
+def detokenize_partial_renders_holes():
+    cases = [
+        ([], [], "<def>"),
+        ([], toks("def/2", "="), "<name> = <expr>"),
+        ([], toks("def/2", "=", "c"), "c = <expr>"),
+        ([], toks("def/1", "return"), "return <expr>"),
+        (["--start", "expr", "--arity", "1"], [], "<expr>"),
+        (["--start", "block", "--arity", "2"], toks("=", "c", "+", "a"), "c = a + <expr>"),
+    ]
+    for flags, tokens, hole in cases:
+        (r,) = detokenize_lines(flags + ["--partial"], [tokens])
+        expect(hole in r.get("source", ""), f"{flags} {tokens} --partial: {r!r} lacks {hole!r}")
+        (r,) = detokenize_lines(flags, [tokens])
+        expect(r.get("position") == len(tokens),
+               f"{flags} {tokens} without --partial: {r!r}, not an error at {len(tokens)}")
+    (r,) = detokenize_lines(["--partial"], [toks("def/1", "return", "a")])
+    expect("<stmt>" in r.get("source", ""), f"an open block has no <stmt> hole: {r!r}")
+
+
+@check
+def detokenize_reads_files_in_order():
+    a = toks("def/1", "return", "a", "end", "<eos>")
+    b = toks("def/1", "return", "neg", "a", "end")
+    with tempfile.TemporaryDirectory() as d:
+        f1 = write(d, "1.jsonl",
+                   json.dumps({"tokens": a}) + "\n\n" + json.dumps({"tokens": [99]}) + "\n")
+        f2 = write(d, "2.jsonl", json.dumps({"tokens": b}) + "\n")
+        results = json_lines(run_ok("detokenize", f2, f1), "detokenize")
+    want = [{"source": "def func(a):\n    return -a\n"}, {"source": "def func(a):\n    return a\n"}]
+    expect(results[:2] == want, f"results {results[:2]}, not {want}")
+    expect(len(results) == 3 and results[2].get("position") == 0, f"results {results}")
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+BOOL_INT_NONE_SOURCE = ("def f(x, y):\n    if x > y:\n        return x > 0\n    if x == y:\n"
+                        "        return\n    return x * y\n")
+
+
+@check
+def run_source_keeps_bool_int_and_none_distinct():
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "f.py", BOOL_INT_NONE_SOURCE)
+        results = run_lines("--source", path, "--args", "5,1", "--args", "3,3", "--args", "2,4")
+    expect(len(results) == 3, f"{len(results)} lines for 3 tuples")
+    expect(all(r["status"] == "ok" for r in results), f"statuses {[r['status'] for r in results]}")
+    expect(results[0]["value"] is True, f"5,1: value {results[0]['value']!r}, not true")
+    expect(results[1]["value"] is None, f"3,3: value {results[1]['value']!r}, not null")
+    expect(type(results[2]["value"]) is int and results[2]["value"] == 8,
+           f"2,4: value {results[2]['value']!r}, not the int 8")
+    expect([r["steps"] for r in results] == [2, 3, 3], f"steps {[r['steps'] for r in results]}")
+    for r in results:
+        expect("trace" not in r and "locals" not in r, f"trace/locals without the flags: {r!r}")
+    # CPython agrees, on these and more tuples.
+    normalized = tokenize_one(BOOL_INT_NONE_SOURCE)["normalized_source"]
+    tuples = [(5, 1), (3, 3), (2, 4), (-1, -5), (0, 0), (-3, 7)]
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "f.py", BOOL_INT_NONE_SOURCE)
+        args = [a for t in tuples for a in ("--args", f"{t[0]},{t[1]}")]
+        results = run_lines("--source", path, *args)
+    for t, r in zip(tuples, results):
+        want = python_call(normalized, t)
+        expect(same_value(r["value"], want), f"{t}: value {r['value']!r}, CPython {want!r}")
+
+
+@check
+def run_tokens_matches_source():
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "f.py", BOOL_INT_NONE_SOURCE)
+        tokens = tokenize_one(BOOL_INT_NONE_SOURCE)["tokens"]
+        args = ["--args", "5,1", "--args", "3,3", "--args", "-2,4", "--trace", "--locals"]
+        by_source = run_ok("run", "--source", path, *args)
+        by_tokens = run_ok("run", "--tokens", json.dumps(tokens), *args)
+    expect(by_source == by_tokens, "run --tokens differs from run --source")
+    r = run_lines("--tokens", json.dumps(simple_tokens()), "--args", "3,4")
+    expect(r == [{"status": "ok", "value": 13, "steps": 2, "message": ""}], f"3,4: {r!r}")
+
+
+@check
+def run_starts_block_and_expr():
+    with tempfile.TemporaryDirectory() as d:
+        expr = write(d, "e.py", "min(a > b, 1)\n")
+        block = write(d, "b.py", "c = a + b\nreturn c * 2\n")
+        results = run_lines("--source", expr, "--start", "expr", "--arity", "2",
+                            "--args", "5,1", "--args", "1,5", "--trace")
+        expect([r["value"] for r in results] == [True, False] and
+               all(type(r["value"]) is bool for r in results),
+               f"min(a > b, 1): values {[r['value'] for r in results]}, not [true, false]")
+        expect(results[0]["trace"] == [{"line": 1, "assigned": {}, "returned": True}],
+               f"expr trace {results[0]['trace']!r}")
+        results = run_lines("--source", block, "--start", "block", "--arity", "2", "--args", "1,2")
+        expect(results[0]["value"] == 6 and results[0]["steps"] == 2, f"block: {results[0]!r}")
+
+
+@check
+def run_entry_picks_the_function():
+    source = "def f(a):\n    return a + 1\n\ndef g(a, b):\n    return a - b\n"
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "m.py", source)
+        expect(run_lines("--source", path, "--args", "5,1")[0]["value"] == 4, "default entry")
+        expect(run_lines("--source", path, "--entry", "0", "--args", "5")[0]["value"] == 6,
+               "--entry 0")
+        expect(run_lines("--source", path, "--entry", "1", "--args", "5,1")[0]["value"] == 4,
+               "--entry 1")
+        # The module has two functions: --entry 2 is a bad flag value, not a program outcome.
+        expect_usage_error(["run", "--source", path, "--entry", "2", "--args", "5"], ["entry"])
+
+
+@check
+def run_zero_division_overflow_and_step_limit():
+    with tempfile.TemporaryDirectory() as d:
+        div = write(d, "div.py", "def f(a, b):\n    c = a + 1\n    return a // b + b % a\n")
+        results = run_lines("--source", div, "--args", "7,0", "--args", "7,2", "--args", "-7,2")
+        expect(results[0]["status"] == "zero_division" and results[0]["steps"] == 2,
+               f"7 // 0: {results[0]!r}")
+        expect("line 3" in results[0]["message"], f"message {results[0]['message']!r}")
+        expect(results[1]["value"] == 7 // 2 + 2 % 7, f"7,2: {results[1]!r}")
+        expect(results[2]["value"] == -7 // 2 + 2 % -7, f"-7,2 (floor semantics): {results[2]!r}")
+
+        mul = write(d, "mul.py", "def f(a, b):\n    return a * b\n")
+        cfg = '{"value_range": [-100, 100]}'
+        results = run_lines("--source", mul, "--config", cfg,
+                            "--args", "10,10", "--args", "10,11", "--args", "-11,10")
+        expect(results[0] == {"status": "ok", "value": 100, "steps": 1, "message": ""},
+               f"10 * 10 within [-100, 100]: {results[0]!r}")
+        for r in results[1:]:
+            expect(r["status"] == "overflow" and r["steps"] == 1, f"overflow: {r!r}")
+        expect("110" in results[1]["message"], f"message {results[1]['message']!r}")
+        results = run_lines("--source", mul, "--args", "10,11")
+        expect(results[0]["value"] == 110, "the default value_range refuses 110")
+
+        loop = write(d, "loop.py", LOOP_SOURCE)
+        results = run_lines("--source", loop, "--config", LOOPS_ON, "--max-steps", "5",
+                            "--args", "3,4", "--args", "1,4", "--args", "100,1")
+        expect([r["status"] for r in results] == ["step_limit", "ok", "step_limit"],
+               f"statuses {[r['status'] for r in results]}")
+        expect(results[0]["steps"] == 5 and results[2]["steps"] == 5,
+               f"steps {[r['steps'] for r in results]}, not capped at 5")
+        # s = 0, for, iteration, s += y, return: exactly 5 steps fits.
+        expect(results[1]["value"] == 4 and results[1]["steps"] == 5, f"1,4: {results[1]!r}")
+        results = run_lines("--source", loop, "--config", LOOPS_ON, "--args", "100,1")
+        expect(results[0]["value"] == 100 and results[0]["steps"] == 1 + 1 + 2 * 100 + 1,
+               f"100,1 without a cap: {results[0]!r}")
+
+
+@check
+def run_trace_and_locals():
+    normalized = tokenize_one(LOOP_SOURCE, "--config", LOOPS_ON)["normalized_source"]
+    lines = normalized.split("\n")
+    with tempfile.TemporaryDirectory() as d:
+        loop = write(d, "loop.py", LOOP_SOURCE)
+        (r,) = run_lines("--source", loop, "--config", LOOPS_ON, "--args", "3,4",
+                         "--trace", "--locals")
+    expect(r["status"] == "ok" and r["value"] == 12, f"3,4: {r!r}")
+    trace = r["trace"]
+    expect(len(trace) == r["steps"] == 9, f"{len(trace)} events for {r['steps']} steps")
+    for i, e in enumerate(trace):
+        expect(set(e) in ({"line", "assigned"}, {"line", "assigned", "returned"}),
+               f"event {i}: keys {sorted(e)}")
+        expect(1 <= e["line"] <= len(lines) and lines[e["line"] - 1].strip(),
+               f"event {i}: line {e['line']} is not a line of {normalized!r}")
+    text = [lines[e["line"] - 1].strip() for e in trace]
+    # x, y, s, i are normalized to a, b, c, d.
+    expect(text[0] == "c = 0" and text[1] == "for d in range(a):" and text[3] == "c += b"
+           and text[-1] == "return c", f"lines {text}")
+    got = [(e["line"], e["assigned"]) for e in trace]
+    want = [(2, {"c": 0}), (3, {}), (3, {"d": 0}), (4, {"c": 4}), (3, {"d": 1}), (4, {"c": 8}),
+            (3, {"d": 2}), (4, {"c": 12}), (5, {})]
+    expect(got == want, f"trace (line, assigned) {got}, not {want}")
+    expect("returned" not in trace[0] and trace[-1]["returned"] == 12,
+           f"returned values: {[e.get('returned') for e in trace]}")
+    expect(r["locals"] == {"a": 3, "b": 4, "c": 12, "d": 2}, f"locals {r['locals']}")
+    # A bool assignment and a bare return in a trace.
+    with tempfile.TemporaryDirectory() as d:
+        path = write(d, "f.py",
+                     "def f(a):\n    b = a > 0\n    if b:\n        return\n    return b\n")
+        results = run_lines("--source", path, "--args", "1", "--args", "0", "--trace", "--locals")
+    expect(results[0]["trace"][0]["assigned"] == {"b": True}
+           and results[0]["trace"][0]["assigned"]["b"] is True, f"{results[0]['trace']!r}")
+    expect("returned" in results[0]["trace"][-1] and results[0]["trace"][-1]["returned"] is None,
+           f"a bare return is not traced as null: {results[0]['trace']!r}")
+    expect(results[1]["value"] is False and results[1]["locals"] == {"a": 0, "b": False}
+           and results[1]["locals"]["b"] is False, f"0: {results[1]!r}")
+    # The step limit keeps the trace and the locals of where it stopped.
+    with tempfile.TemporaryDirectory() as d:
+        loop = write(d, "loop.py", LOOP_SOURCE)
+        (r,) = run_lines("--source", loop, "--config", LOOPS_ON, "--args", "3,4",
+                         "--max-steps", "5", "--trace", "--locals")
+    expect(r["status"] == "step_limit" and len(r["trace"]) == 5, f"step limit: {r!r}")
+    expect(r["locals"] == {"a": 3, "b": 4, "c": 4, "d": 1},
+           f"locals at the step limit {r['locals']}")
+
+
+@check
+def run_source_outside_the_language_is_invalid_program_for_every_tuple():
+    with tempfile.TemporaryDirectory() as d:
+        for source, stage in ((ATTRIBUTE_SOURCE, "unsupported_syntax"),
+                              (b"def f(x):\n    return \xff\n", "python_parse"),
+                              (LOOP_SOURCE, "limits")):
+            path = write(d, "bad.py", source)
+            results = run_lines("--source", path, "--args", "1", "--args", "2,3", "--args", "4")
+            expect(len(results) == 3, f"{len(results)} lines for 3 tuples")
+            for r in results:
+                expect(r["status"] == "invalid_program" and r["value"] is None and r["steps"] == 0,
+                       f"{source!r}: {r!r}")
+                expect(stage in r["message"], f"{source!r}: message {r['message']!r} lacks {stage}")
+    results = run_lines("--tokens", json.dumps(toks("def/2", "=", "c")), "--args", "1,2")
+    expect(results[0]["status"] == "invalid_program", f"incomplete tokens: {results[0]!r}")
+
+
+@check
+def run_wrong_number_of_args_is_a_usage_error():
+    tokens = json.dumps(simple_tokens())
+    expect_usage_error(["run", "--tokens", tokens, "--args", "3,4,5"], ["argument", "2", "3"])
+    expect_usage_error(["run", "--tokens", tokens, "--args", "3"], ["2", "1"])
+    expect_usage_error(["run", "--tokens", tokens], ["2", "0"])
+
+
+@check
+def run_bad_tuple_is_refused_before_any_output():
+    # Every tuple is checked before anything is printed, and the message names the tuple.
+    tokens = json.dumps(simple_tokens())
+    expect_usage_error(["run", "--tokens", tokens, "--args", "1,2", "--args", "7,8,9"], ["7,8,9"])
+    expect_usage_error(["run", "--tokens", tokens, "--config", '{"value_range": [-100, 100]}',
+                        "--args", "1,2", "--args", "3,1000"], ["1000"])
+
+
+@check
+def run_args_flag_wants_integers():
+    tokens = json.dumps(simple_tokens())
+    expect_usage_error(["run", "--tokens", tokens, "--args", "x,2"], ["--args", "x,2"])
+    expect_usage_error(["run", "--tokens", tokens, "--args", "1.5,2"], ["--args", "1.5,2"])
+    expect_usage_error(["run", "--tokens", tokens, "--args", "99999999999999999999,1"],
+                       ["--args"])
+    # An empty field is not an integer: 1,,2 is not the tuple (1, 2).
+    expect_usage_error(["run", "--tokens", tokens, "--args", "1,,2"], ["--args", "1,,2"])
+
+
+# ---------------------------------------------------------------------------------------------
+# audit
+
+
+def make_corpus(d):
+    """A small corpus: 4 .py files (one unparsable), 9 top-level functions, 2 of them ok."""
+    write(d, "bad.py", "def broken(:\n    pass\n")
+    write(d, "mixed.py", '"""Module doc."""\nimport os\n\n\ndef add(x, y):\n    return x + y\n\n\n'
+                         'class C:\n    def m(self):\n        return 1\n\n\n'
+                         'def attr(x):\n    return x.real\n\n\ndef pw(x):\n    return x ** 2\n')
+    write(d, "sub/more.py", 'def mul(a, b):\n    return a * b\n\n\ndef s(x):\n    return "hi"\n\n\n'
+                            'def g(x):\n    return len(x)\n')
+    write(d, "sub/deeper/last.py", "def big(x):\n    return x + 100\n\n\ndef neg(x):\n"
+                                   "    return x.imag\n\n\ndef unb(a):\n    if a:\n        b = 1\n"
+                                   "    return b\n")
+    write(d, "sub/notes.txt", "def not_python(:\n")
+
+
+@check
+def audit_json_counts_exactly():
+    with tempfile.TemporaryDirectory() as d:
+        make_corpus(d)
+        out = run_ok("audit", "--json", d)
+        expect(out.count("\n") == 1, "audit --json is not one line")
+        report = json.loads(out)
+        expect(run_ok("audit", "--json", d) == out, "two audit runs differ")
+        want = {"files": 4, "files_unparsed": 1, "functions": 9, "ok": 2,
+                "by_stage": {"unsupported_syntax": 5, "limits": 1, "scope": 1},
+                "by_node_type": {"Attribute": 2, "BinOp[Pow]": 1, "Call": 1, "Constant[str]": 1,
+                                 "Constant[int]": 1, "Name": 1}}
+        for key, value in want.items():
+            expect(report.get(key) == value, f"{key}: {report.get(key)!r}, not {value!r}")
+        reasons = report["top_reasons"]
+        expect(isinstance(reasons, list) and len(reasons) == 6, f"top_reasons {reasons!r}")
+        for r in reasons:
+            expect(set(r) == {"stage", "node_type", "count", "example"}, f"reason keys {sorted(r)}")
+        counts = [r["count"] for r in reasons]
+        expect(counts == sorted(counts, reverse=True), f"top_reasons not by count: {counts}")
+        by_key = {(r["stage"], r["node_type"]): r for r in reasons}
+        top = reasons[0]
+        expect((top["stage"], top["node_type"], top["count"]) ==
+               ("unsupported_syntax", "Attribute", 2), f"top reason {top!r}")
+        examples = {
+            ("unsupported_syntax", "Attribute"): os.path.join(d, "mixed.py") + ":15: ",
+            ("unsupported_syntax", "BinOp[Pow]"): os.path.join(d, "mixed.py") + ":19: ",
+            ("unsupported_syntax", "Constant[str]"): os.path.join(d, "sub", "more.py") + ":6: ",
+            ("unsupported_syntax", "Call"): os.path.join(d, "sub", "more.py") + ":10: ",
+            ("limits", "Constant[int]"): os.path.join(d, "sub", "deeper", "last.py") + ":2: ",
+            ("scope", "Name"): os.path.join(d, "sub", "deeper", "last.py") + ":12: ",
+        }
+        expect(set(by_key) == set(examples), f"reasons {sorted(by_key)}")
+        for key, prefix in examples.items():
+            ex = by_key[key]["example"]
+            expect(ex.startswith(prefix) and len(ex) > len(prefix),
+                   f"{key}: example {ex!r} does not start with {prefix!r}")
+        # A file given directly, and a corpus with nothing to audit.
+        one = json.loads(run_ok("audit", "--json", os.path.join(d, "sub", "more.py")))
+        expect((one["files"], one["functions"], one["ok"]) == (1, 3, 1), f"one file: {one!r}")
+        empty = os.path.join(d, "empty")
+        os.mkdir(empty)
+        none = json.loads(run_ok("audit", "--json", empty))
+        expect(none == {"files": 0, "files_unparsed": 0, "functions": 0, "ok": 0, "by_stage": {},
+                        "by_node_type": {}, "top_reasons": []}, f"empty dir: {none!r}")
+
+
+@check
+def audit_text_report_mentions_the_counts():
+    with tempfile.TemporaryDirectory() as d:
+        make_corpus(d)
+        out = run_ok("audit", d)
+    patterns = [r"files\s+4\s+\(1 did not parse\)", r"functions\s+9\b", r"ok\s+2\s+22\.2%",
+                r"unsupported_syntax\s+5\b", r"limits\s+1\b", r"scope\s+1\b",
+                r"Attribute\s+2\b", r"BinOp\[Pow\]\s+1\b", r"Constant\[str\]\s+1\b",
+                r"mixed\.py:15: ", r"last\.py:12: "]
+    for pattern in patterns:
+        expect(re.search(pattern, out), f"the text report lacks /{pattern}/:\n{out}")
+    expect("{" not in out.split("\n")[0], "the text report looks like JSON")
+
+
+def run_with_tty_stderr(args):
+    """Runs astcd with stderr on a pseudo-terminal; returns (exit code, stdout, terminal text)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([ASTCD, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=slave)
+    finally:
+        os.close(slave)
+    chunks = []
+
+    def drain():
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO once the child has closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise CheckFailed(f"astcd {args} under a terminal timed out")
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, out, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+@check
+def audit_progress_bar_on_a_terminal_only():
+    n = 250  # past the bar's threshold of 200 files
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(n):
+            write(d, f"p{i // 50}/f{i:03}.py", f"def f{i}(a):\n    return a + {i % 10}\n")
+        rc, out, tty = run_with_tty_stderr(["audit", "--json", d])
+        expect(rc == 0, f"exited {rc}; terminal: {tty[-300:]!r}")
+        expect(f"{n}/{n}" in tty, f"no progress bar ending in {n}/{n}: {tty[-300:]!r}")
+        expect("[" in tty and "#" in tty, f"progress bar has no bar: {tty[-300:]!r}")
+        report = json.loads(out)
+        expect((report["files"], report["functions"], report["ok"]) == (n, n, n),
+               f"report under a terminal: {report!r}")
+        piped = run(*["audit", "--json", d])
+        expect(piped.returncode == 0 and piped.stderr == b"",
+               f"piped stderr is not empty: {piped.stderr[:200]!r}")
+        expect(piped.stdout == out, "stdout under a terminal differs from a piped run")
+        rc, out, tty = run_with_tty_stderr(["audit", os.path.join(d, "p0")])  # 50 files: no bar
+        expect(rc == 0 and tty == "", f"a bar for 50 files: {tty[-300:]!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# usage errors of tokenize, detokenize, run and audit
+
+
+@check
+def error_unknown_flag_in_bridge_commands():
+    expect_usage_error(["tokenize", "--frobnicate", "-"], ["frobnicate"])
+    expect_usage_error(["tokenize", "--n", "5", "-"], ["--n"])
+    expect_usage_error(["detokenize", "--frobnicate"], ["frobnicate"])
+    expect_usage_error(["run", "--frobnicate", "--tokens", "[]"], ["frobnicate"])
+    expect_usage_error(["run", "--tokens", "[]", "--args", "1", "--jsonl"], ["jsonl"])
+    expect_usage_error(["audit", "--frobnicate", "."], ["frobnicate"])
+    expect_usage_error(["run", "--tokens", "[]", "stray"], ["stray"])
+
+
+@check
+def error_tokenize_bad_inputs():
+    with tempfile.TemporaryDirectory() as d:
+        missing = os.path.join(d, "missing.py")
+        expect_usage_error(["tokenize", missing], [missing])
+    expect_usage_error(["tokenize", "--start", "bogus", "-"], ["bogus"])
+    expect_usage_error(["tokenize", "--arity", "2", "-"], ["--arity"])
+    expect_usage_error(["tokenize", "--start", "expr", "--arity", "9", "-"], ["--arity"])
+    for data, culprit in (("not json\n", "stdin:1"), ('{"source": 1}\n', "source"),
+                          ('{"source": "x"}\n[1]\n', "stdin:2")):
+        p = run_input(["tokenize", "--jsonl", "-"], data.encode())
+        err = p.stderr.decode(errors="replace")
+        expect(p.returncode == 2 and culprit in err,
+               f"--jsonl {data!r}: exit {p.returncode}, stderr {err!r} does not name {culprit!r}")
+
+
+@check
+def error_detokenize_bad_inputs():
+    cases = (("not json\n", "stdin:1"), ('{"tokens": [1.5]}\n', "tokens"),
+             ('{"toks": []}\n', "tokens"), ('{"tokens": [1]}\n{"tokens": 3}\n', "stdin:2"))
+    for data, culprit in cases:
+        p = run_input(["detokenize"], data.encode())
+        err = p.stderr.decode(errors="replace")
+        expect(p.returncode == 2 and culprit in err,
+               f"detokenize {data!r}: exit {p.returncode}, stderr {err!r} lacks {culprit!r}")
+
+
+@check
+def error_run_needs_exactly_one_program():
+    expect_usage_error(["run", "--args", "1,2"], ["--source", "--tokens"])
+    expect_usage_error(["run", "--tokens", "[]", "--source", "x.py", "--args", "1"],
+                       ["--source", "--tokens"])
+    expect_usage_error(["run", "--tokens", "nope", "--args", "1"], ["--tokens"])
+    expect_usage_error(["run", "--tokens", "[1.5]", "--args", "1"], ["--tokens"])
+    with tempfile.TemporaryDirectory() as d:
+        missing = os.path.join(d, "missing.py")
+        expect_usage_error(["run", "--source", missing, "--args", "1"], [missing])
+    expect_usage_error(["run", "--tokens", "[]", "--max-steps", "0"], ["--max-steps"])
+
+
+@check
+def error_audit_paths():
+    with tempfile.TemporaryDirectory() as d:
+        missing = os.path.join(d, "missing")
+        expect_usage_error(["audit", missing], [missing])
+        expect_usage_error(["audit", "--json", d, missing], [missing])
+    expect_usage_error(["audit"], ["PATH"])
 
 
 def main():
