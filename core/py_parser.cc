@@ -45,8 +45,13 @@
 //   ListComp, SetComp kids = {elt, comprehension...}; DictComp: kids = {key, value,
 //   GeneratorExp        comprehension...}; comprehension: kids = {target, iter, ifs...},
 //                     op = "async" or empty, at its 'for' (or 'async')
-//   JoinedStr         text = the source of all the adjacent literals (no kids: the
-//                     expressions inside f-strings are not parsed)
+//   JoinedStr         text = the source of all the adjacent literals; kids = Constant (str:
+//                     adjacent literal pieces merged as CPython does, text = their source span)
+//                     and FormattedValue nodes, both placed as CPython 3.11 places them (at the
+//                     whole string's start; a trailing piece of a format spec at its literal)
+//   FormattedValue    op = the conversion ("r", "s", "a" or empty); kids = {value[, format_spec
+//                     (a JoinedStr)]}; the value is parsed from its own source text and keeps its
+//                     real position
 //   keyword           name (empty for **); kids = {value}; at the name or the '**'
 //   <hole>            a statement hole (partial input that ends after decorators or 'async')
 //                     keeps the decorators in extra
@@ -69,10 +74,10 @@ using Kind = PyTokenKind;
 
 // Sorted (ASCII) for binary search.
 constexpr std::array<absl::string_view, 35> kKeywords = {
-    "False",  "None",   "True",     "and",   "as",       "assert", "async",  "await",  "break",
-    "class",  "continue", "def",    "del",   "elif",     "else",   "except", "finally", "for",
-    "from",   "global", "if",       "import", "in",      "is",     "lambda", "nonlocal", "not",
-    "or",     "pass",   "raise",    "return", "try",     "while",  "with",   "yield"};
+    "False", "None",     "True",  "and",    "as",   "assert", "async",  "await",    "break",
+    "class", "continue", "def",   "del",    "elif", "else",   "except", "finally",  "for",
+    "from",  "global",   "if",    "import", "in",   "is",     "lambda", "nonlocal", "not",
+    "or",    "pass",     "raise", "return", "try",  "while",  "with",   "yield"};
 
 bool IsKeyword(absl::string_view s) {
   return std::binary_search(kKeywords.begin(), kKeywords.end(), s);
@@ -87,9 +92,9 @@ struct BinOpInfo {
   int prec;
 };
 constexpr BinOpInfo kBinOps[] = {
-    {"|", "BitOr", 1},    {"^", "BitXor", 2},   {"&", "BitAnd", 3}, {"<<", "LShift", 4},
-    {">>", "RShift", 4},  {"+", "Add", 5},      {"-", "Sub", 5},    {"*", "Mult", 6},
-    {"/", "Div", 6},      {"//", "FloorDiv", 6}, {"%", "Mod", 6},   {"@", "MatMult", 6},
+    {"|", "BitOr", 1},   {"^", "BitXor", 2},    {"&", "BitAnd", 3}, {"<<", "LShift", 4},
+    {">>", "RShift", 4}, {"+", "Add", 5},       {"-", "Sub", 5},    {"*", "Mult", 6},
+    {"/", "Div", 6},     {"//", "FloorDiv", 6}, {"%", "Mod", 6},    {"@", "MatMult", 6},
 };
 
 struct AugInfo {
@@ -97,15 +102,14 @@ struct AugInfo {
   absl::string_view name;
 };
 constexpr AugInfo kAugOps[] = {
-    {"+=", "Add"},    {"-=", "Sub"},     {"*=", "Mult"},   {"/=", "Div"},    {"//=", "FloorDiv"},
-    {"%=", "Mod"},    {"**=", "Pow"},    {"<<=", "LShift"}, {">>=", "RShift"}, {"|=", "BitOr"},
-    {"^=", "BitXor"}, {"&=", "BitAnd"},  {"@=", "MatMult"},
+    {"+=", "Add"},    {"-=", "Sub"},    {"*=", "Mult"},    {"/=", "Div"},     {"//=", "FloorDiv"},
+    {"%=", "Mod"},    {"**=", "Pow"},   {"<<=", "LShift"}, {">>=", "RShift"}, {"|=", "BitOr"},
+    {"^=", "BitXor"}, {"&=", "BitAnd"}, {"@=", "MatMult"},
 };
 
 class Parser {
  public:
-  Parser(const std::vector<PyToken>& tokens, bool partial,
-         PyArena* arena)
+  Parser(const std::vector<PyToken>& tokens, bool partial, PyArena* arena)
       : toks_(tokens), partial_(partial), arena_(arena) {
     end_start_ = toks_.size();
     while (end_start_ > 0) {
@@ -153,7 +157,7 @@ class Parser {
         Fail("unindent does not match any outer indentation level", t);
         break;
       }
-      ParseStatementInto(&module->body);
+      ParseStatement(&module->body);
     }
     if (failed_) {
       result.ok = false;
@@ -207,8 +211,10 @@ class Parser {
       const PyToken& t = toks_[i];
       if (t.kind == Kind::kNewline || t.kind == Kind::kIndent || t.kind == Kind::kDedent) break;
       if (t.kind != Kind::kOp) continue;
-      if (t.text == "(" || t.text == "[" || t.text == "{") ++depth;
-      else if (t.text == ")" || t.text == "]" || t.text == "}") --depth;
+      if (t.text == "(" || t.text == "[" || t.text == "{")
+        ++depth;
+      else if (t.text == ")" || t.text == "]" || t.text == "}")
+        --depth;
     }
     return depth > 0;
   }
@@ -225,8 +231,8 @@ class Parser {
       case Kind::kString:
         return true;
       case Kind::kOp:
-        return t.text == "(" || t.text == "[" || t.text == "{" || t.text == "-" ||
-               t.text == "+" || t.text == "~" || t.text == "*" || t.text == "...";
+        return t.text == "(" || t.text == "[" || t.text == "{" || t.text == "-" || t.text == "+" ||
+               t.text == "~" || t.text == "*" || t.text == "...";
       default:
         return false;
     }
@@ -444,12 +450,18 @@ class Parser {
       int width = 1;
       const PyToken& t = Cur();
       if (t.kind == Kind::kOp) {
-        if (t.text == "==") op = "Eq";
-        else if (t.text == "!=") op = "NotEq";
-        else if (t.text == "<") op = "Lt";
-        else if (t.text == "<=") op = "LtE";
-        else if (t.text == ">") op = "Gt";
-        else if (t.text == ">=") op = "GtE";
+        if (t.text == "==")
+          op = "Eq";
+        else if (t.text == "!=")
+          op = "NotEq";
+        else if (t.text == "<")
+          op = "Lt";
+        else if (t.text == "<=")
+          op = "LtE";
+        else if (t.text == ">")
+          op = "Gt";
+        else if (t.text == ">=")
+          op = "GtE";
       } else if (t.kind == Kind::kName) {
         if (t.text == "in") {
           op = "In";
@@ -502,7 +514,7 @@ class Parser {
       Advance();
       PyNode* right = ParseBinary(b->prec + 1);
       if (right == nullptr) return nullptr;
-      PyNode* n = NewLike("BinOp", right); (void)start;
+      PyNode* n = NewAt("BinOp", start);
       n->op = b->name;
       n->kids = {left, right};
       left = n;
@@ -511,10 +523,14 @@ class Parser {
 
   PyNode* ParseFactor() {
     absl::string_view op;
-    if (IsOp("-")) op = "USub";
-    else if (IsOp("+")) op = "UAdd";
-    else if (IsOp("~")) op = "Invert";
-    else return ParsePower();
+    if (IsOp("-"))
+      op = "USub";
+    else if (IsOp("+"))
+      op = "UAdd";
+    else if (IsOp("~"))
+      op = "Invert";
+    else
+      return ParsePower();
     DepthGuard guard(this);
     if (!guard.ok()) return nullptr;
     const size_t start = pos_;
@@ -729,8 +745,10 @@ class Parser {
           return n;
         }
         absl::string_view type;
-        if (t.text == "True" || t.text == "False") type = "bool";
-        else if (t.text == "None") type = "NoneType";
+        if (t.text == "True" || t.text == "False")
+          type = "bool";
+        else if (t.text == "None")
+          type = "NoneType";
         if (type.empty()) return EndHere() ? Hole() : Invalid();
         PyNode* n = NewAt("Constant", pos_);
         n->op = type;
@@ -775,25 +793,296 @@ class Parser {
     while (Cur().kind == Kind::kString) {
       const PyToken& t = Cur();
       if (t.string_kind == PyStringKind::kFString) fstring = true;
-      if (t.string_kind == PyStringKind::kBytes) bytes = true;
-      else text = true;
+      if (t.string_kind == PyStringKind::kBytes)
+        bytes = true;
+      else
+        text = true;
       last = &t;
       Advance();
     }
     // CPython reports these at the token after the literals (the last one it has read).
     if (bytes && text) return Fail("cannot mix bytes and nonbytes literals", Cur());
-    if (!fstring) {
-      for (size_t i = start; i < pos_; ++i) {
-        const absl::string_view error = BadEscape(toks_[i]);
-        if (!error.empty()) return Fail(error, Cur());
-      }
+    for (size_t i = start; i < pos_; ++i) {
+      if (toks_[i].string_kind == PyStringKind::kFString) continue;  // checked while scanned
+      const absl::string_view error = BadEscape(toks_[i]);
+      if (!error.empty()) return Fail(error, Cur());
     }
     PyNode* n = NewAt(fstring ? "JoinedStr" : "Constant", start);
     if (!fstring) n->op = bytes ? "bytes" : "str";
-    n->text = absl::string_view(first.text.data(),
-                                static_cast<size_t>(last->text.data() + last->text.size() -
-                                                    first.text.data()));
+    n->text = absl::string_view(
+        first.text.data(),
+        static_cast<size_t>(last->text.data() + last->text.size() - first.text.data()));
+    if (fstring) {
+      Literal literal;
+      for (size_t i = start; i < pos_; ++i) {
+        if (!ParseFStringToken(toks_[i], n, &literal)) return nullptr;
+      }
+      FlushLiteral(&literal, n, n);
+    }
     return n;
+  }
+
+  // ---- f-strings: JoinedStr kids are Constant (merged literal text) and FormattedValue nodes,
+  // at the JoinedStr's position as in CPython 3.11; the expressions inside are parsed from
+  // their own source text and keep their real positions.
+
+  // Literal text not yet emitted: CPython merges adjacent pieces into one Constant.
+  struct Literal {
+    const char* begin = nullptr;
+    const char* end = nullptr;
+    bool content = false;  // false while only line continuations (which decode to nothing)
+  };
+  static void AddLiteral(Literal* lit, const char* begin, const char* end, bool content = true) {
+    if (begin == end) return;
+    if (lit->begin == nullptr) lit->begin = begin;
+    lit->end = end;
+    lit->content |= content;
+  }
+  void FlushLiteral(Literal* lit, PyNode* joined, const PyNode* at) {
+    if (!lit->content) {
+      *lit = Literal();
+      return;
+    }
+    PyNode* c = NewLike("Constant", at);
+    c->op = "str";
+    c->text = absl::string_view(lit->begin, static_cast<size_t>(lit->end - lit->begin));
+    joined->kids.push_back(c);
+    *lit = Literal();
+  }
+
+  // Line and column of an offset into a token's text; offsets only move forward.
+  struct Cursor {
+    absl::string_view text;
+    size_t offset = 0;
+    int line = 0;
+    int column = 0;
+    void To(size_t target) {
+      for (; offset < target && offset < text.size(); ++offset) {
+        if (text[offset] == '\n') {
+          ++line;
+          column = 0;
+        } else {
+          ++column;
+        }
+      }
+    }
+  };
+
+  struct FString {
+    const PyToken* token;
+    absl::string_view text;  // the whole token
+    size_t end;              // where the body ends (the closing quotes)
+    bool raw;
+    Cursor cursor;
+    PyNode* outer;  // the JoinedStr of the whole concatenation
+  };
+
+  // CPython reports f-string errors at the token after the literals, like other string errors.
+  bool FailF(absl::string_view message) {
+    Fail(message, Cur());
+    return false;
+  }
+
+  // One literal of a concatenation: plain strings are literal text, f-strings are scanned.
+  bool ParseFStringToken(const PyToken& t, PyNode* joined, Literal* literal) {
+    const absl::string_view text = t.text;
+    size_t q = 0;
+    bool raw = false;
+    while (q < text.size() && text[q] != '\'' && text[q] != '"') {
+      if (text[q] == 'r' || text[q] == 'R') raw = true;
+      ++q;
+    }
+    if (q >= text.size()) return true;
+    const size_t quote =
+        text.size() - q >= 6 && text[q + 1] == text[q] && text[q + 2] == text[q] ? 3 : 1;
+    const size_t begin = q + quote;
+    const size_t end = text.size() >= begin + quote ? text.size() - quote : text.size();
+    if (t.string_kind != PyStringKind::kFString) {
+      AddLiteral(literal, text.data() + begin, text.data() + end);
+      return true;
+    }
+    FString f{&t, text, end, raw, Cursor{text, 0, t.line, t.column}, joined};
+    size_t i = begin;
+    return ParseFStringBody(&f, &i, /*level=*/0, joined, literal);
+  }
+
+  // Literal text and {fields} from *i; at level > 0 (a format spec) stops before its '}'.
+  bool ParseFStringBody(FString* f, size_t* i, int level, PyNode* joined, Literal* literal) {
+    const absl::string_view text = f->text;
+    while (*i < f->end) {
+      const char c = text[*i];
+      if (c == '\\' && !f->raw && *i + 1 < f->end && (text[*i + 1] == '{' || text[*i + 1] == '}')) {
+        AddLiteral(literal, text.data() + *i, text.data() + *i + 1);  // "\{x}": a field follows
+        ++*i;
+      } else if (c == '\\' && !f->raw) {
+        if (*i + 1 < f->end) {
+          const absl::string_view error = BadEscapeAt(text, *i + 1, f->end, /*bytes=*/false);
+          if (!error.empty()) return FailF(error);
+        }
+        size_t j = *i + 2;
+        if (j - 1 < f->end && text[j - 1] == 'N' && j < f->end && text[j] == '{') {
+          while (j < f->end && text[j] != '}') ++j;  // \N{NAME} is not a field
+          ++j;
+        }
+        j = std::min(j, f->end);
+        const char next = *i + 1 < f->end ? text[*i + 1] : 0;
+        const bool continuation = next == '\n' || next == '\r';
+        if (next == '\r' && j < f->end && text[j] == '\n') ++j;
+        AddLiteral(literal, text.data() + *i, text.data() + j, !continuation);
+        *i = j;
+      } else if (c == '{' || c == '}') {
+        if (level == 0 && *i + 1 < f->end && text[*i + 1] == c) {  // {{ and }}
+          AddLiteral(literal, text.data() + *i, text.data() + *i + 2);
+          *i += 2;
+          continue;
+        }
+        if (c == '}') {
+          if (level > 0) return true;
+          return FailF("f-string: single '}' is not allowed");
+        }
+        if (!ParseFStringField(f, i, level, joined, literal)) return false;
+      } else {
+        size_t j = *i + 1;
+        while (j < f->end && text[j] != '{' && text[j] != '}' && text[j] != '\\') ++j;
+        AddLiteral(literal, text.data() + *i, text.data() + j);
+        *i = j;
+      }
+    }
+    return true;
+  }
+
+  // A replacement field from its '{': {expression[=][!conversion][:format_spec]}.
+  bool ParseFStringField(FString* f, size_t* i, int level, PyNode* joined, Literal* literal) {
+    const absl::string_view text = f->text;
+    if (level >= 2) return FailF("f-string: expressions nested too deeply");
+    const size_t expr_begin = *i + 1;
+    size_t j = expr_begin;
+    std::string brackets;
+    char quote = 0;
+    size_t quote_len = 0;
+    for (; j < f->end; ++j) {
+      const char ch = text[j];
+      if (ch == '\\') return FailF("f-string expression part cannot include a backslash");
+      if (quote != 0) {
+        if (ch == quote &&
+            (quote_len == 1 || (j + 2 < f->end && text[j + 1] == quote && text[j + 2] == quote))) {
+          j += quote_len - 1;
+          quote = 0;
+        }
+        continue;
+      }
+      if (ch == '\'' || ch == '"') {
+        quote = ch;
+        quote_len = j + 2 < f->end && text[j + 1] == ch && text[j + 2] == ch ? 3 : 1;
+        j += quote_len - 1;
+        continue;
+      }
+      if (ch == '(' || ch == '[' || ch == '{') {
+        if (brackets.size() >= static_cast<size_t>(kPyMaxBracketDepth)) {
+          return FailF("f-string: too many nested parenthesis");
+        }
+        brackets.push_back(ch);
+        continue;
+      }
+      if (ch == '#') return FailF("f-string expression part cannot include '#'");
+      if (brackets.empty()) {
+        if (ch == '}' || ch == ':') break;
+        if (ch == '!' || ch == '=' || ch == '<' || ch == '>') {
+          if (j + 1 < f->end && text[j + 1] == '=') {  // != == <= >=
+            ++j;
+            continue;
+          }
+          if (ch == '!' || ch == '=') break;
+          continue;
+        }
+      }
+      if (ch == ')' || ch == ']' || ch == '}') {
+        if (brackets.empty())
+          return FailF(absl::StrCat("f-string: unmatched '", std::string(1, ch), "'"));
+        const char open = brackets.back();
+        if ((open == '(') != (ch == ')') || (open == '[') != (ch == ']')) {
+          return FailF(absl::StrCat("f-string: closing parenthesis '", std::string(1, ch),
+                                    "' does not match opening parenthesis '", std::string(1, open),
+                                    "'"));
+        }
+        brackets.pop_back();
+      }
+    }
+    if (quote != 0) return FailF("f-string: unterminated string");
+    if (j >= f->end) return FailF("f-string: expecting '}'");
+    const absl::string_view expr(text.data() + expr_begin, j - expr_begin);
+    if (expr.find_first_not_of(" \t\n\r\f") == absl::string_view::npos) {
+      if (text[j] == '}') return FailF("f-string: empty expression not allowed");
+      return FailF(absl::StrCat("f-string: expression required before '",
+                                absl::string_view(text.data() + j, 1), "'"));
+    }
+    f->cursor.To(expr_begin);
+    PyNode* value = ParseFStringExpression(expr, f->cursor.line, f->cursor.column);
+    if (value == nullptr) return false;
+    // {x=}: the text up to and including '=' (and blanks after it) is literal text.
+    const bool debug = text[j] == '=';
+    size_t debug_end = j;
+    if (debug) {
+      ++j;
+      while (j < f->end && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n')) ++j;
+      debug_end = j;
+    }
+    absl::string_view conversion;
+    if (j < f->end && text[j] == '!') {
+      ++j;
+      if (j >= f->end) return FailF("f-string: expecting '}'");
+      const char conv = text[j];
+      if (conv != 's' && conv != 'r' && conv != 'a') {
+        return FailF("f-string: invalid conversion character: expected 's', 'r', or 'a'");
+      }
+      conversion = absl::string_view(text.data() + j, 1);
+      ++j;
+    }
+    PyNode* spec = nullptr;
+    if (j < f->end && text[j] == ':') {
+      ++j;
+      spec = arena_->New("JoinedStr", f->token->line, f->token->column);
+      Literal spec_literal;
+      if (!ParseFStringBody(f, &j, level + 1, spec, &spec_literal)) return false;
+      FlushLiteral(&spec_literal, spec, spec);  // (3.11: a trailing piece is at the spec)
+    }
+    if (j >= f->end || text[j] != '}') return FailF("f-string: expecting '}'");
+    *i = j + 1;
+    if (debug) {
+      AddLiteral(literal, text.data() + expr_begin, text.data() + debug_end);
+      if (conversion.empty() && spec == nullptr) conversion = "r";
+    }
+    FlushLiteral(literal, joined, f->outer);
+    PyNode* fv = NewLike("FormattedValue", f->outer);
+    fv->op = conversion;
+    fv->kids.push_back(value);
+    if (spec != nullptr) fv->kids.push_back(spec);
+    joined->kids.push_back(fv);
+    return true;
+  }
+
+  // The expression of a field, parsed as CPython 3.11 does: "(" + text + ")" on its own, with
+  // the tokens moved back to where the text is in the source.
+  PyNode* ParseFStringExpression(absl::string_view expr, int line, int column) {
+    const absl::string_view wrapped = arena_->Keep(absl::StrCat("(", expr, ")"));
+    PyLexResult lex = LexPython(wrapped, /*allow_open_end=*/false);
+    auto place = [&](int* l, int* c) {
+      if (*l == 1) *c += column - 1;
+      *l += line - 1;
+    };
+    if (!lex.ok) {
+      int l = lex.error.line, c = lex.error.column;
+      place(&l, &c);
+      return FailAt(lex.error.message, l, c);
+    }
+    for (PyToken& t : lex.tokens) place(&t.line, &t.column);
+    Parser sub(lex.tokens, /*partial=*/false, arena_);
+    sub.depth_ = depth_;
+    PyNode* value = sub.ParseStarExpressions();
+    if (value != nullptr && !sub.AtLineEnd()) sub.Invalid();
+    if (sub.failed_)
+      return FailAt(absl::StrCat("f-string: ", sub.err_.message), sub.err_.line, sub.err_.column);
+    return value;
   }
 
   // The escapes CPython refuses when it decodes a literal (\x, \u, \U, \N{...}); empty when
@@ -808,10 +1097,19 @@ class Parser {
     }
     if (raw || q >= text.size()) return {};
     const bool bytes = t.string_kind == PyStringKind::kBytes;
-    const size_t quote = text.size() - q >= 6 && text[q + 1] == text[q] && text[q + 2] == text[q]
-                             ? 3
-                             : 1;
+    const size_t quote =
+        text.size() - q >= 6 && text[q + 1] == text[q] && text[q + 2] == text[q] ? 3 : 1;
     const size_t end = text.size() >= q + 2 * quote ? text.size() - quote : text.size();
+    for (size_t i = q + quote; i < end; ++i) {
+      if (text[i] != '\\' || i + 1 >= end) continue;
+      const absl::string_view error = BadEscapeAt(text, ++i, end, bytes);
+      if (!error.empty()) return error;
+    }
+    return {};
+  }
+
+  // The escape whose letter is at text[i] (after the backslash), within a body ending at `end`.
+  static absl::string_view BadEscapeAt(absl::string_view text, size_t i, size_t end, bool bytes) {
     auto hex = [&](size_t from, size_t n) {
       if (from + n > end) return false;
       for (size_t k = from; k < from + n; ++k) {
@@ -822,9 +1120,8 @@ class Parser {
       }
       return true;
     };
-    for (size_t i = q + quote; i < end; ++i) {
-      if (text[i] != '\\' || i + 1 >= end) continue;
-      const char c = text[++i];
+    {
+      const char c = text[i];
       if (c == 'x') {
         if (!hex(i + 1, 2)) {
           return bytes ? "(value error) invalid \\x escape"
@@ -832,7 +1129,7 @@ class Parser {
                          "\\xXX escape";
         }
       } else if (bytes) {
-        continue;
+        return {};
       } else if (c == 'u') {
         if (!hex(i + 1, 4)) {
           return "(unicode error) 'unicodeescape' codec can't decode bytes: truncated \\uXXXX "
@@ -846,8 +1143,8 @@ class Parser {
         unsigned long value = 0;
         for (size_t k = i + 1; k < i + 9; ++k) {
           const char h = text[k];
-          value = value * 16 + static_cast<unsigned long>(
-                                   h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+          value =
+              value * 16 + static_cast<unsigned long>(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
         }
         if (value > 0x10FFFF) {
           return "(unicode error) 'unicodeescape' codec can't decode bytes: illegal Unicode "
@@ -865,6 +1162,16 @@ class Parser {
         if (!ok) {
           return "(unicode error) 'unicodeescape' codec can't decode bytes: malformed \\N "
                  "character escape";
+        }
+        // Unicode names are letters, digits, spaces and hyphens (whether the name exists is
+        // not checked: there is no name table here).
+        for (size_t n = i + 2; n < k; ++n) {
+          const char ch = text[n];
+          if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                ch == ' ' || ch == '-')) {
+            return "(unicode error) 'unicodeescape' codec can't decode bytes: unknown Unicode "
+                   "character name";
+          }
         }
       }
     }
@@ -1279,21 +1586,39 @@ class Parser {
 
   void MarkOpen(PyNode* stmt) { stmt->open = partial_ && pos_ >= end_start_; }
 
+  // One statement (or a line of simple ones); never returns without progress or an error.
+  bool ParseStatement(std::vector<PyNode*>* out) {
+    const size_t before = pos_;
+    const bool ok = ParseStatementInto(out);
+    if (!failed_ && (!ok || pos_ == before)) Invalid();
+    return !failed_;
+  }
+
   bool ParseStatementInto(std::vector<PyNode*>* out) {
     const PyToken& t = Cur();
     PyNode* s = nullptr;
     if (t.kind == Kind::kName) {
       const absl::string_view w = t.text;
-      if (w == "if") s = ParseIf();
-      else if (w == "while") s = ParseWhile();
-      else if (w == "for") s = ParseFor(pos_);
-      else if (w == "try") s = ParseTry();
-      else if (w == "with") s = ParseWith(pos_);
-      else if (w == "def") s = ParseFuncDef(pos_, {});
-      else if (w == "class") s = ParseClassDef({});
-      else if (w == "async") s = ParseAsync({});
-      else if (w == "match" && LooksLikeMatch()) s = ParseMatch();
-      else return ParseSimpleStatements(out);
+      if (w == "if")
+        s = ParseIf();
+      else if (w == "while")
+        s = ParseWhile();
+      else if (w == "for")
+        s = ParseFor(pos_);
+      else if (w == "try")
+        s = ParseTry();
+      else if (w == "with")
+        s = ParseWith(pos_);
+      else if (w == "def")
+        s = ParseFuncDef(pos_, {});
+      else if (w == "class")
+        s = ParseClassDef({});
+      else if (w == "async")
+        s = ParseAsync({});
+      else if (w == "match" && LooksLikeMatch())
+        s = ParseMatch();
+      else
+        return ParseSimpleStatements(out);
     } else if (IsOp("@")) {
       s = ParseDecorated();
     } else {
@@ -1310,8 +1635,7 @@ class Parser {
     if (!Expect(":", "expected ':'")) return false;
     DepthGuard guard(this);
     if (!guard.ok()) return false;
-    if (Cur().kind == Kind::kNewline || Cur().kind == Kind::kEnd ||
-        Cur().kind == Kind::kDedent) {
+    if (Cur().kind == Kind::kNewline || Cur().kind == Kind::kEnd || Cur().kind == Kind::kDedent) {
       const PyToken& newline = Cur();
       if (Cur().kind == Kind::kNewline) Advance();
       if (Cur().kind != Kind::kIndent) {
@@ -1340,7 +1664,7 @@ class Parser {
           Advance();
           continue;
         }
-        if (!ParseStatementInto(body)) return false;
+        if (!ParseStatement(body)) return false;
       }
     }
     return ParseSimpleStatements(body);
@@ -1450,8 +1774,7 @@ class Parser {
     PyNode* first = ParseYieldOrStarExpressions();
     if (first == nullptr) return nullptr;
     if (first->type == "Name" && (first->name == "print" || first->name == "exec") &&
-        (Cur().kind == Kind::kName || Cur().kind == Kind::kNumber ||
-         Cur().kind == Kind::kString) &&
+        (Cur().kind == Kind::kName || Cur().kind == Kind::kNumber || Cur().kind == Kind::kString) &&
         !IsKeyword(Cur().text)) {
       return FailNode(absl::StrCat("Missing parentheses in call to '", first->name,
                                    "'. Did you mean ", first->name, "(...)?"),
@@ -1616,8 +1939,10 @@ class Parser {
       if (!ParseBlock(&n->body, kw, elif ? "'elif' statement" : "'if' statement")) {
         return nullptr;
       }
-      if (top == nullptr) top = n;
-      else cur->orelse.push_back(n);
+      if (top == nullptr)
+        top = n;
+      else
+        cur->orelse.push_back(n);
       cur = n;
       chain.push_back(n);
       if (IsKw("elif")) continue;
@@ -1891,8 +2216,10 @@ class Parser {
       const PyToken& t = toks_[i];
       if (t.kind == Kind::kNewline || t.kind == Kind::kEnd) break;
       if (t.kind == Kind::kOp) {
-        if (t.text == "(" || t.text == "[" || t.text == "{") ++depth;
-        else if (t.text == ")" || t.text == "]" || t.text == "}") --depth;
+        if (t.text == "(" || t.text == "[" || t.text == "{")
+          ++depth;
+        else if (t.text == ")" || t.text == "]" || t.text == "}")
+          --depth;
       }
     }
     const PyToken& last = toks_[i - 1];
@@ -1929,9 +2256,9 @@ class Parser {
         MarkOpen(n);
         return n;
       }
-      return Fail(absl::StrCat("expected an indented block after 'match' statement on line ",
-                               kw.line),
-                  Cur());
+      return Fail(
+          absl::StrCat("expected an indented block after 'match' statement on line ", kw.line),
+          Cur());
     }
     Advance();
     for (;;) {
@@ -2184,8 +2511,7 @@ PyParseResult ParsePython(absl::string_view source, bool partial, PyArena* arena
       PyArena scratch;
       Parser parser(lex.tokens, /*partial=*/false, &scratch);
       PyParseResult early = parser.Run();
-      if (!early.ok && !parser.failed_at_end() &&
-          (lazy || early.error.line <= lex.error.line)) {
+      if (!early.ok && !parser.failed_at_end() && (lazy || early.error.line <= lex.error.line)) {
         result.error = early.error;
       }
     }

@@ -77,16 +77,18 @@ std::string Err(absl::string_view source, bool partial = false) {
 // The oracle's view (tests/oracle/py_parser_dump_main.cc): stmt and expr nodes in preorder as
 // "Type line col", children in source order, helper nodes left out.
 bool IsHelper(absl::string_view t) {
-  return t == "arguments" || t == "arg" || t == "keyword" || t == "alias" ||
-         t == "comprehension" || t == "withitem" || t == "ExceptHandler" || t == "match_case" ||
-         t == "identifier" || t.find('.') != absl::string_view::npos;
+  return t == "arguments" || t == "arg" || t == "keyword" || t == "alias" || t == "comprehension" ||
+         t == "withitem" || t == "ExceptHandler" || t == "match_case" || t == "identifier" ||
+         t.find('.') != absl::string_view::npos;
 }
 void Children(const PyNode* n, std::vector<const PyNode*>* out) {
   for (const auto* list : {&n->kids, &n->body, &n->orelse, &n->extra}) {
     for (const PyNode* k : *list) {
       if (k->type.substr(0, 5) == "Match" && k->type != "Match") continue;
-      if (IsHelper(k->type)) Children(k, out);
-      else out->push_back(k);
+      if (IsHelper(k->type))
+        Children(k, out);
+      else
+        out->push_back(k);
     }
   }
 }
@@ -100,7 +102,7 @@ void Positions(const PyNode* n, std::vector<std::string>* out) {
     std::string type(k->type);
     if (k->type == "Constant") absl::StrAppend(&type, "[", k->op, "]");
     out->push_back(absl::StrCat(type, " ", k->line, " ", k->column));
-    if (k->type != "JoinedStr") Positions(k, out);
+    Positions(k, out);
   }
 }
 std::string Positions(absl::string_view source) {
@@ -142,8 +144,7 @@ TEST(PyParser, BooleansAndComparisons) {
   EXPECT_EQ(Ex("a or b or c and d"),
             "(BoolOp:Or (Name a) (Name b) (BoolOp:And (Name c) (Name d)))");
   EXPECT_EQ(Ex("(a or b) or c"), "(BoolOp:Or (BoolOp:Or (Name a) (Name b)) (Name c))");
-  EXPECT_EQ(Ex("a and not b and c"),
-            "(BoolOp:And (Name a) (UnaryOp:Not (Name b)) (Name c))");
+  EXPECT_EQ(Ex("a and not b and c"), "(BoolOp:And (Name a) (UnaryOp:Not (Name b)) (Name c))");
   EXPECT_EQ(Ex("a < b <= c not in d is not e in f is g > h >= i != j"),
             "(Compare Lt LtE NotIn IsNot In Is Gt GtE NotEq (Name a) (Name b) (Name c) (Name d) "
             "(Name e) (Name f) (Name g) (Name h) (Name i) (Name j))");
@@ -178,8 +179,53 @@ TEST(PyParser, Constants) {
   EXPECT_EQ(Ex("b'b' rb'c'"), "(Constant:bytes b'b' rb'c')");
   // Adjacent literals are one node whose text spans them all (across lines in brackets).
   EXPECT_EQ(Ex("('a'  # c\n \"b\")"), "(Constant:str 'a'  # c\n \"b\")");
-  EXPECT_EQ(Ex("f'{x}'"), "(JoinedStr f'{x}')");
-  EXPECT_EQ(Ex("'a' f'{x}' 'b'"), "(JoinedStr 'a' f'{x}' 'b')");
+  EXPECT_EQ(Ex("f'{x}'"), "(JoinedStr f'{x}' (FormattedValue (Name x)))");
+}
+
+TEST(PyParser, FStrings) {
+  // Literal pieces merge into one Constant (its text is their source span).
+  EXPECT_EQ(Ex("'a' f'b{x}c' 'd'"),
+            "(JoinedStr 'a' f'b{x}c' 'd' (Constant:str a' f'b) (FormattedValue (Name x)) "
+            "(Constant:str c' 'd))");
+  EXPECT_EQ(Ex("f'{a!r:>{w}}{{}}'"),
+            "(JoinedStr f'{a!r:>{w}}{{}}' (FormattedValue:r (Name a) (JoinedStr (Constant:str >) "
+            "(FormattedValue (Name w)))) (Constant:str {{}}))");
+  EXPECT_EQ(Ex("f'{x=}'"), "(JoinedStr f'{x=}' (Constant:str x=) (FormattedValue:r (Name x)))");
+  EXPECT_EQ(Ex("f'{ f(a, b=1) + [i for i in c] }'"),
+            "(JoinedStr f'{ f(a, b=1) + [i for i in c] }' (FormattedValue (BinOp:Add (Call "
+            "(Name f) (Name a) x{(keyword b (Constant:int 1))}) (ListComp (Name i) "
+            "(comprehension (Name i) (Name c))))))");
+  EXPECT_EQ(Ex("f\"{f'{x}'}\""),
+            "(JoinedStr f\"{f'{x}'}\" (FormattedValue (JoinedStr f'{x}' (FormattedValue "
+            "(Name x)))))");
+  EXPECT_EQ(Ex("f'\\{x}\\N{BULLET}'"),
+            "(JoinedStr f'\\{x}\\N{BULLET}' (Constant:str \\) (FormattedValue (Name x)) "
+            "(Constant:str \\N{BULLET}))");
+  // Expressions keep their real positions; CPython 3.11 puts Constant and FormattedValue at
+  // the whole string's start (and a format spec's last piece at its literal).
+  EXPECT_EQ(Positions("x = f'{a}' f'{b!r:>{w}}'\n(f'U{s}'\n f'.{m:06d}{n=}')\n"
+                      "f'''\n{a}\n  {b +\n c}'''\n"),
+            "Assign 1 0 | Name 1 0 | JoinedStr 1 4 | FormattedValue 1 4 | Name 1 7 | "
+            "FormattedValue 1 4 | JoinedStr 1 11 | Constant[str] 1 4 | FormattedValue 1 4 | "
+            "Name 1 20 | Name 1 14 | Expr 2 0 | JoinedStr 2 1 | Constant[str] 2 1 | "
+            "FormattedValue 2 1 | Name 2 5 | Constant[str] 2 1 | FormattedValue 2 1 | "
+            "JoinedStr 3 1 | Constant[str] 3 1 | Name 3 5 | Constant[str] 2 1 | "
+            "FormattedValue 2 1 | Name 3 12 | Expr 4 0 | JoinedStr 4 0 | Constant[str] 4 0 | "
+            "FormattedValue 4 0 | Name 5 1 | Constant[str] 4 0 | FormattedValue 4 0 | "
+            "BinOp 6 3 | Name 6 3 | Name 7 1");
+  // Errors, with CPython's messages (at the token after the string, as CPython reports them).
+  EXPECT_EQ(Err("f'{}'"), "1:5 f-string: empty expression not allowed");
+  EXPECT_EQ(Err("f'{a!x}'"),
+            "1:8 f-string: invalid conversion character: expected 's', 'r', or 'a'");
+  EXPECT_EQ(Err("f'}'"), "1:4 f-string: single '}' is not allowed");
+  EXPECT_EQ(Err("f'{a'"), "1:5 f-string: expecting '}'");
+  EXPECT_EQ(Err("f'{a:{b:{c}}}'"), "1:14 f-string: expressions nested too deeply");
+  EXPECT_EQ(Err("f'{#}'"), "1:6 f-string expression part cannot include '#'");
+  EXPECT_EQ(Err("f'{a[}'"),
+            "1:7 f-string: closing parenthesis '}' does not match opening parenthesis '['");
+  EXPECT_EQ(Err("f'{\\n}'"), "1:7 f-string expression part cannot include a backslash");
+  EXPECT_EQ(Err("f'{a b}'").substr(4), "f-string: invalid syntax. Perhaps you forgot a comma?");
+  EXPECT_EQ(Err("f'{x:=1}'"), "OK");  // a format spec "=1"
 }
 
 TEST(PyParser, Displays) {
@@ -211,8 +257,9 @@ TEST(PyParser, Trailers) {
   EXPECT_EQ(Ex("f(a)(b)[c].d"),
             "(Attribute d (Subscript (Call (Call (Name f) (Name a)) (Name b)) (Name c)))");
   EXPECT_EQ(Ex("a[1]"), "(Subscript (Name a) (Constant:int 1))");
-  EXPECT_EQ(Ex("a[1:2]"), "(Subscript (Name a) (Slice:lower,upper (Constant:int 1) "
-                          "(Constant:int 2)))");
+  EXPECT_EQ(Ex("a[1:2]"),
+            "(Subscript (Name a) (Slice:lower,upper (Constant:int 1) "
+            "(Constant:int 2)))");
   EXPECT_EQ(Ex("a[:2]"), "(Subscript (Name a) (Slice:upper (Constant:int 2)))");
   EXPECT_EQ(Ex("a[::3]"), "(Subscript (Name a) (Slice:step (Constant:int 3)))");
   EXPECT_EQ(Ex("a[:]"), "(Subscript (Name a) (Slice))");
@@ -233,15 +280,16 @@ TEST(PyParser, Assignments) {
   EXPECT_EQ(Parse("*a, b = c"), "(Assign (Tuple (Starred (Name a)) (Name b)) (Name c))");
   EXPECT_EQ(Parse("(a) = 1"), "(Assign (Name a) (Constant:int 1))");
   EXPECT_EQ(Parse("x: int"), "(AnnAssign (Name x) (Name int))");
-  EXPECT_EQ(Parse("x.y: int = 1"), "(AnnAssign (Attribute y (Name x)) (Name int) (Constant:int 1))");
-  const char* ops[][2] = {{"+=", "Add"},     {"-=", "Sub"},     {"*=", "Mult"},
-                          {"/=", "Div"},     {"//=", "FloorDiv"}, {"%=", "Mod"},
-                          {"**=", "Pow"},    {"<<=", "LShift"}, {">>=", "RShift"},
-                          {"|=", "BitOr"},   {"^=", "BitXor"},  {"&=", "BitAnd"},
+  EXPECT_EQ(Parse("x.y: int = 1"),
+            "(AnnAssign (Attribute y (Name x)) (Name int) (Constant:int 1))");
+  const char* ops[][2] = {{"+=", "Add"},       {"-=", "Sub"},   {"*=", "Mult"},   {"/=", "Div"},
+                          {"//=", "FloorDiv"}, {"%=", "Mod"},   {"**=", "Pow"},   {"<<=", "LShift"},
+                          {">>=", "RShift"},   {"|=", "BitOr"}, {"^=", "BitXor"}, {"&=", "BitAnd"},
                           {"@=", "MatMult"}};
   for (const auto& [token, name] : ops) {
     EXPECT_EQ(Parse(absl::StrCat("x[0] ", token, " 1")),
-              absl::StrCat("(AugAssign:", name, " (Subscript (Name x) (Constant:int 0)) "
+              absl::StrCat("(AugAssign:", name,
+                           " (Subscript (Name x) (Constant:int 0)) "
                            "(Constant:int 1))"));
   }
 }
@@ -414,8 +462,7 @@ TEST(PyParser, SyntaxErrorsLikeCPython) {
   EXPECT_EQ(Err("x = 1 +"), "1:7 invalid syntax");
   EXPECT_EQ(Err("if x\n  pass"), "1:4 expected ':'");
   EXPECT_EQ(Err("if x:\npass"), "2:0 expected an indented block after 'if' statement on line 1");
-  EXPECT_EQ(Err("def f(a):"),
-            "1:9 expected an indented block after function definition on line 1");
+  EXPECT_EQ(Err("def f(a):"), "1:9 expected an indented block after function definition on line 1");
   EXPECT_EQ(Err("def f():\n  if x:\n  y = 1"),
             "3:2 expected an indented block after 'if' statement on line 2");
   EXPECT_EQ(Err("x = 1\n  y = 2"), "2:1 unexpected indent");
@@ -447,7 +494,8 @@ TEST(PyParser, InvalidTargets) {
   EXPECT_EQ(Err("[x for 1 in y]"), "1:7 cannot assign to literal");
   EXPECT_EQ(Err("del f()"), "1:4 cannot delete function call");
   EXPECT_EQ(Err("del *a"), "1:4 cannot delete starred");
-  EXPECT_EQ(Err("f() += 1"), "1:0 'function call' is an illegal expression for augmented assignment");
+  EXPECT_EQ(Err("f() += 1"),
+            "1:0 'function call' is an illegal expression for augmented assignment");
   EXPECT_EQ(Err("(a.b := 1)"), "1:1 cannot use assignment expressions with attribute");
   // The parser leaves this one to the compiler, as CPython's does.
   EXPECT_EQ(Err("*a = 1"), "OK");
@@ -472,8 +520,9 @@ TEST(PyParser, LexerErrorsPassThrough) {
   // CPython parses as it tokenizes: an indentation error after a syntax error comes second,
   // a string that never ends comes first.
   EXPECT_EQ(Err("x = = 1\nif x:\n    y\n  z\n"), "1:4 invalid syntax");
-  EXPECT_EQ(Err("x = = 1\ny = '''"), "2:4 unterminated triple-quoted string literal (detected at "
-                                     "line 2)");
+  EXPECT_EQ(Err("x = = 1\ny = '''"),
+            "2:4 unterminated triple-quoted string literal (detected at "
+            "line 2)");
   EXPECT_EQ(Err("x = '\\u12'").substr(0, 19), "1:10 (unicode error");
 }
 
@@ -505,10 +554,8 @@ TEST(PyParser, PartialHoles) {
   EXPECT_EQ(Partial("x = not"), "(Assign (Name x) (UnaryOp:Not (<hole>)))");
   EXPECT_EQ(Partial("x = a if b"), "(Assign (Name x) (IfExp (Name b) (Name a) (<hole>)))");
   EXPECT_EQ(Partial("x = a <"), "(Assign (Name x) (Compare Lt (Name a) (<hole>)))");
-  EXPECT_EQ(Partial("f(a, b="),
-            "(Expr (Call (Name f) (Name a) x{(keyword b (<hole>))}))");
-  EXPECT_EQ(Partial("x = lambda y:"),
-            "(Assign (Name x) (Lambda (arguments (arg y)) (<hole>)))");
+  EXPECT_EQ(Partial("f(a, b="), "(Expr (Call (Name f) (Name a) x{(keyword b (<hole>))}))");
+  EXPECT_EQ(Partial("x = lambda y:"), "(Assign (Name x) (Lambda (arguments (arg y)) (<hole>)))");
   EXPECT_EQ(Partial("for i in"), "(For! (Name i) (<hole>))");
   EXPECT_EQ(Partial("if"), "(If! (<hole>))");
   EXPECT_EQ(Partial("x = {1:"), "(Assign (Name x) (Dict (Constant:int 1) (<hole>)))");
@@ -543,8 +590,7 @@ TEST(PyParser, PartialOpenChains) {
   EXPECT_EQ(Partial("try:\n  x\n"), "(Try! {(Expr (Name x))})");
   EXPECT_EQ(Partial("for i in range(3):\n  pass\nelse:"),
             "(For! (Name i) (Call (Name range) (Constant:int 3)) {(Pass)} else{(<hole>)})");
-  EXPECT_EQ(Partial("while x: y +="),
-            "(While! (Name x) {(AugAssign:Add (Name y) (<hole>))})");
+  EXPECT_EQ(Partial("while x: y +="), "(While! (Name x) {(AugAssign:Add (Name y) (<hole>))})");
   // Without partial, the same complete source has no open marks.
   EXPECT_EQ(Parse("def f(a):\n    return a\n"),
             "(FunctionDef f (arguments (arg a)) {(Return (Name a))})");
@@ -557,8 +603,7 @@ TEST(PyParser, PartialStatementHoles) {
   EXPECT_EQ(Partial("async"), "(<hole>)");
   EXPECT_EQ(Partial("def"), "(FunctionDef! (arguments))");
   EXPECT_EQ(Partial("from . import"), "(ImportFrom .)");
-  EXPECT_EQ(Partial("with open(f) as"),
-            "(With! (withitem (Call (Name open) (Name f)) (<hole>)))");
+  EXPECT_EQ(Partial("with open(f) as"), "(With! (withitem (Call (Name open) (Name f)) (<hole>)))");
 }
 
 TEST(PyParser, PartialStillRefusesRealErrors) {

@@ -29,8 +29,8 @@ bool IsPattern(absl::string_view t) { return absl::StartsWith(t, "Match") && t !
 
 bool IsHelper(absl::string_view t) {
   return t == "Module" || t == "arguments" || t == "arg" || t == "keyword" || t == "alias" ||
-         t == "comprehension" || t == "withitem" || t == "ExceptHandler" ||
-         t == "match_case" || t == "identifier" || absl::StrContains(t, ".");
+         t == "comprehension" || t == "withitem" || t == "ExceptHandler" || t == "match_case" ||
+         t == "identifier" || absl::StrContains(t, ".");
 }
 
 void Children(const PyNode* n, std::vector<const PyNode*>* out) {
@@ -54,7 +54,6 @@ void Dump(const PyNode* n, std::string* out) {
   std::string type(n->type);
   if (n->type == "Constant") type += "[" + std::string(n->op) + "]";
   *out += type + " " + std::to_string(n->line) + " " + std::to_string(n->column) + "\n";
-  if (n->type == "JoinedStr") return;
   std::vector<const PyNode*> kids;
   Children(n, &kids);
   std::stable_sort(kids.begin(), kids.end(), [](const PyNode* a, const PyNode* b) {
@@ -110,10 +109,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--partial") partial = true;
-    else if (arg == "--tree") tree = true;
-    else if (arg == "--quiet") quiet = true;
-    else files.push_back(arg);
+    if (arg == "--partial")
+      partial = true;
+    else if (arg == "--tree")
+      tree = true;
+    else if (arg == "--quiet")
+      quiet = true;
+    else
+      files.push_back(arg);
   }
   if (files.empty()) {
     std::string line;

@@ -6,8 +6,9 @@ Walks every .py file under a directory (default /usr/lib/python3.11), parses it 
 tests/oracle/py_parser_dump_main.cc), and compares the preorder sequence of stmt and expr nodes:
 class name (Constants with their value's type, "Constant[str]"), lineno and col_offset. Helper
 nodes (arguments, arg, keyword, alias, comprehension, withitem, excepthandler, match_case) are
-left out but their children kept; expr_context and operator nodes, match patterns and the
-insides of f-strings are left out. Children are taken in source order on both sides.
+left out but their children kept; expr_context and operator nodes and match patterns are left
+out. Inside f-strings, CPython 3.11 places every Constant and FormattedValue at the start of
+the whole string (and a format spec's JoinedStr at its own literal): those are compared too. Children are taken in source order on both sides.
 
 Reports the first mismatch of every file that differs and the share of files that match
 exactly; fails when that share is below --min-match (default 0.99).
@@ -42,8 +43,6 @@ def compared_children(node, out):
 
 def dump(node, out):
     out.append("%s %d %d" % (node_label(node), node.lineno, node.col_offset))
-    if isinstance(node, ast.JoinedStr):
-        return
     kids = []
     compared_children(node, kids)
     kids.sort(key=lambda n: (n.lineno, n.col_offset))
