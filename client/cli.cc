@@ -1,23 +1,15 @@
-// astcd: the command-line tool. Runs the engine in-process.
-//
-//   astcd vocab [--config JSON]
-//   astcd sample [--start S] [--n N] [--seed K] [--sampler uniform|weighted] [--policy JSON]
-//                [--max-new-tokens N] [--max-len N] [--arity K] [--stop-at eos|complete]
-//                [--threads T] [--sexpr] [--config JSON]
+// astcd: the command-line tool. Runs the engine in-process. This file dispatches the commands
+// (kUsage lists them all) and holds `vocab` and `sample`; cli_bridge.cc has tokenize,
+// detokenize and run, and cli_audit.cc has audit.
 //
 // Usage errors (unknown flags, bad config) print a message naming the culprit and exit 2.
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <iostream>
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_flags.h"
 #include "client/cli_progress.h"
