@@ -9,6 +9,8 @@
 namespace astcd {
 namespace {
 
+constexpr int kMaxVocab = 2048;
+
 // The token behind the k-th set bit of the mask (k counts from 0).
 int32_t NthSetBit(const uint32_t* mask, int words, uint64_t k) {
   for (int w = 0; w < words; ++w) {
@@ -76,6 +78,10 @@ absl::StatusOr<std::unique_ptr<WeightedSampler>> WeightedSampler::Create(
   }
   std::unique_ptr<WeightedSampler> sampler(new WeightedSampler(seed, policy, engine));
   const Vocabulary& vocab = engine->vocab();
+  if (vocab.size() > kMaxVocab) {
+    return absl::InvalidArgumentError(absl::StrCat("the weighted sampler handles at most ",
+                                                   kMaxVocab, " tokens"));
+  }
   std::map<std::string, double> weights = DefaultWeights();
   for (const auto& [key, value] : policy.weights) {
     bool known = vocab.Find(key).has_value();
@@ -128,9 +134,11 @@ int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, 
       if (shared_[id]) ++shared_count[Spec(engine.vocab().info(id).node).kind == TokenKind::kConstant];
     }
   }
+  // The config's ranges cap the vocabulary near 1,100 tokens (7 defs, 26 names, 1024
+  // constants and the fixed rows), so the legal tokens always fit (checked in Create).
   double total = 0;
-  double weights[2048];
-  int ids[2048];
+  double weights[kMaxVocab];
+  int ids[kMaxVocab];
   int n = 0;
   for (int w = 0; w < words; ++w) {
     for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
