@@ -54,7 +54,9 @@
 //                     real position
 //   keyword           name (empty for **); kids = {value}; at the name or the '**'
 //   <hole>            a statement hole (partial input that ends after decorators or 'async')
-//                     keeps the decorators in extra
+//                     keeps the decorators in extra; an `else:` block the input ended right
+//                     after holds one statement hole (an empty orelse would read as no else),
+//                     while other empty open blocks stay empty
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -660,11 +662,13 @@ class Parser {
         }
         // CPython reports these where the argument list stops. A partial input may end in
         // the name of a keyword argument still to come.
-        if (e->type == "Name" && EndHere()) {
-        } else if (seen_kwunpack && misplaced.empty()) {
-          misplaced = "positional argument follows keyword argument unpacking";
-        } else if (seen_keyword && misplaced.empty()) {
-          misplaced = "positional argument follows keyword argument";
+        const bool maybe_keyword = e->type == "Name" && EndHere();
+        if (!maybe_keyword && misplaced.empty()) {
+          if (seen_kwunpack) {
+            misplaced = "positional argument follows keyword argument unpacking";
+          } else if (seen_keyword) {
+            misplaced = "positional argument follows keyword argument";
+          }
         }
         args->push_back(e);
       }
