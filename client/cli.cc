@@ -71,7 +71,7 @@ int Vocab(int argc, char** argv) {
     w.Key("name");
     w.String(vocab.info(id).name);
     w.Key("kind");
-    const absl::string_view kind = TokenKindName(Spec(vocab.info(id).node).kind);
+    const absl::string_view kind = vocab.kind_name(id);
     w.String(std::string(kind.data(), kind.size()));
     w.EndObject();
   }

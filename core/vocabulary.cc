@@ -55,7 +55,7 @@ Vocabulary::Vocabulary(const DecodeConfig& config)
   for (int id = 0; id < size(); ++id) {
     by_name_.emplace(tokens_[id].name, id);
     mix(absl::StrCat(id, "\t", tokens_[id].name, "\t",
-                     TokenKindName(Spec(tokens_[id].node).kind), "\n"));
+                     kind_name(id), "\n"));
   }
   fingerprint_ = absl::StrFormat("%016x", hash);
 }

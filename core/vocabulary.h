@@ -30,6 +30,8 @@ class Vocabulary {
 
   int size() const { return static_cast<int>(tokens_.size()); }
   const TokenInfo& info(int id) const { return tokens_[id]; }
+  // "special", "function", "statement", "block_end", "operator", "variable" or "constant".
+  absl::string_view kind_name(int id) const { return TokenKindName(Spec(tokens_[id].node).kind); }
   const std::vector<TokenInfo>& tokens() const { return tokens_; }
   static constexpr int pad_id() { return 0; }
   static constexpr int eos_id() { return 1; }
