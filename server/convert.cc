@@ -1,0 +1,151 @@
+#include "server/convert.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/vocabulary.h"
+
+namespace astcd::server {
+
+DecodeConfig ConfigFromProto(const v1::DecodeConfig& p) {
+  DecodeConfig c;
+  if (p.arities_size() > 0) c.arities.assign(p.arities().begin(), p.arities().end());
+  if (p.has_max_block_stmts()) c.max_block_stmts = p.max_block_stmts();
+  if (p.has_max_expr_depth()) c.max_expr_depth = p.max_expr_depth();
+  if (p.has_max_control_depth()) c.max_control_depth = p.max_control_depth();
+  if (p.has_max_locals()) c.max_locals = p.max_locals();
+  if (p.has_max_functions()) c.max_functions = p.max_functions();
+  if (p.has_const_range()) c.const_range = {p.const_range().lo(), p.const_range().hi()};
+  if (p.has_value_range()) c.value_range = {p.value_range().lo(), p.value_range().hi()};
+  if (p.has_allow_loops()) c.allow_loops = p.allow_loops();
+  return c;
+}
+
+absl::StatusOr<Start> StartFromProto(int start) {
+  switch (start) {
+    case v1::START_MODULE: return Start::kModule;
+    case v1::START_FUNCTION: return Start::kFunction;
+    case v1::START_BLOCK: return Start::kBlock;
+    case v1::START_EXPR: return Start::kExpr;
+    default: break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("start: ", start, " is not a Start value"));
+}
+
+std::optional<int> ArityFromProto(bool has, int32_t arity) {
+  if (!has) return std::nullopt;
+  return arity;
+}
+
+absl::StatusOr<InitRequest> InitFromProto(const v1::InitRequest& p) {
+  InitRequest r;
+  absl::StatusOr<Start> start = StartFromProto(p.start());
+  if (!start.ok()) return start.status();
+  r.start = *start;
+  r.prefix_tokens.assign(p.prefix_tokens().begin(), p.prefix_tokens().end());
+  r.arity = ArityFromProto(p.has_arity(), p.arity());
+  r.max_len = p.max_len();
+  return r;
+}
+
+void StateToProto(const std::string& id, const DecodeState& state, v1::SessionState* out) {
+  out->set_session_id(id);
+  out->set_complete(state.complete());
+  out->set_terminated(state.terminated());
+  out->set_num_tokens(state.num_tokens());
+  out->set_token_budget_remaining(state.token_budget_remaining());
+}
+
+std::string MaskBytes(absl::Span<const int32_t> words) {
+  std::string out(words.size() * 4, '\0');
+  for (size_t i = 0; i < words.size(); ++i) {
+    const uint32_t w = static_cast<uint32_t>(words[i]);
+    for (int b = 0; b < 4; ++b) out[i * 4 + b] = static_cast<char>((w >> (8 * b)) & 0xff);
+  }
+  return out;
+}
+
+void VocabularyToProto(const Vocabulary& vocab, v1::Vocabulary* out) {
+  out->set_fingerprint(vocab.fingerprint());
+  out->set_vocab_size(vocab.size());
+  out->set_pad_id(Vocabulary::pad_id());
+  out->set_eos_id(Vocabulary::eos_id());
+  for (int id = 0; id < vocab.size(); ++id) {
+    v1::Token* t = out->add_tokens();
+    t->set_id(id);
+    t->set_name(vocab.info(id).name);
+    const absl::string_view kind = vocab.kind_name(id);
+    t->set_kind(std::string(kind.data(), kind.size()));
+  }
+}
+
+void ValueToProto(const Value& value, v1::Value* out) {
+  if (value.is_int()) {
+    out->set_int_value(value.i);
+  } else if (value.is_bool()) {
+    out->set_bool_value(value.i != 0);
+  } else {
+    out->mutable_none_value();
+  }
+}
+
+namespace {
+void BindingsToProto(const std::vector<std::pair<int, Value>>& bindings,
+                     google::protobuf::RepeatedPtrField<v1::Binding>* out) {
+  for (const auto& [var, value] : bindings) {
+    v1::Binding* b = out->Add();
+    b->set_name(VariableName(var));
+    ValueToProto(value, b->mutable_value());
+  }
+}
+}  // namespace
+
+void OutcomeToProto(const RunOutcome& o, v1::Outcome* out) {
+  const absl::string_view status = RunStatusName(o.status);
+  out->set_status(std::string(status.data(), status.size()));
+  ValueToProto(o.value, out->mutable_value());
+  out->set_steps(o.steps);
+  out->set_message(o.message);
+  for (const TraceEvent& e : o.trace) {
+    v1::TraceEvent* t = out->add_trace();
+    t->set_line(e.line);
+    BindingsToProto(e.assigned, t->mutable_assigned());
+    if (e.returned) ValueToProto(*e.returned, t->mutable_returned());
+  }
+  BindingsToProto(o.locals, out->mutable_locals());
+}
+
+void TokenizeResultToProto(const TokenizeResult& r, v1::TokenizeResult* out) {
+  out->set_ok(r.ok);
+  out->mutable_tokens()->Add(r.tokens.begin(), r.tokens.end());
+  out->set_complete(r.complete);
+  out->set_normalized_source(r.normalized_source);
+  if (r.error) {
+    v1::TokenizeError* e = out->mutable_error();
+    const absl::string_view stage = TokenizeStageName(r.error->stage);
+    e->set_stage(std::string(stage.data(), stage.size()));
+    e->set_message(r.error->message);
+    e->set_line(r.error->line);
+    e->set_column(r.error->column);
+    e->set_node_type(r.error->node_type);
+  }
+}
+
+void DecodeResultToProto(const DecodeResult& r, v1::DecodeResult* out) {
+  out->set_input_index(r.input_index);
+  out->set_sample_index(r.sample_index);
+  out->mutable_tokens()->Add(r.tokens.begin(), r.tokens.end());
+  out->mutable_new_tokens()->Add(r.new_tokens.begin(), r.new_tokens.end());
+  out->set_source(r.source);
+  out->set_complete(r.complete);
+  const absl::string_view reason = StopReasonName(r.stop_reason);
+  out->set_stop_reason(std::string(reason.data(), reason.size()));
+  for (const DecodeStep& s : r.trace) {
+    v1::DecodeStep* d = out->add_trace();
+    d->set_token(s.token);
+    d->set_num_legal(s.num_legal);
+  }
+  if (r.padded_tokens) {
+    out->mutable_padded_tokens()->Add(r.padded_tokens->begin(), r.padded_tokens->end());
+  }
+}
+
+}  // namespace astcd::server

@@ -1,0 +1,647 @@
+#include "server/service.h"
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "core/codec.h"
+#include "core/decode.h"
+#include "core/decoder.h"
+#include "core/interpreter.h"
+#include "core/sampler.h"
+#include "core/tokenize.h"
+#include "server/convert.h"
+#include "server/errors.h"
+
+namespace astcd::server {
+namespace {
+
+// All states of a batch on one vocabulary; the error names field[i].
+absl::Status SameVocab(absl::Span<const DecodeState* const> states, absl::string_view field) {
+  for (size_t i = 1; i < states.size(); ++i) {
+    if (states[i]->engine().vocab().fingerprint() != states[0]->engine().vocab().fingerprint()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "]: uses vocabulary ", states[i]->engine().vocab().fingerprint(),
+          ", not ", states[0]->engine().vocab().fingerprint(), "; a batch shares one"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<const DecodeState*> ConstPtrs(absl::Span<DecodeState* const> states) {
+  return std::vector<const DecodeState*>(states.begin(), states.end());
+}
+
+// Sets fingerprint, vocab_size and words_per_row, and with `masks` the bitmask.
+template <typename Resp>
+absl::Status AddMasks(absl::Span<const DecodeState* const> states, bool masks, Resp* resp) {
+  if (states.empty()) return absl::OkStatus();
+  const Engine& engine = states[0]->engine();
+  resp->set_fingerprint(engine.vocab().fingerprint());
+  resp->set_vocab_size(engine.vocab().size());
+  resp->set_words_per_row(engine.words());
+  if (!masks) return absl::OkStatus();
+  std::vector<int32_t> words(states.size() * static_cast<size_t>(engine.words()));
+  if (absl::Status s = astcd::LegalMasks(states, absl::MakeSpan(words)); !s.ok()) return s;
+  resp->set_bitmask(MaskBytes(words));
+  return absl::OkStatus();
+}
+
+template <typename Resp>
+void AddStates(absl::Span<const std::string> ids, absl::Span<DecodeState* const> states,
+               Resp* resp) {
+  for (size_t i = 0; i < states.size(); ++i) StateToProto(ids[i], *states[i], resp->add_states());
+}
+
+std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  return std::vector<std::string>(ids.begin(), ids.end());
+}
+
+}  // namespace
+
+absl::Status DecoderService::Admit() const {
+  if (draining()) return absl::UnavailableError("the server is shutting down; retry elsewhere");
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::CheckBatch(absl::string_view field, int size) const {
+  if (size > options_.max_batch) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", size,
+                                                   " entries exceed the server's --max-batch of ",
+                                                   options_.max_batch));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Fn>
+grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status status = Admit();
+  if (status.ok()) status = fn();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// ---- Unary RPCs ---------------------------------------------------------------------------
+
+absl::Status DecoderService::DoGetVocabulary(const v1::GetVocabularyRequest& req,
+                                             v1::Vocabulary* resp) {
+  absl::StatusOr<std::shared_ptr<const Engine>> engine =
+      engines_->Get(ConfigFromProto(req.config()));
+  if (!engine.ok()) return engine.status();
+  VocabularyToProto((*engine)->vocab(), resp);
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
+                                          v1::InitStatesResponse* resp) {
+  if (absl::Status s = CheckBatch("requests", req.requests_size()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const Engine>> engine =
+      engines_->Get(ConfigFromProto(req.config()));
+  if (!engine.ok()) return engine.status();
+  std::vector<InitRequest> requests;
+  for (int i = 0; i < req.requests_size(); ++i) {
+    absl::StatusOr<InitRequest> r = InitFromProto(req.requests(i));
+    if (!r.ok()) return Prefix(absl::StrCat("requests[", i, "]"), r.status());
+    requests.push_back(*std::move(r));
+  }
+  absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
+  if (!states.ok()) return states.status();
+  std::vector<const DecodeState*> ptrs;
+  for (const DecodeState& s : *states) ptrs.push_back(&s);
+  if (absl::Status s = AddMasks(ptrs, req.return_masks(), resp); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states);
+  if (!ids.ok()) return ids.status();
+  for (size_t i = 0; i < states->size(); ++i) {
+    StateToProto((*ids)[i], (*states)[i], resp->add_states());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::DoLegalMasks(const v1::LegalMasksRequest& req,
+                                          v1::LegalMasksResponse* resp) {
+  if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
+  const std::vector<std::string> ids = Ids(req.session_ids());
+  return store_->With(ids, "session_ids", [&](absl::Span<DecodeState* const> states) {
+    const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
+    if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
+    return AddMasks(ptrs, /*masks=*/true, resp);
+  });
+}
+
+absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp) {
+  if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
+  if (req.token_ids_size() != req.session_ids_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("token_ids: ", req.token_ids_size(),
+                                                   " token ids for ", req.session_ids_size(),
+                                                   " sessions; give one per session"));
+  }
+  const std::vector<std::string> ids = Ids(req.session_ids());
+  const std::vector<int32_t> tokens(req.token_ids().begin(), req.token_ids().end());
+  return store_->With(ids, "session_ids", [&](absl::Span<DecodeState* const> states) {
+    const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
+    if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
+    // All-or-nothing in core: on error no state changed.
+    if (absl::Status s = astcd::Advance(states, tokens); !s.ok()) return s;
+    AddStates(ids, states, resp);
+    return AddMasks(ptrs, req.return_masks(), resp);
+  });
+}
+
+absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
+                                        v1::RollbackResponse* resp) {
+  if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
+  if (req.num_tokens_size() != req.session_ids_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("num_tokens: ", req.num_tokens_size(),
+                                                   " counts for ", req.session_ids_size(),
+                                                   " sessions; give one per session"));
+  }
+  const std::vector<std::string> ids = Ids(req.session_ids());
+  return store_->With(ids, "session_ids", [&](absl::Span<DecodeState* const> states) {
+    const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
+    if (req.return_masks()) {
+      if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
+    }
+    std::vector<DecodeState> copies;  // validate everything before changing anything
+    for (size_t i = 0; i < states.size(); ++i) {
+      copies.push_back(*states[i]);
+      if (absl::Status s = astcd::Rollback(copies.back(), req.num_tokens(static_cast<int>(i)));
+          !s.ok()) {
+        return Prefix(absl::StrCat("num_tokens[", i, "]"), s);
+      }
+    }
+    for (size_t i = 0; i < states.size(); ++i) *states[i] = std::move(copies[i]);
+    AddStates(ids, states, resp);
+    return AddMasks(ptrs, req.return_masks(), resp);
+  });
+}
+
+absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
+                                          v1::ForkStatesResponse* resp) {
+  const int n = req.n() == 0 ? 1 : req.n();
+  if (n < 1) return absl::InvalidArgumentError(absl::StrCat("n: ", req.n(), " is negative"));
+  if (int64_t{n} * req.session_ids_size() > options_.max_batch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "n: ", n, " copies of ", req.session_ids_size(),
+        " sessions exceed the server's --max-batch of ", options_.max_batch));
+  }
+  absl::StatusOr<std::vector<DecodeState>> states =
+      store_->Get(Ids(req.session_ids()), "session_ids");
+  if (!states.ok()) return states.status();
+  std::vector<DecodeState> copies;
+  for (const DecodeState& s : *states) {
+    for (int j = 0; j < n; ++j) copies.push_back(Fork(s));
+  }
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(copies);
+  if (!ids.ok()) return ids.status();
+  for (size_t i = 0; i < copies.size(); ++i) StateToProto((*ids)[i], copies[i], resp->add_states());
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::DoReleaseStates(const v1::ReleaseStatesRequest& req,
+                                             v1::ReleaseStatesResponse* resp) {
+  if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
+  resp->set_released(store_->Release(Ids(req.session_ids())));
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
+                                        v1::TokenizeResponse* resp) {
+  if (req.sources_size() > options_.max_sources) {
+    return absl::InvalidArgumentError(absl::StrCat("sources: ", req.sources_size(),
+                                                   " sources exceed the server's --max-sources of ",
+                                                   options_.max_sources));
+  }
+  for (int i = 0; i < req.sources_size(); ++i) {
+    if (static_cast<int64_t>(req.sources(i).size()) > options_.max_source_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sources[", i, "]: ", req.sources(i).size(),
+          " bytes exceed the server's --max-source-bytes of ", options_.max_source_bytes));
+    }
+  }
+  absl::StatusOr<std::shared_ptr<const Engine>> engine =
+      engines_->Get(ConfigFromProto(req.config()));
+  if (!engine.ok()) return engine.status();
+  absl::StatusOr<Start> start = StartFromProto(req.start());
+  if (!start.ok()) return start.status();
+  TokenizeOptions options;
+  options.start = *start;
+  options.partial = req.partial();
+  options.arity = ArityFromProto(req.has_arity(), req.arity());
+  options.max_len = req.max_len();
+  options.max_source_bytes = options_.max_source_bytes;
+  std::vector<TokenizeResult> results;
+  for (const std::string& source : req.sources()) {
+    results.push_back(astcd::Tokenize(*engine, source, options));
+  }
+  std::vector<std::string> ids(results.size());
+  if (req.create_sessions()) {
+    std::vector<DecodeState> states;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok && results[i].state) {
+        states.push_back(*results[i].state);
+        where.push_back(i);
+      }
+    }
+    absl::StatusOr<std::vector<std::string>> created = store_->Insert(std::move(states));
+    if (!created.ok()) return created.status();
+    for (size_t k = 0; k < where.size(); ++k) ids[where[k]] = (*created)[k];
+  }
+  resp->set_fingerprint((*engine)->vocab().fingerprint());
+  for (size_t i = 0; i < results.size(); ++i) {
+    v1::TokenizeResult* r = resp->add_results();
+    TokenizeResultToProto(results[i], r);
+    r->set_session_id(ids[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::DoDetokenize(const v1::DetokenizeRequest& req,
+                                          v1::DetokenizeResponse* resp) {
+  if (absl::Status s = CheckBatch("programs", req.programs_size()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const Engine>> engine =
+      engines_->Get(ConfigFromProto(req.config()));
+  if (!engine.ok()) return engine.status();
+  absl::StatusOr<Start> start = StartFromProto(req.start());
+  if (!start.ok()) return start.status();
+  const std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+  for (const v1::TokenList& program : req.programs()) {
+    const std::vector<int32_t> tokens(program.tokens().begin(), program.tokens().end());
+    const DetokenizeResult d = astcd::Detokenize(*engine, *start, arity, tokens, req.partial());
+    v1::DetokenizeResult* r = resp->add_results();
+    r->set_ok(d.ok);
+    r->set_source(d.source);
+    r->set_error(d.error);
+    if (!d.ok) r->set_position(d.position);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* resp) {
+  if (absl::Status s = CheckBatch("inputs", req.inputs_size()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const Engine>> engine =
+      engines_->Get(ConfigFromProto(req.config()));
+  if (!engine.ok()) return engine.status();
+  absl::StatusOr<Start> start = StartFromProto(req.start());
+  if (!start.ok()) return start.status();
+  std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+  std::vector<int32_t> tokens;
+  std::string field;
+  switch (req.program_case()) {
+    case v1::RunRequest::kTokens:
+      field = "tokens";
+      tokens.assign(req.tokens().tokens().begin(), req.tokens().tokens().end());
+      break;
+    case v1::RunRequest::kSource: {
+      field = "source";
+      if (static_cast<int64_t>(req.source().size()) > options_.max_source_bytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("source: ", req.source().size(),
+                         " bytes exceed the server's --max-source-bytes of ",
+                         options_.max_source_bytes));
+      }
+      TokenizeOptions options;
+      options.start = *start;
+      options.arity = arity;
+      options.max_source_bytes = options_.max_source_bytes;
+      const TokenizeResult t = astcd::Tokenize(*engine, req.source(), options);
+      if (!t.ok) {
+        const absl::string_view stage =
+            t.error ? TokenizeStageName(t.error->stage) : absl::string_view("tokenize");
+        return absl::InvalidArgumentError(
+            absl::StrCat("source: ", stage, " at line ", t.error ? t.error->line : 0,
+                         ", column ", t.error ? t.error->column : 0, ": ",
+                         t.error ? t.error->message : ""));
+      }
+      tokens = t.tokens;
+      break;
+    }
+    case v1::RunRequest::kSessionId: {
+      field = "session_id";
+      const std::vector<std::string> ids = {req.session_id()};
+      absl::StatusOr<std::vector<DecodeState>> states = store_->Get(ids, "session_id");
+      if (!states.ok()) {
+        absl::string_view msg = states.status().message();
+        const size_t colon = msg.find(": ");
+        if (colon != absl::string_view::npos) msg.remove_prefix(colon + 2);
+        return absl::Status(states.status().code(), absl::StrCat("session_id: ", msg));
+      }
+      const DecodeState& state = (*states)[0];
+      *engine = state.shared_engine();
+      *start = state.start();
+      arity = state.arity() >= 0 ? std::optional<int>(state.arity()) : std::nullopt;
+      tokens = state.tokens();
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          "program: give one of tokens, source or session_id");
+  }
+  const std::optional<int> entry = ArityFromProto(req.has_entry(), req.entry());
+  absl::StatusOr<Program> program = Program::FromTokens(*engine, *start, arity, tokens, entry);
+  if (!program.ok()) return Prefix(field, program.status());
+  std::vector<std::vector<int64_t>> inputs;
+  for (const v1::ArgTuple& t : req.inputs()) inputs.emplace_back(t.args().begin(), t.args().end());
+  RunOptions options;
+  options.max_steps = req.limits().max_steps() == 0 ? RunOptions{}.max_steps
+                                                     : req.limits().max_steps();
+  options.trace = req.trace();
+  options.locals = req.locals();
+  absl::StatusOr<std::vector<RunOutcome>> outcomes = program->RunBatch(inputs, options);
+  if (!outcomes.ok()) {
+    if (req.limits().max_steps() != 0 &&
+        (options.max_steps < 1 || options.max_steps > kMaxStepsLimit)) {
+      return Prefix("limits.max_steps", outcomes.status());
+    }
+    return outcomes.status();
+  }
+  for (const RunOutcome& o : *outcomes) OutcomeToProto(o, resp->add_outcomes());
+  return absl::OkStatus();
+}
+
+void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp) {
+  resp->set_step_id(req.step_id());
+  absl::Status status = Admit();
+  if (status.ok()) {
+    switch (req.action_case()) {
+      case v1::StepRequest::kAdvance:
+        status = DoAdvance(req.advance(), resp->mutable_advance());
+        break;
+      case v1::StepRequest::kLegalMasks:
+        status = DoLegalMasks(req.legal_masks(), resp->mutable_legal_masks());
+        break;
+      default:
+        status = absl::InvalidArgumentError("action: give advance or legal_masks");
+    }
+  }
+  if (!status.ok()) resp->clear_result();
+  *resp->mutable_status() = ToRpcStatus(status);
+}
+
+#define ASTCD_UNARY(Name, Req, Resp)                                                  \
+  grpc::ServerUnaryReactor* DecoderService::Name(grpc::CallbackServerContext* ctx,    \
+                                                 const v1::Req* req, v1::Resp* resp) { \
+    return Unary(ctx, [&] { return Do##Name(*req, resp); });                          \
+  }
+ASTCD_UNARY(GetVocabulary, GetVocabularyRequest, Vocabulary)
+ASTCD_UNARY(InitStates, InitStatesRequest, InitStatesResponse)
+ASTCD_UNARY(LegalMasks, LegalMasksRequest, LegalMasksResponse)
+ASTCD_UNARY(Advance, AdvanceRequest, AdvanceResponse)
+ASTCD_UNARY(Rollback, RollbackRequest, RollbackResponse)
+ASTCD_UNARY(ForkStates, ForkStatesRequest, ForkStatesResponse)
+ASTCD_UNARY(ReleaseStates, ReleaseStatesRequest, ReleaseStatesResponse)
+ASTCD_UNARY(Tokenize, TokenizeRequest, TokenizeResponse)
+ASTCD_UNARY(Detokenize, DetokenizeRequest, DetokenizeResponse)
+ASTCD_UNARY(Run, RunRequest, RunResponse)
+#undef ASTCD_UNARY
+
+// ---- Decode: server streaming ---------------------------------------------------------------
+
+namespace {
+
+// Decodes in chunks of samples on a worker thread (core's sample_offset keeps every result
+// equal to one big call) and writes each result as its chunk finishes, one write at a time.
+class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
+ public:
+  DecodeReactor(DecoderService* service, const v1::DecodeRequest& req) : service_(service) {
+    absl::Status s = Prepare(req);
+    if (!s.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        finished_ = true;
+      }
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    worker_ = std::thread([this] { Work(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        cancelled_ = true;
+        if (!finished_) {
+          finished_ = true;
+          final_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+        } else {
+          return;
+        }
+      }
+    }
+    if (!ok) {
+      Finish(final_);
+      return;
+    }
+    Pump();
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  void OnDone() override {
+    if (worker_.joinable()) worker_.join();
+    delete this;
+  }
+
+ private:
+  absl::Status Prepare(const v1::DecodeRequest& req) {
+    if (absl::Status s = service_->Admit(); !s.ok()) return s;
+    const bool from_sessions = req.session_ids_size() > 0;
+    if (from_sessions && req.init_requests_size() > 0) {
+      return absl::InvalidArgumentError(
+          "init_requests: give session_ids or init_requests, not both");
+    }
+    if (!from_sessions && req.init_requests_size() == 0) {
+      return absl::InvalidArgumentError("init_requests: give session_ids or init_requests");
+    }
+    if (from_sessions) {
+      if (absl::Status s = service_->CheckBatch("session_ids", req.session_ids_size()); !s.ok()) {
+        return s;
+      }
+      const std::vector<std::string> ids(req.session_ids().begin(), req.session_ids().end());
+      absl::StatusOr<std::vector<DecodeState>> states = service_->store()->Get(ids, "session_ids");
+      if (!states.ok()) return states.status();
+      states_ = *std::move(states);
+      for (size_t i = 1; i < states_.size(); ++i) {
+        if (states_[i].engine().vocab().fingerprint() !=
+            states_[0].engine().vocab().fingerprint()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("session_ids[", i, "]: uses another vocabulary than session_ids[0]"));
+        }
+      }
+    } else {
+      if (absl::Status s = service_->CheckBatch("init_requests", req.init_requests_size());
+          !s.ok()) {
+        return s;
+      }
+      absl::StatusOr<std::shared_ptr<const Engine>> engine =
+          service_->engines()->Get(ConfigFromProto(req.config()));
+      if (!engine.ok()) return engine.status();
+      std::vector<InitRequest> requests;
+      for (int i = 0; i < req.init_requests_size(); ++i) {
+        absl::StatusOr<InitRequest> r = InitFromProto(req.init_requests(i));
+        if (!r.ok()) return Prefix(absl::StrCat("init_requests[", i, "]"), r.status());
+        requests.push_back(*std::move(r));
+      }
+      absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
+      if (!states.ok()) return Prefix("init_requests", states.status());
+      states_ = *std::move(states);
+    }
+    PolicyConfig policy;
+    for (const auto& [key, weight] : req.sampler().weights()) policy.weights[key] = weight;
+    if (req.sampler().has_depth_pressure()) policy.depth_pressure = req.sampler().depth_pressure();
+    if (req.sampler().has_budget_pressure()) {
+      policy.budget_pressure = req.sampler().budget_pressure();
+    }
+    const std::string kind = req.sampler().kind().empty() ? "uniform" : req.sampler().kind();
+    absl::StatusOr<std::unique_ptr<Sampler>> sampler =
+        MakeSampler(kind, req.sampler().seed(), policy, states_[0].shared_engine());
+    if (!sampler.ok()) return Prefix("sampler", sampler.status());
+    sampler_ = *std::move(sampler);
+    absl::StatusOr<StopAt> stop_at = ParseStopAt(req.stop_at().empty() ? "eos" : req.stop_at());
+    if (!stop_at.ok()) return stop_at.status();
+    options_.n = req.n() == 0 ? 1 : req.n();
+    options_.max_new_tokens = req.max_new_tokens();
+    options_.max_total_tokens = req.max_total_tokens();
+    options_.stop_at = *stop_at;
+    options_.pad = req.pad();
+    options_.trace = req.trace();
+    keep_sessions_ = req.keep_sessions();
+    if (options_.n < 1 || options_.n > 4096) {
+      return absl::InvalidArgumentError(absl::StrCat("n: ", options_.n, " is outside [1, 4096]"));
+    }
+    return absl::OkStatus();
+  }
+
+  void Work() {
+    const int n = options_.n;
+    const int inputs = static_cast<int>(states_.size());
+    const int chunk = std::max(1, 32 / std::max(1, inputs));
+    absl::Status status;
+    for (int offset = 0; offset < n && status.ok(); offset += chunk) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (cancelled_) break;
+      }
+      DecodeOptions options = options_;
+      options.n = std::min(chunk, n - offset);
+      options.sample_offset = offset;
+      absl::StatusOr<DecodeBatch> batch = astcd::Decode(states_, *sampler_, options);
+      if (!batch.ok()) {
+        status = batch.status();
+        break;
+      }
+      for (size_t k = 0; k < batch->results.size(); ++k) {
+        v1::DecodeResult result;
+        DecodeResultToProto(batch->results[k], &result);
+        if (keep_sessions_) {
+          absl::StatusOr<std::vector<std::string>> id =
+              service_->store()->Insert({std::move(batch->states[k])});
+          if (!id.ok()) {
+            status = id.status();
+            break;
+          }
+          result.set_session_id((*id)[0]);
+        }
+        absl::MutexLock lock(&mu_);
+        queue_.push_back(std::move(result));
+      }
+      Pump();
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      producer_done_ = true;
+      final_ = ToGrpcStatus(status);
+    }
+    Pump();
+  }
+
+  // Starts the next write, or finishes when everything is written.
+  void Pump() {
+    enum { kNothing, kWrite, kFinish } action = kNothing;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || finished_) return;
+      if (!queue_.empty()) {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        writing_ = true;
+        action = kWrite;
+      } else if (producer_done_) {
+        finished_ = true;
+        action = kFinish;
+      }
+    }
+    if (action == kWrite) StartWrite(&current_);
+    if (action == kFinish) Finish(final_);
+  }
+
+  DecoderService* const service_;
+  std::vector<DecodeState> states_;
+  std::unique_ptr<Sampler> sampler_;
+  DecodeOptions options_;
+  bool keep_sessions_ = false;
+  std::thread worker_;
+
+  absl::Mutex mu_;
+  std::deque<v1::DecodeResult> queue_ ABSL_GUARDED_BY(mu_);
+  v1::DecodeResult current_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool producer_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_;
+};
+
+// One request, one response, in order; a failed step reports its status and the stream goes on.
+class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse> {
+ public:
+  explicit StepReactor(DecoderService* service) : service_(service) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed (or went away)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    response_.Clear();
+    service_->DoStep(request_, &response_);
+    StartWrite(&response_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      return;
+    }
+    StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  DecoderService* const service_;
+  v1::StepRequest request_;
+  v1::StepResponse response_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::DecodeResult>* DecoderService::Decode(
+    grpc::CallbackServerContext* /*ctx*/, const v1::DecodeRequest* req) {
+  return new DecodeReactor(this, *req);
+}
+
+grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse>* DecoderService::Step(
+    grpc::CallbackServerContext* /*ctx*/) {
+  return new StepReactor(this);
+}
+
+}  // namespace astcd::server

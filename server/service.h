@@ -1,0 +1,97 @@
+// The astcd.v1.Decoder service on gRPC's callback API: protobuf in, core/ calls, protobuf out.
+#ifndef ASTCD_SERVER_SERVICE_H_
+#define ASTCD_SERVER_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "astcd/v1/astcd.grpc.pb.h"
+#include "server/session_store.h"
+
+namespace astcd::server {
+
+struct ServiceOptions {
+  int max_batch = 1024;                     // sessions, requests, programs or inputs per call
+  int max_sources = 256;                    // sources per Tokenize
+  int64_t max_source_bytes = int64_t{1} << 20;  // bytes per source
+};
+
+class DecoderService final : public v1::Decoder::CallbackService {
+ public:
+  DecoderService(ServiceOptions options, SessionStore* store, EngineCache* engines)
+      : options_(options), store_(store), engines_(engines) {}
+
+  // From now on every new call (and every Step) fails with UNAVAILABLE.
+  void BeginDrain() { draining_.store(true); }
+  bool draining() const { return draining_.load(); }
+
+  grpc::ServerUnaryReactor* GetVocabulary(grpc::CallbackServerContext* ctx,
+                                          const v1::GetVocabularyRequest* req,
+                                          v1::Vocabulary* resp) override;
+  grpc::ServerUnaryReactor* InitStates(grpc::CallbackServerContext* ctx,
+                                       const v1::InitStatesRequest* req,
+                                       v1::InitStatesResponse* resp) override;
+  grpc::ServerUnaryReactor* LegalMasks(grpc::CallbackServerContext* ctx,
+                                       const v1::LegalMasksRequest* req,
+                                       v1::LegalMasksResponse* resp) override;
+  grpc::ServerUnaryReactor* Advance(grpc::CallbackServerContext* ctx,
+                                    const v1::AdvanceRequest* req,
+                                    v1::AdvanceResponse* resp) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx,
+                                     const v1::RollbackRequest* req,
+                                     v1::RollbackResponse* resp) override;
+  grpc::ServerUnaryReactor* ForkStates(grpc::CallbackServerContext* ctx,
+                                       const v1::ForkStatesRequest* req,
+                                       v1::ForkStatesResponse* resp) override;
+  grpc::ServerUnaryReactor* ReleaseStates(grpc::CallbackServerContext* ctx,
+                                          const v1::ReleaseStatesRequest* req,
+                                          v1::ReleaseStatesResponse* resp) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
+                                     const v1::TokenizeRequest* req,
+                                     v1::TokenizeResponse* resp) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* ctx,
+                                       const v1::DetokenizeRequest* req,
+                                       v1::DetokenizeResponse* resp) override;
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const v1::RunRequest* req,
+                                v1::RunResponse* resp) override;
+  grpc::ServerWriteReactor<v1::DecodeResult>* Decode(grpc::CallbackServerContext* ctx,
+                                                     const v1::DecodeRequest* req) override;
+  grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse>* Step(
+      grpc::CallbackServerContext* ctx) override;
+
+  // The RPCs without gRPC (Step and the tests use them).
+  absl::Status DoGetVocabulary(const v1::GetVocabularyRequest& req, v1::Vocabulary* resp);
+  absl::Status DoInitStates(const v1::InitStatesRequest& req, v1::InitStatesResponse* resp);
+  absl::Status DoLegalMasks(const v1::LegalMasksRequest& req, v1::LegalMasksResponse* resp);
+  absl::Status DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp);
+  absl::Status DoRollback(const v1::RollbackRequest& req, v1::RollbackResponse* resp);
+  absl::Status DoForkStates(const v1::ForkStatesRequest& req, v1::ForkStatesResponse* resp);
+  absl::Status DoReleaseStates(const v1::ReleaseStatesRequest& req,
+                               v1::ReleaseStatesResponse* resp);
+  absl::Status DoTokenize(const v1::TokenizeRequest& req, v1::TokenizeResponse* resp);
+  absl::Status DoDetokenize(const v1::DetokenizeRequest& req, v1::DetokenizeResponse* resp);
+  absl::Status DoRun(const v1::RunRequest& req, v1::RunResponse* resp);
+  void DoStep(const v1::StepRequest& req, v1::StepResponse* resp);
+
+  SessionStore* store() { return store_; }
+  EngineCache* engines() { return engines_; }
+  const ServiceOptions& options() const { return options_; }
+  absl::Status CheckBatch(absl::string_view field, int size) const;
+  absl::Status Admit() const;  // UNAVAILABLE while draining
+
+ private:
+  template <typename Fn>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Fn fn);
+
+  const ServiceOptions options_;
+  SessionStore* const store_;
+  EngineCache* const engines_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace astcd::server
+
+#endif  // ASTCD_SERVER_SERVICE_H_

@@ -1,0 +1,199 @@
+#include "server/session_store.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace astcd::server {
+
+std::string NewSessionId() {
+  unsigned char buf[16];
+  size_t got = 0;
+  while (got < sizeof(buf)) {
+    const ssize_t n = getrandom(buf + got, sizeof(buf) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::ifstream urandom("/dev/urandom", std::ios::binary);  // kernels without getrandom
+      if (!urandom.read(reinterpret_cast<char*>(buf), sizeof(buf))) std::abort();
+      got = sizeof(buf);
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(buf), sizeof(buf)));
+}
+
+SessionStore::SessionStore(SessionStoreOptions options) : options_(std::move(options)) {
+  if (options_.num_shards < 1) options_.num_shards = 1;
+  for (int i = 0; i < options_.num_shards; ++i) shards_.push_back(std::make_unique<Shard>());
+  if (options_.sweep_interval > absl::ZeroDuration()) {
+    sweeper_ = std::thread([this] {
+      while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) Sweep();
+    });
+  }
+}
+
+SessionStore::~SessionStore() {
+  stop_.Notify();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+size_t SessionStore::ShardOf(const std::string& id) const {
+  return absl::Hash<std::string>{}(id) % shards_.size();
+}
+
+bool SessionStore::Reserve(int64_t n) {
+  int64_t cur = live_.load();
+  while (cur + n <= options_.max_sessions) {
+    if (live_.compare_exchange_weak(cur, cur + n)) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<DecodeState> states) {
+  const int64_t n = static_cast<int64_t>(states.size());
+  if (!Reserve(n)) {
+    Sweep();  // expired sessions not yet swept do not count against the cap
+    if (!Reserve(n)) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("sessions: ", live_.load(), " live sessions and ", n, " more exceed the cap of ",
+                       options_.max_sessions, "; release some"));
+    }
+  }
+  std::vector<std::string> ids;
+  ids.reserve(states.size());
+  const absl::Time now = Now();
+  for (DecodeState& state : states) {
+    for (;;) {
+      std::string id = NewSessionId();
+      Shard& shard = *shards_[ShardOf(id)];
+      absl::MutexLock lock(&shard.mu);
+      auto [it, fresh] = shard.map.try_emplace(id, Session{std::move(state), now});
+      if (fresh) {
+        ids.push_back(std::move(id));
+        break;
+      }
+    }
+  }
+  return ids;
+}
+
+absl::Status SessionStore::With(
+    absl::Span<const std::string> ids, absl::string_view field,
+    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn) {
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto [it, fresh] = seen.emplace(ids[i], i);
+    if (!fresh) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: session ", ids[i],
+                                                     " is named twice (also at ", field, "[",
+                                                     it->second, "])"));
+    }
+  }
+  std::vector<size_t> shard_ids;
+  for (const std::string& id : ids) shard_ids.push_back(ShardOf(id));
+  std::vector<size_t> order = shard_ids;
+  std::sort(order.begin(), order.end());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+  for (size_t s : order) shards_[s]->mu.Lock();  // one global order: no deadlock
+  absl::Status status;
+  std::vector<DecodeState*> states;
+  std::vector<Session*> sessions;
+  const absl::Time now = Now();
+  for (size_t i = 0; i < ids.size() && status.ok(); ++i) {
+    Shard& shard = *shards_[shard_ids[i]];
+    shard.mu.AssertHeld();
+    auto it = shard.map.find(ids[i]);
+    if (it != shard.map.end() && now - it->second.last_used > options_.ttl) {
+      shard.map.erase(it);
+      live_.fetch_sub(1);
+      it = shard.map.end();
+    }
+    if (it == shard.map.end()) {
+      status = absl::NotFoundError(absl::StrCat(field, "[", i, "]: session '", ids[i],
+                                                "' does not exist (unknown, released or expired)"));
+      break;
+    }
+    states.push_back(&it->second.state);
+    sessions.push_back(&it->second);
+  }
+  if (status.ok()) {
+    status = fn(absl::MakeConstSpan(states));
+    for (Session* s : sessions) s->last_used = now;
+  }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) shards_[*it]->mu.Unlock();
+  return status;
+}
+
+absl::StatusOr<std::vector<DecodeState>> SessionStore::Get(absl::Span<const std::string> ids,
+                                                           absl::string_view field) {
+  std::vector<DecodeState> out;
+  absl::Status s = With(ids, field, [&](absl::Span<DecodeState* const> states) {
+    out.reserve(states.size());
+    for (DecodeState* st : states) out.push_back(*st);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+int SessionStore::Release(absl::Span<const std::string> ids) {
+  int released = 0;
+  for (const std::string& id : ids) {
+    Shard& shard = *shards_[ShardOf(id)];
+    absl::MutexLock lock(&shard.mu);
+    if (shard.map.erase(id) > 0) {
+      ++released;
+      live_.fetch_sub(1);
+    }
+  }
+  return released;
+}
+
+int SessionStore::Sweep() {
+  int dropped = 0;
+  const absl::Time now = Now();
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    for (auto it = shard->map.begin(); it != shard->map.end();) {
+      if (now - it->second.last_used > options_.ttl) {
+        shard->map.erase(it++);
+        ++dropped;
+      } else {
+        ++it;
+      }
+    }
+  }
+  live_.fetch_sub(dropped);
+  return dropped;
+}
+
+absl::StatusOr<std::shared_ptr<const Engine>> EngineCache::Get(const DecodeConfig& c) {
+  const std::string key = absl::StrCat(
+      absl::StrJoin(c.arities, ","), "|", c.max_block_stmts, "|", c.max_expr_depth, "|",
+      c.max_control_depth, "|", c.max_locals, "|", c.max_functions, "|", c.const_range.first, "|",
+      c.const_range.second, "|", c.value_range.first, "|", c.value_range.second, "|",
+      c.allow_loops);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = engines_.find(key);
+    if (it != engines_.end()) return it->second;
+  }
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = Engine::Create(c);
+  if (!engine.ok()) return engine.status();
+  absl::MutexLock lock(&mu_);
+  if (engines_.size() >= capacity_) engines_.clear();  // sessions keep their engines alive
+  return engines_.try_emplace(key, *engine).first->second;
+}
+
+}  // namespace astcd::server

@@ -1,0 +1,106 @@
+// Live decoder sessions: a sharded map from 128-bit random ids to DecodeStates, with a cap,
+// TTL eviction (a sweeper thread plus a check on every access) and an engine cache so that
+// sessions of one config share one Engine.
+#ifndef ASTCD_SERVER_SESSION_STORE_H_
+#define ASTCD_SERVER_SESSION_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "core/config.h"
+#include "core/decoder.h"
+#include "core/engine.h"
+
+namespace astcd::server {
+
+// 128 bits from getrandom(2), as 32 lowercase hex digits.
+std::string NewSessionId();
+
+struct SessionStoreOptions {
+  int64_t max_sessions = 100000;
+  absl::Duration ttl = absl::Minutes(10);
+  int num_shards = 16;
+  // How often the sweeper runs; zero: no sweeper thread (eviction on access and at the cap).
+  absl::Duration sweep_interval = absl::Seconds(1);
+  std::function<absl::Time()> clock;  // default absl::Now
+};
+
+class SessionStore {
+ public:
+  explicit SessionStore(SessionStoreOptions options);
+  ~SessionStore();
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+
+  // Stores every state under a fresh id, or none: ResourceExhausted past the cap.
+  absl::StatusOr<std::vector<std::string>> Insert(std::vector<DecodeState> states);
+
+  // Runs fn on the named sessions with their shard locks held (taken in shard order), after
+  // checking that no id is named twice (InvalidArgument) and every id is live (NotFound); the
+  // errors name `field`[i]. fn's error is returned as is; fn must leave the states unchanged
+  // when it fails.
+  absl::Status With(absl::Span<const std::string> ids, absl::string_view field,
+                    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn);
+
+  // Copies of the named states (same checks as With).
+  absl::StatusOr<std::vector<DecodeState>> Get(absl::Span<const std::string> ids,
+                                               absl::string_view field);
+
+  // Frees the named sessions; returns how many were live.
+  int Release(absl::Span<const std::string> ids);
+
+  // Drops expired sessions; returns how many.
+  int Sweep();
+
+  int64_t size() const { return live_.load(); }
+  absl::Duration ttl() const { return options_.ttl; }
+
+ private:
+  struct Session {
+    DecodeState state;
+    absl::Time last_used;
+  };
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, Session> map ABSL_GUARDED_BY(mu);
+  };
+  absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
+  size_t ShardOf(const std::string& id) const;
+  bool Reserve(int64_t n);
+
+  SessionStoreOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<int64_t> live_{0};
+  absl::Notification stop_;
+  std::thread sweeper_;
+};
+
+// Engines by config, shared by every request and session of that config.
+class EngineCache {
+ public:
+  explicit EngineCache(size_t capacity = 256) : capacity_(capacity) {}
+  absl::StatusOr<std::shared_ptr<const Engine>> Get(const DecodeConfig& config);
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const Engine>> engines_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace astcd::server
+
+#endif  // ASTCD_SERVER_SESSION_STORE_H_

@@ -1,0 +1,106 @@
+#include "server/session_store.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/decoder.h"
+#include "core/engine.h"
+#include "gtest/gtest.h"
+#include "server/errors.h"
+
+namespace astcd::server {
+namespace {
+
+std::vector<DecodeState> States(int n) {
+  static const std::shared_ptr<const Engine> engine = *Engine::Create(DecodeConfig{});
+  std::vector<DecodeState> out;
+  for (int i = 0; i < n; ++i) out.push_back(*InitState(engine, InitRequest{}));
+  return out;
+}
+
+TEST(SessionStore, IdsAre32HexDigitsAndDistinct) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = NewSessionId();
+    ASSERT_EQ(id.size(), 32u);
+    for (char c : id) ASSERT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << id;
+    ASSERT_TRUE(seen.insert(id).second) << id;
+  }
+}
+
+TEST(SessionStore, CapIsAllOrNothingAndReleaseMakesRoom) {
+  SessionStoreOptions options;
+  options.max_sessions = 3;
+  options.sweep_interval = absl::ZeroDuration();
+  SessionStore store(options);
+  absl::StatusOr<std::vector<std::string>> a = store.Insert(States(2));
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<std::vector<std::string>> b = store.Insert(States(2));
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store.size(), 2);
+  ASSERT_TRUE(store.Insert(States(1)).ok());
+  EXPECT_EQ(store.Insert(States(1)).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store.Release({(*a)[0], (*a)[0], "unknown"}), 1);
+  EXPECT_EQ(store.size(), 2);
+  EXPECT_TRUE(store.Insert(States(1)).ok());
+}
+
+TEST(SessionStore, TtlEvictsIdleSessionsWithAnInjectedClock) {
+  absl::Time now = absl::UnixEpoch();
+  SessionStoreOptions options;
+  options.ttl = absl::Seconds(10);
+  options.sweep_interval = absl::ZeroDuration();
+  options.clock = [&now] { return now; };
+  SessionStore store(options);
+  std::vector<std::string> ids = *store.Insert(States(3));
+  now += absl::Seconds(8);
+  ASSERT_TRUE(store.Get({ids[0]}, "session_ids").ok());  // touched: lives on
+  now += absl::Seconds(8);
+  EXPECT_TRUE(store.Get({ids[0]}, "session_ids").ok());
+  absl::Status gone = store.Get({ids[0], ids[1]}, "session_ids").status();
+  EXPECT_EQ(gone.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(FieldFromMessage(gone.message()), "session_ids[1]");
+  EXPECT_EQ(store.Sweep(), 1);  // ids[2]; ids[1] went on access
+  EXPECT_EQ(store.size(), 1);
+}
+
+TEST(SessionStore, SweeperThreadEvicts) {
+  SessionStoreOptions options;
+  options.ttl = absl::Milliseconds(50);
+  options.sweep_interval = absl::Milliseconds(10);
+  SessionStore store(options);
+  ASSERT_TRUE(store.Insert(States(4)).ok());
+  for (int i = 0; i < 200 && store.size() > 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(store.size(), 0);
+}
+
+TEST(SessionStore, WithRefusesDuplicatesAndUnknownIdsWithoutCallingFn) {
+  SessionStoreOptions options;
+  options.sweep_interval = absl::ZeroDuration();
+  SessionStore store(options);
+  std::vector<std::string> ids = *store.Insert(States(2));
+  bool called = false;
+  auto fn = [&](absl::Span<DecodeState* const>) {
+    called = true;
+    return absl::OkStatus();
+  };
+  absl::Status dup = store.With({ids[0], ids[1], ids[0]}, "session_ids", fn);
+  EXPECT_EQ(dup.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldFromMessage(dup.message()), "session_ids[2]");
+  absl::Status missing = store.With({ids[1], "nope"}, "session_ids", fn);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(store.With(ids, "session_ids", fn).ok());
+  EXPECT_TRUE(called);
+}
+
+TEST(Errors, FieldFromMessage) {
+  EXPECT_EQ(FieldFromMessage("token_ids[3]: token 2 is not legal"), "token_ids[3]");
+  EXPECT_EQ(FieldFromMessage("requests[1]: prefix_tokens[2]: x"), "requests[1].prefix_tokens[2]");
+  EXPECT_EQ(FieldFromMessage("config.max_expr_depth = 99 is outside"), "config.max_expr_depth");
+  EXPECT_EQ(FieldFromMessage("the server is shutting down"), "");
+}
+
+}  // namespace
+}  // namespace astcd::server
