@@ -1240,19 +1240,25 @@ class Parser {
     }
     PyNode* first = ParseStarNamed();
     if (first == nullptr) return nullptr;
+    return ParseDisplayRest(start, first, "ListComp", "List", "]");
+  }
+
+  // After the first element of a list or set display: a comprehension, or the other items.
+  PyNode* ParseDisplayRest(size_t start, PyNode* first, absl::string_view comp_type,
+                           absl::string_view display_type, absl::string_view close) {
     if (IsCompFor()) {
       if (first->type == "Starred") {
         return FailNode("iterable unpacking cannot be used in comprehension", first);
       }
-      PyNode* comp = NewAt("ListComp", start);
+      PyNode* comp = NewAt(comp_type, start);
       comp->kids.push_back(first);
-      if (!ParseComprehensions(comp) || !Expect("]")) return nullptr;
+      if (!ParseComprehensions(comp) || !Expect(close)) return nullptr;
       return comp;
     }
-    PyNode* list = NewAt("List", start);
-    list->kids.push_back(first);
-    if (!ParseItems(&list->kids, "]")) return nullptr;
-    return list;
+    PyNode* display = NewAt(display_type, start);
+    display->kids.push_back(first);
+    if (!ParseItems(&display->kids, close)) return nullptr;
+    return display;
   }
 
   PyNode* ParseDictUnpack() {
@@ -1299,19 +1305,7 @@ class Parser {
         dict = NewAt("Dict", start);
         dict->kids = {first, value};
       } else {
-        if (IsCompFor()) {
-          if (first->type == "Starred") {
-            return FailNode("iterable unpacking cannot be used in comprehension", first);
-          }
-          PyNode* comp = NewAt("SetComp", start);
-          comp->kids.push_back(first);
-          if (!ParseComprehensions(comp) || !Expect("}")) return nullptr;
-          return comp;
-        }
-        PyNode* set = NewAt("Set", start);
-        set->kids.push_back(first);
-        if (!ParseItems(&set->kids, "}")) return nullptr;
-        return set;
+        return ParseDisplayRest(start, first, "SetComp", "Set", "}");
       }
     }
     while (IsOp(",")) {
