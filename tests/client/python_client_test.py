@@ -225,7 +225,7 @@ def start_server(binary):
 
     threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True).start()
     threading.Thread(target=pump, args=(proc.stderr, "err"), daemon=True).start()
-    deadline = time.time() + 20
+    deadline = time.time() + 60  # server start-up; a safety stop only
     seen = []
     while time.time() < deadline:
         try:

