@@ -1,6 +1,7 @@
 #include "server/service.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -347,7 +348,13 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
   }
   const std::optional<int> entry = ArityFromProto(req.has_entry(), req.entry());
   absl::StatusOr<Program> program = Program::FromTokens(*engine, *start, arity, tokens, entry);
-  if (!program.ok()) return Prefix(field, program.status());
+  if (!program.ok()) {
+    // Blame `entry` (its message names it) when the program itself compiles.
+    if (entry.has_value() && Program::FromTokens(*engine, *start, arity, tokens).ok()) {
+      return program.status();
+    }
+    return Prefix(field, program.status());
+  }
   std::vector<std::vector<int64_t>> inputs;
   for (const v1::ArgTuple& t : req.inputs()) inputs.emplace_back(t.args().begin(), t.args().end());
   RunOptions options;
@@ -520,6 +527,12 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     if (options_.n < 1 || options_.n > 4096) {
       return absl::InvalidArgumentError(absl::StrCat("n: ", options_.n, " is outside [1, 4096]"));
     }
+    if (req.sample_offset() < 0 || req.sample_offset() > INT32_MAX - options_.n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sample_offset: ", req.sample_offset(), " is outside [0, ", INT32_MAX - options_.n,
+          "] (sample_offset + n must fit in int32)"));
+    }
+    options_.sample_offset = req.sample_offset();
     return absl::OkStatus();
   }
 
@@ -535,7 +548,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       }
       DecodeOptions options = options_;
       options.n = std::min(chunk, n - offset);
-      options.sample_offset = offset;
+      options.sample_offset = options_.sample_offset + offset;
       absl::StatusOr<DecodeBatch> batch = astcd::Decode(states_, *sampler_, options);
       if (!batch.ok()) {
         status = batch.status();
