@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/cli_backend.h"
 #include "client/cli_flags.h"
 #include "client/cli_progress.h"
 #include "client/config_json.h"
@@ -47,32 +48,34 @@ constexpr char kUsage[] =
     "  audit [--json] [--config JSON] PATH...      how much of a Python corpus fits\n";
 
 int Vocab(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config"}, {});
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config", "server"}, {});
   if (!flags.ok()) return Fail(flags.status());
   absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
   if (!engine.ok()) return Fail(engine.status());
-  const Vocabulary& vocab = (*engine)->vocab();
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<client::VocabularyListing> vocab = (*backend)->Vocabulary();
+  if (!vocab.ok()) return FailCall(vocab.status());
   json::Writer w;
   w.BeginObject();
   w.Key("fingerprint");
-  w.String(vocab.fingerprint());
+  w.String(vocab->fingerprint);
   w.Key("vocab_size");
-  w.Int(vocab.size());
+  w.Int(vocab->vocab_size);
   w.Key("pad_id");
-  w.Int(Vocabulary::pad_id());
+  w.Int(vocab->pad_id);
   w.Key("eos_id");
-  w.Int(Vocabulary::eos_id());
+  w.Int(vocab->eos_id);
   w.Key("tokens");
   w.BeginArray();
-  for (int id = 0; id < vocab.size(); ++id) {
+  for (const client::TokenEntry& token : vocab->tokens) {
     w.BeginObject();
     w.Key("id");
-    w.Int(id);
+    w.Int(token.id);
     w.Key("name");
-    w.String(vocab.info(id).name);
+    w.String(token.name);
     w.Key("kind");
-    const absl::string_view kind = vocab.kind_name(id);
-    w.String(std::string(kind.data(), kind.size()));
+    w.String(token.kind);
     w.EndObject();
   }
   w.EndArray();
@@ -85,7 +88,7 @@ int Sample(int argc, char** argv) {
   absl::StatusOr<Flags> flags = Flags::Parse(
       argc, argv,
       {"config", "start", "n", "seed", "sampler", "policy", "max-new-tokens", "max-len", "arity",
-       "stop-at", "threads"},
+       "stop-at", "threads", "server"},
       {"sexpr"});
   if (!flags.ok()) return Fail(flags.status());
   absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
@@ -107,9 +110,15 @@ int Sample(int argc, char** argv) {
     if (!p.ok()) return Fail(p.status());
     policy = *p;
   }
-  absl::StatusOr<std::unique_ptr<Sampler>> sampler =
-      MakeSampler(flags->Get("sampler", "uniform"), static_cast<uint64_t>(*seed), policy, *engine);
-  if (!sampler.ok()) return Fail(sampler.status());
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
+  if (!backend.ok()) return Fail(backend.status());
+  const std::string sampler = flags->Get("sampler", "uniform");
+  // Refuse a bad sampler or policy here, the same way in both modes.
+  if (absl::StatusOr<std::unique_ptr<Sampler>> s =
+          MakeSampler(sampler, static_cast<uint64_t>(*seed), policy, *engine);
+      !s.ok()) {
+    return Fail(s.status());
+  }
   absl::StatusOr<StopAt> stop_at = ParseStopAt(flags->Get("stop-at", "eos"));
   if (!stop_at.ok()) return Fail(stop_at.status());
 
@@ -135,47 +144,47 @@ int Sample(int argc, char** argv) {
   Progress progress(static_cast<size_t>(*n), isatty(STDERR_FILENO));
   options.on_result = [&progress] { progress.Tick(); };
   const bool sexpr = flags->Switch("sexpr");
+  const std::optional<int> state_arity =
+      state->arity() >= 0 ? std::optional<int>(state->arity()) : std::nullopt;
   // Decode in chunks of whole inputs so that memory stays bounded for large n; each chunk's
-  // results are those of sample indices [offset, offset + chunk) of one input state.
+  // results are those of sample indices [offset, offset + chunk) of the one input.
   constexpr int64_t kChunk = 4096;
-  std::vector<DecodeState> inputs = {*state};
   for (int64_t offset = 0; offset < *n; offset += kChunk) {
     options.n = static_cast<int>(std::min(kChunk, *n - offset));
     options.sample_offset = static_cast<int>(offset);
-    absl::StatusOr<DecodeBatch> batch = Decode(inputs, **sampler, options);
-    if (!batch.ok()) return Fail(batch.status());
     std::string out;
-    for (const DecodeResult& r : batch->results) {
-      json::Writer w;
-      w.BeginObject();
-      w.Key("input_index");
-      w.Int(r.input_index);
-      w.Key("sample_index");
-      w.Int(r.sample_index);
-      w.Key("tokens");
-      w.BeginArray();
-      for (int32_t t : r.tokens) w.Int(t);
-      w.EndArray();
-      w.Key("source");
-      w.String(r.source);
-      w.Key("complete");
-      w.Bool(r.complete);
-      w.Key("stop_reason");
-      const absl::string_view reason = StopReasonName(r.stop_reason);
-      w.String(std::string(reason.data(), reason.size()));
-      if (sexpr && r.complete) {
-        absl::StatusOr<Ast> ast = TokensToAst(*engine, request.start, state->arity() >= 0
-                                                  ? std::optional<int>(state->arity())
-                                                  : std::nullopt,
-                                              r.tokens, /*partial=*/false);
-        if (ast.ok()) {
-          w.Key("sexpr");
-          w.String(AstToSexpr(*ast));
-        }
-      }
-      w.EndObject();
-      absl::StrAppend(&out, w.str(), "\n");
-    }
+    absl::Status status = (*backend)->Sample(
+        request, sampler, static_cast<uint64_t>(*seed), policy, options,
+        [&](const DecodeResult& r) {
+          json::Writer w;
+          w.BeginObject();
+          w.Key("input_index");
+          w.Int(r.input_index);
+          w.Key("sample_index");
+          w.Int(r.sample_index);
+          w.Key("tokens");
+          w.BeginArray();
+          for (int32_t t : r.tokens) w.Int(t);
+          w.EndArray();
+          w.Key("source");
+          w.String(r.source);
+          w.Key("complete");
+          w.Bool(r.complete);
+          w.Key("stop_reason");
+          const absl::string_view reason = StopReasonName(r.stop_reason);
+          w.String(std::string(reason.data(), reason.size()));
+          if (sexpr && r.complete) {
+            absl::StatusOr<Ast> ast =
+                TokensToAst(*engine, request.start, state_arity, r.tokens, /*partial=*/false);
+            if (ast.ok()) {
+              w.Key("sexpr");
+              w.String(AstToSexpr(*ast));
+            }
+          }
+          w.EndObject();
+          absl::StrAppend(&out, w.str(), "\n");
+        });
+    if (!status.ok()) return FailCall(status);
     std::cout << out;
   }
   std::cout.flush();

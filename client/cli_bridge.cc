@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
+#include "client/cli_backend.h"
 #include "client/cli_flags.h"
 #include "client/json.h"
 #include "core/codec.h"
@@ -124,7 +125,8 @@ absl::Status ForEachInput(const std::vector<std::string>& paths, bool jsonl, F e
 
 int Tokenize(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, {"config", "start", "arity", "max-len"}, {"partial", "jsonl"},
+      Flags::Parse(argc, argv, {"config", "start", "arity", "max-len", "server"},
+                   {"partial", "jsonl"},
                    /*positional=*/true);
   if (!flags.ok()) return Fail(flags.status());
   absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
@@ -133,6 +135,8 @@ int Tokenize(int argc, char** argv) {
   if (!source_flags.ok()) return Fail(source_flags.status());
   absl::StatusOr<int64_t> max_len = flags->GetInt("max-len", 0, 0, kMaxLenLimit);
   if (!max_len.ok()) return Fail(max_len.status());
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
+  if (!backend.ok()) return Fail(backend.status());
   TokenizeOptions options;
   options.start = source_flags->start;
   options.arity = source_flags->arity;
@@ -149,21 +153,25 @@ int Tokenize(int argc, char** argv) {
           }
           source = s->as_string();
         }
-        std::cout << TokenizeJson(name, astcd::Tokenize(*engine, source, options)) << "\n";
+        absl::StatusOr<TokenizeResult> result = (*backend)->Tokenize(source, options);
+        if (!result.ok()) return result.status();
+        std::cout << TokenizeJson(name, *result) << "\n";
         return absl::OkStatus();
       });
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return FailCall(status);
   return 0;
 }
 
 int Detokenize(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config", "start", "arity"},
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config", "start", "arity", "server"},
                                              {"partial"}, /*positional=*/true);
   if (!flags.ok()) return Fail(flags.status());
   absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
   if (!engine.ok()) return Fail(engine.status());
   absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
   if (!source_flags.ok()) return Fail(source_flags.status());
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
+  if (!backend.ok()) return Fail(backend.status());
   absl::Status status = ForEachInput(
       flags->positional(), /*jsonl=*/true,
       [&](const std::string& name, const json::Value* object, const std::string&) {
@@ -181,8 +189,10 @@ int Detokenize(int argc, char** argv) {
           }
           tokens.push_back(static_cast<int32_t>(t.as_int()));
         }
-        DetokenizeResult r = astcd::Detokenize(*engine, source_flags->start, source_flags->arity,
-                                               tokens, flags->Switch("partial"));
+        absl::StatusOr<DetokenizeResult> result = (*backend)->Detokenize(
+            source_flags->start, source_flags->arity, tokens, flags->Switch("partial"));
+        if (!result.ok()) return result.status();
+        const DetokenizeResult& r = *result;
         if (r.ok) {
           w.Key("source");
           w.String(r.source);
@@ -196,7 +206,7 @@ int Detokenize(int argc, char** argv) {
         std::cout << w.str() << "\n";
         return absl::OkStatus();
       });
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return FailCall(status);
   return 0;
 }
 
@@ -226,7 +236,8 @@ void WriteBindings(json::Writer& w, const std::vector<std::pair<int, Value>>& bi
 int Run(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv,
-                   {"config", "start", "arity", "source", "tokens", "args", "max-steps", "entry"},
+                   {"config", "start", "arity", "source", "tokens", "args", "max-steps", "entry",
+                    "server"},
                    {"trace", "locals"});
   if (!flags.ok()) return Fail(flags.status());
   absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
@@ -240,8 +251,18 @@ int Run(int argc, char** argv) {
   if (flags->Has("source") == flags->Has("tokens")) {
     return Fail(absl::InvalidArgumentError("give exactly one of --source FILE and --tokens JSON"));
   }
-  std::vector<std::vector<int64_t>> inputs;
-  for (const std::string& tuple : flags->GetAll("args")) {
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
+  if (!backend.ok()) return Fail(backend.status());
+  RunCall call;
+  call.start = source_flags->start;
+  call.arity = source_flags->arity;
+  if (*entry >= 0) call.entry = static_cast<int>(*entry);
+  call.options.max_steps = *max_steps;
+  call.options.trace = flags->Switch("trace");
+  call.options.locals = flags->Switch("locals");
+  call.input_texts = flags->GetAll("args");
+  std::vector<std::vector<int64_t>>& inputs = call.inputs;
+  for (const std::string& tuple : call.input_texts) {
     std::vector<int64_t> args;
     if (absl::StripAsciiWhitespace(tuple).empty()) {  // --args "" is the empty tuple
       inputs.push_back(std::move(args));
@@ -261,8 +282,7 @@ int Run(int argc, char** argv) {
 
   // The program: tokens, or source that tokenizes. A source outside the language is an
   // outcome (invalid_program) for every tuple, not a usage error.
-  std::vector<int32_t> tokens;
-  std::string invalid;
+  std::optional<std::string> invalid;
   if (flags->Has("tokens")) {
     absl::StatusOr<json::Value> list = json::Parse(flags->Get("tokens", ""));
     if (!list.ok() || !list->is_array()) {
@@ -272,7 +292,7 @@ int Run(int argc, char** argv) {
       if (!t.is_int() || t.as_int() < INT32_MIN || t.as_int() > INT32_MAX) {
         return Fail(absl::InvalidArgumentError("flag --tokens wants 32-bit integers"));
       }
-      tokens.push_back(static_cast<int32_t>(t.as_int()));
+      call.tokens.push_back(static_cast<int32_t>(t.as_int()));
     }
   } else {
     absl::StatusOr<std::string> source = ReadInput(flags->Get("source", ""));
@@ -280,52 +300,29 @@ int Run(int argc, char** argv) {
     TokenizeOptions options;
     options.start = source_flags->start;
     options.arity = source_flags->arity;
-    TokenizeResult r = astcd::Tokenize(*engine, *source, options);
-    if (r.ok) {
-      tokens = r.tokens;
+    absl::StatusOr<TokenizeResult> r = (*backend)->Tokenize(*source, options);
+    if (!r.ok()) return FailCall(r.status());
+    if (r->ok) {
+      call.tokens = r->tokens;
     } else {
-      invalid = absl::StrCat(TokenizeStageName(r.error->stage), " at line ", r.error->line, ": ",
-                             r.error->message);
+      invalid = absl::StrCat(TokenizeStageName(r->error->stage), " at line ", r->error->line,
+                             ": ", r->error->message);
     }
   }
-  std::optional<int> entry_index;
-  if (*entry >= 0) entry_index = static_cast<int>(*entry);
-  absl::StatusOr<Program> program = absl::InvalidArgumentError(invalid);
-  if (invalid.empty()) {
-    // A program that does not compile is an outcome; an --entry it does not have is a usage
-    // error, so compile once without the entry to tell the two apart.
-    program = Program::FromTokens(*engine, source_flags->start, source_flags->arity, tokens);
-    if (program.ok() && entry_index) {
-      program = Program::FromTokens(*engine, source_flags->start, source_flags->arity, tokens,
-                                    entry_index);
-      if (!program.ok()) {
-        return Fail(absl::InvalidArgumentError(
-            absl::StrCat("flag --entry: ", program.status().message())));
-      }
-    }
-  }
-  RunOptions options;
-  options.max_steps = *max_steps;
-  options.trace = flags->Switch("trace");
-  options.locals = flags->Switch("locals");
   // Every tuple runs before anything is printed, so a bad one is refused with no output.
-  std::vector<RunOutcome> outcomes;
-  const std::vector<std::string> tuples = flags->GetAll("args");
-  for (size_t k = 0; program.ok() && k < inputs.size(); ++k) {
-    absl::StatusOr<RunOutcome> outcome = program->Run(inputs[k], options);
-    if (!outcome.ok()) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          "--args ", k < tuples.size() ? tuples[k] : "(none)", ": ", outcome.status().message())));
-    }
-    outcomes.push_back(*std::move(outcome));
+  RunReply reply;
+  if (invalid) {
+    reply.invalid_program = *invalid;
+  } else {
+    absl::StatusOr<RunReply> ran = (*backend)->Run(call);
+    if (!ran.ok()) return FailCall(ran.status());
+    reply = *std::move(ran);
   }
+  const RunOptions& options = call.options;
   for (size_t k = 0; k < inputs.size(); ++k) {
     json::Writer w;
     w.BeginObject();
-    absl::StatusOr<RunOutcome> outcome =
-        program.ok() ? absl::StatusOr<RunOutcome>(outcomes[k])
-                     : absl::StatusOr<RunOutcome>(program.status());
-    if (!outcome.ok()) {
+    if (reply.invalid_program) {
       w.Key("status");
       w.String("invalid_program");
       w.Key("value");
@@ -333,8 +330,9 @@ int Run(int argc, char** argv) {
       w.Key("steps");
       w.Int(0);
       w.Key("message");
-      w.String(Str(outcome.status().message()));
+      w.String(*reply.invalid_program);
     } else {
+      const RunOutcome* outcome = &reply.outcomes[k];
       w.Key("status");
       w.String(Str(RunStatusName(outcome->status)));
       w.Key("value");

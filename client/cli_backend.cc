@@ -1,0 +1,193 @@
+#include "client/cli_backend.h"
+
+#include <algorithm>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/sampler.h"
+
+namespace astcd::cli {
+namespace {
+
+std::string TupleText(const RunCall& call, size_t k) {
+  return k < call.input_texts.size() ? call.input_texts[k] : "(none)";
+}
+
+class LocalBackend final : public Backend {
+ public:
+  explicit LocalBackend(std::shared_ptr<const Engine> engine) : engine_(std::move(engine)) {}
+
+  absl::StatusOr<client::VocabularyListing> Vocabulary() override {
+    return client::ListVocabulary(engine_->vocab());
+  }
+
+  absl::Status Sample(const InitRequest& request, const std::string& sampler_name, uint64_t seed,
+                      const PolicyConfig& policy, const DecodeOptions& options,
+                      const std::function<void(const DecodeResult&)>& on_result) override {
+    absl::StatusOr<std::unique_ptr<Sampler>> sampler =
+        MakeSampler(sampler_name, seed, policy, engine_);
+    if (!sampler.ok()) return sampler.status();
+    absl::StatusOr<DecodeState> state = InitState(engine_, request);
+    if (!state.ok()) return state.status();
+    const std::vector<DecodeState> inputs = {*std::move(state)};
+    absl::StatusOr<DecodeBatch> batch = Decode(inputs, **sampler, options);
+    if (!batch.ok()) return batch.status();
+    for (const DecodeResult& r : batch->results) on_result(r);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<TokenizeResult> Tokenize(const std::string& source,
+                                          const TokenizeOptions& options) override {
+    return astcd::Tokenize(engine_, source, options);
+  }
+
+  absl::StatusOr<DetokenizeResult> Detokenize(Start start, std::optional<int> arity,
+                                              const std::vector<int32_t>& tokens,
+                                              bool partial) override {
+    return astcd::Detokenize(engine_, start, arity, tokens, partial);
+  }
+
+  absl::StatusOr<RunReply> Run(const RunCall& call) override {
+    RunReply reply;
+    // A program that does not compile is an outcome; an --entry it does not have is a usage
+    // error, so compile once without the entry to tell the two apart.
+    absl::StatusOr<Program> program =
+        Program::FromTokens(engine_, call.start, call.arity, call.tokens);
+    if (!program.ok()) {
+      reply.invalid_program = std::string(program.status().message());
+      return reply;
+    }
+    if (call.entry) {
+      program = Program::FromTokens(engine_, call.start, call.arity, call.tokens, call.entry);
+      if (!program.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --entry: ", program.status().message()));
+      }
+    }
+    for (size_t k = 0; k < call.inputs.size(); ++k) {
+      absl::StatusOr<RunOutcome> outcome = program->Run(call.inputs[k], call.options);
+      if (!outcome.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--args ", TupleText(call, k), ": ", outcome.status().message()));
+      }
+      reply.outcomes.push_back(*std::move(outcome));
+    }
+    return reply;
+  }
+
+ private:
+  std::shared_ptr<const Engine> engine_;
+};
+
+class RemoteBackend final : public Backend {
+ public:
+  RemoteBackend(std::shared_ptr<const Engine> engine, std::unique_ptr<client::RemoteDecoder> rpc)
+      : engine_(std::move(engine)), rpc_(std::move(rpc)) {}
+
+  absl::StatusOr<client::VocabularyListing> Vocabulary() override {
+    return rpc_->GetVocabulary(engine_->config());
+  }
+
+  absl::Status Sample(const InitRequest& request, const std::string& sampler, uint64_t seed,
+                      const PolicyConfig& policy, const DecodeOptions& options,
+                      const std::function<void(const DecodeResult&)>& on_result) override {
+    client::DecodeSpec spec;
+    spec.config = engine_->config();
+    spec.init_requests = {request};
+    spec.sampler = sampler;
+    spec.seed = seed;
+    spec.policy = policy;
+    spec.options = options;
+    return rpc_->Decode(spec, [&](DecodeResult&& r, client::Session&&) {
+      if (options.on_result) options.on_result();
+      on_result(r);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<TokenizeResult> Tokenize(const std::string& source,
+                                          const TokenizeOptions& options) override {
+    absl::StatusOr<std::vector<TokenizeResult>> results =
+        rpc_->Tokenize(engine_->config(), {source}, options);
+    if (!results.ok()) return results.status();
+    return std::move((*results)[0]);
+  }
+
+  absl::StatusOr<DetokenizeResult> Detokenize(Start start, std::optional<int> arity,
+                                              const std::vector<int32_t>& tokens,
+                                              bool partial) override {
+    absl::StatusOr<std::vector<DetokenizeResult>> results =
+        rpc_->Detokenize(engine_->config(), start, arity, {tokens}, partial);
+    if (!results.ok()) return results.status();
+    return std::move((*results)[0]);
+  }
+
+  // The server names what it refuses ("tokens: ...", "entry = ...", "inputs[k]: ..."); each
+  // becomes what the in-process run reports for it.
+  absl::StatusOr<RunReply> Run(const RunCall& call) override {
+    client::RunProgram program;
+    program.tokens = call.tokens;
+    program.start = call.start;
+    program.arity = call.arity;
+    program.entry = call.entry;
+    absl::StatusOr<std::vector<RunOutcome>> outcomes =
+        rpc_->Run(engine_->config(), program, call.inputs, call.options);
+    RunReply reply;
+    if (outcomes.ok()) {
+      reply.outcomes = *std::move(outcomes);
+      return reply;
+    }
+    const absl::Status& s = outcomes.status();
+    if (!absl::IsInvalidArgument(s)) return s;
+    absl::string_view message = s.message();
+    if (absl::ConsumePrefix(&message, "tokens: ")) {
+      reply.invalid_program = std::string(message);
+      return reply;
+    }
+    if (absl::StartsWith(message, "entry")) {
+      return absl::InvalidArgumentError(absl::StrCat("flag --entry: ", message));
+    }
+    for (size_t k = 0; k < call.inputs.size(); ++k) {
+      if (absl::ConsumePrefix(&message, absl::StrCat("inputs[", k, "]: "))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--args ", TupleText(call, k), ": ", message));
+      }
+    }
+    return s;
+  }
+
+ private:
+  std::shared_ptr<const Engine> engine_;
+  std::unique_ptr<client::RemoteDecoder> rpc_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> Backend::FromFlags(const Flags& flags,
+                                                            std::shared_ptr<const Engine> engine) {
+  if (!flags.Has("server")) return std::make_unique<LocalBackend>(std::move(engine));
+  const std::string target = flags.Get("server", "");
+  if (target.empty() || target.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flag --server wants HOST:PORT, not '", target, "'"));
+  }
+  client::ClientOptions options;
+  // Output must match the in-process engine's, token for token.
+  options.expected_fingerprint = engine->vocab().fingerprint();
+  options.replay_sessions = false;  // the CLI keeps no sessions
+  options.timeout = absl::Minutes(10);
+  return std::make_unique<RemoteBackend>(std::move(engine),
+                                         client::RemoteDecoder::Connect(target, options));
+}
+
+int FailCall(const absl::Status& status) {
+  if (absl::IsInvalidArgument(status) || absl::IsNotFound(status)) return Fail(status);
+  std::cerr << "astcd: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
+            << "\n";
+  return kServerError;
+}
+
+}  // namespace astcd::cli
