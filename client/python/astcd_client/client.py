@@ -8,6 +8,7 @@ import collections
 import importlib
 import os
 import sys
+import time
 import types
 
 import grpc
@@ -17,6 +18,7 @@ __all__ = [
     "Client",
     "FieldViolation",
     "Session",
+    "SessionOrigin",
     "VocabularyMismatchError",
     "find_stubs_dir",
     "load_stubs",
@@ -284,24 +286,33 @@ def masks_from_bytes(buf, batch, words_per_row, as_="ints", vocab_size=None):
 # Sessions and conversions
 
 
+# How a session was made: (serialized DecodeConfig, start, arity or None, max_len). With the
+# session's tokens it is enough to make the session again on any replica.
+SessionOrigin = collections.namedtuple("SessionOrigin", ["config", "start", "arity", "max_len"])
+
+
 class Session:
     """A server-side decoder session: its id and the state the server last reported.
 
     The client updates it in place when it advances, rolls back or reads it. `fingerprint` is
-    the vocabulary it was created on, checked against every mask response for it.
+    the vocabulary it was created on, checked against every mask response for it. `tokens` is
+    every token the session has taken, and `origin` how it was made: with replay on (the
+    default), a session the server no longer has is made again from them.
     """
 
     __slots__ = ("session_id", "complete", "terminated", "num_tokens", "token_budget_remaining",
-                 "fingerprint")
+                 "fingerprint", "tokens", "origin")
 
     def __init__(self, session_id, complete=False, terminated=False, num_tokens=0,
-                 token_budget_remaining=0, fingerprint=""):
+                 token_budget_remaining=0, fingerprint="", tokens=None, origin=None):
         self.session_id = session_id
         self.complete = complete
         self.terminated = terminated
         self.num_tokens = num_tokens
         self.token_budget_remaining = token_budget_remaining
         self.fingerprint = fingerprint
+        self.tokens = list(tokens or ())
+        self.origin = origin
 
     def _update(self, st):
         self.session_id = st.session_id or self.session_id
@@ -402,11 +413,19 @@ class Client:
     """
 
     def __init__(self, target=None, *, stubs_dir=None, timeout=60.0, channel=None,
-                 credentials=None, metadata=None, options=None):
+                 credentials=None, metadata=None, options=None, replay_sessions=True,
+                 max_attempts=8, initial_backoff=0.05, max_backoff=2.0, affinity_key=None):
         self._pb = load_stubs(stubs_dir)
+        self.replay_sessions = replay_sessions
+        self.max_attempts = max(1, int(max_attempts))
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.replays = 0  # calls made again after re-creating sessions
         self.pb2 = self._pb.astcd_pb2
         self.timeout = timeout
         self.metadata = list(metadata or ())
+        if affinity_key is not None:  # keeps this client on one replica behind a ring hash
+            self.metadata.append(("x-astcd-affinity", str(affinity_key)))
         if channel is None:
             if target is None:
                 raise ValueError("pass a target (host:port) or a channel")
@@ -446,13 +465,69 @@ class Client:
             raise AstcdError(grpc.StatusCode.UNAVAILABLE,
                              f"server not ready within {timeout} s") from None
 
-    def _call(self, method, request, timeout=None):
+    def _call(self, method, request, timeout=None, wait_for_ready=None):
+        kwargs = {"wait_for_ready": True} if wait_for_ready else {}
         try:
             return getattr(self.stub, method)(
                 request, timeout=self.timeout if timeout is None else timeout,
-                metadata=self.metadata or None)
+                metadata=self.metadata or None, **kwargs)
         except grpc.RpcError as e:
             raise AstcdError.from_rpc_error(e, self._pb) from None
+
+    _REPLAYABLE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)
+
+    def _with_replay(self, objs, call):
+        """call(retry) makes the RPC with the sessions' current ids. On NOT_FOUND or UNAVAILABLE
+        every session of the batch is made again from its origin and tokens, and the call is
+        repeated, with bounded attempts and exponential backoff."""
+        backoff = self.initial_backoff
+        for attempt in range(self.max_attempts):
+            retry = attempt > 0
+            if retry:
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                try:
+                    self._recreate(objs)
+                except AstcdError as e:
+                    if e.code in self._REPLAYABLE and attempt + 1 < self.max_attempts:
+                        continue
+                    raise
+                self.replays += 1
+            try:
+                return call(retry)
+            except AstcdError as e:
+                if (not self.replay_sessions or e.code not in self._REPLAYABLE
+                        or attempt + 1 >= self.max_attempts
+                        or any(o is None or o.origin is None for o in objs)):
+                    raise
+
+    def _recreate(self, objs):
+        # One InitStates per run of sessions with the same origin.
+        i = 0
+        while i < len(objs):
+            j = i + 1
+            while j < len(objs) and objs[j].origin == objs[i].origin:
+                j += 1
+            origin = objs[i].origin
+            pb = self.pb2
+            reqs = []
+            for o in objs[i:j]:
+                r = pb.InitRequest(start=origin.start, prefix_tokens=o.tokens,
+                                   max_len=origin.max_len)
+                if origin.arity is not None:
+                    r.arity = origin.arity
+                reqs.append(r)
+            cfg = pb.DecodeConfig.FromString(origin.config)
+            resp = self._call("InitStates", pb.InitStatesRequest(config=cfg, requests=reqs),
+                              wait_for_ready=True)
+            for o, st in zip(objs[i:j], resp.states):
+                if o.fingerprint and resp.fingerprint and o.fingerprint != resp.fingerprint:
+                    raise VocabularyMismatchError(o.fingerprint, resp.fingerprint, "replay")
+                if st.num_tokens != len(o.tokens):
+                    raise AstcdError(grpc.StatusCode.INTERNAL,
+                                     "replay: a re-created session has another length")
+                o._update(st)
+            i = j
 
     def _config(self, config):
         pb = self.pb2
@@ -578,6 +653,11 @@ class Client:
         resp = self._call("InitStates", req)
         fp = self._check_config_fp(cfg, resp.fingerprint, "InitStates")
         sessions = self._sessions(None, resp.states, fp)
+        key = self._config_key(cfg)
+        for s, r in zip(sessions, req.requests):
+            s.tokens = list(r.prefix_tokens)
+            s.origin = SessionOrigin(key, r.start, r.arity if r.HasField("arity") else None,
+                                     r.max_len)
         if return_masks:
             return sessions, self._masks(resp, len(resp.states), as_)
         return sessions
@@ -585,7 +665,9 @@ class Client:
     def legal_masks(self, sessions, as_="ints"):
         """The legal-token masks of sessions, one row each (see masks_from_bytes for as_)."""
         ids, objs = _session_ids(sessions)
-        resp = self._call("LegalMasks", self.pb2.LegalMasksRequest(session_ids=ids))
+        resp = self._with_replay(objs, lambda retry: self._call(
+            "LegalMasks", self.pb2.LegalMasksRequest(session_ids=_ids(objs, ids)),
+            wait_for_ready=retry or None))
         self._check_session_fp(objs, resp.fingerprint, "LegalMasks")
         return self._masks(resp, len(ids), as_)
 
@@ -597,9 +679,14 @@ class Client:
         toks = _int_list(token_ids)
         if len(toks) != len(ids):
             raise ValueError(f"{len(ids)} sessions but {len(toks)} token ids")
-        resp = self._call("Advance", self.pb2.AdvanceRequest(session_ids=ids, token_ids=toks,
-                                                             return_masks=return_masks))
+        resp = self._with_replay(objs, lambda retry: self._call(
+            "Advance", self.pb2.AdvanceRequest(session_ids=_ids(objs, ids), token_ids=toks,
+                                               return_masks=return_masks),
+            wait_for_ready=retry or None))
         self._check_session_fp(objs, resp.fingerprint, "Advance")
+        for o, t in zip(objs, toks):
+            if o is not None:
+                o.tokens.append(t)
         out = self._sessions(objs, resp.states, resp.fingerprint)
         if return_masks:
             return out, self._masks(resp, len(ids), as_)
@@ -610,10 +697,15 @@ class Client:
         ids, objs = _session_ids(sessions)
         counts = ([int(num_tokens)] * len(ids) if isinstance(num_tokens, int)
                   else _int_list(num_tokens, "num_tokens"))
-        resp = self._call("Rollback", self.pb2.RollbackRequest(session_ids=ids, num_tokens=counts,
-                                                               return_masks=return_masks))
+        resp = self._with_replay(objs, lambda retry: self._call(
+            "Rollback", self.pb2.RollbackRequest(session_ids=_ids(objs, ids), num_tokens=counts,
+                                                 return_masks=return_masks),
+            wait_for_ready=retry or None))
         self._check_session_fp(objs, resp.fingerprint, "Rollback")
         out = self._sessions(objs, resp.states, resp.fingerprint)
+        for o in objs:
+            if o is not None:
+                del o.tokens[o.num_tokens:]
         if return_masks:
             return out, self._masks(resp, len(ids), as_)
         return out
@@ -621,11 +713,17 @@ class Client:
     def fork(self, sessions, n=2):
         """n independent copies of each session, ordered by (input session, copy)."""
         ids, objs = _session_ids(sessions)
-        resp = self._call("ForkStates", self.pb2.ForkStatesRequest(session_ids=ids, n=int(n)))
+        resp = self._with_replay(objs, lambda retry: self._call(
+            "ForkStates", self.pb2.ForkStatesRequest(session_ids=_ids(objs, ids), n=int(n)),
+            wait_for_ready=retry or None))
         out = []
         for i, st in enumerate(resp.states):
             parent = objs[i // n] if n > 0 and i // n < len(objs) else None
-            out.append(Session._from_state(st, parent.fingerprint if parent else ""))
+            child = Session._from_state(st, parent.fingerprint if parent else "")
+            if parent is not None:
+                child.tokens = list(parent.tokens)
+                child.origin = parent.origin
+            out.append(child)
         return out
 
     def release(self, sessions):
@@ -658,7 +756,11 @@ class Client:
                        "column": r.error.column, "node_type": r.error.node_type}
             session = None
             if r.session_id:
-                session = Session(r.session_id, complete=r.complete, fingerprint=fp)
+                origin = SessionOrigin(self._config_key(cfg), _start(start), arity,
+                                       int(max_len or 0) or 65536)
+                session = Session(r.session_id, complete=r.complete, fingerprint=fp,
+                                  num_tokens=len(r.tokens), terminated=not partial,
+                                  tokens=r.tokens, origin=origin)
             out.append({"ok": r.ok, "tokens": list(r.tokens), "complete": r.complete,
                         "normalized_source": r.normalized_source, "error": err,
                         "session": session})
@@ -759,8 +861,20 @@ class Client:
                 session = None
                 if r.session_id:
                     parent = objs[r.input_index] if r.input_index < len(objs) else None
+                    origin = parent.origin if parent else None
+                    if origin is None and r.input_index < len(req.init_requests):
+                        init = req.init_requests[r.input_index]
+                        origin = SessionOrigin(
+                            self._config_key(req.config), init.start,
+                            init.arity if init.HasField("arity") else None, init.max_len)
+                    if origin is not None and req.max_total_tokens > 0:
+                        origin = origin._replace(max_len=min(origin.max_len or 128,
+                                                             req.max_total_tokens))
                     session = Session(r.session_id, complete=r.complete,
-                                      fingerprint=parent.fingerprint if parent else fp)
+                                      fingerprint=parent.fingerprint if parent else fp,
+                                      num_tokens=len(r.tokens),
+                                      terminated=r.stop_reason in ("eos", "terminated"),
+                                      tokens=r.tokens, origin=origin)
                 yield {"input_index": r.input_index, "sample_index": r.sample_index,
                        "tokens": list(r.tokens), "new_tokens": list(r.new_tokens),
                        "source": r.source, "complete": r.complete,
@@ -771,6 +885,11 @@ class Client:
             raise AstcdError.from_rpc_error(e, self._pb) from None
         finally:
             call.cancel()  # a no-op once the stream has ended; frees it if the caller stops early
+
+
+def _ids(objs, ids):
+    """The current ids: a replay gives Session objects new ones."""
+    return [o.session_id if o is not None else i for o, i in zip(objs, ids)]
 
 
 def _value(v):
