@@ -1,21 +1,33 @@
-# Multi-stage build from the same Debian release as the development machines. The build stage
-# installs exactly deploy/packages.txt, the list the README and CI use.
+# Multi-stage build from the same Debian release as the development machines.
+#   docker build -t astcd .
+#   docker run --rm -p 50051:50051 -p 9464:9464 astcd [--max-sessions=1000 ...]
+# Arguments after the image name replace CMD and go to astcd-server as flags
+# (docs/operations.md, "The container").
+
+# Build stage: installs exactly deploy/packages.txt, the list the README and CI use.
 FROM debian:12 AS build
 COPY deploy/packages.txt deploy/install-deps.sh /src/deploy/
 RUN bash /src/deploy/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DASTCD_BUILD_TESTS=OFF -DASTCD_BUILD_BENCH=OFF \
- && cmake --build /build -j"$(nproc)"
+ && cmake --build /build -j"$(nproc)" --target astcd-server astcd
 
-# Runtime: only the shared libraries the binaries load, and a non-root user.
+# Runtime stage: only the shared libraries the binaries load (deploy/runtime-packages.txt),
+# and a non-root user.
 FROM debian:12-slim
+COPY deploy/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends libabsl20220623 \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home astcd
+ && grep -v '^\s*#' /tmp/runtime-packages.txt | grep -v '^\s*$' \
+      | xargs apt-get install -y -q --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
+ && groupadd --system --gid 10001 astcd \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin astcd
+COPY --from=build /build/server/astcd-server /usr/local/bin/astcd-server
 COPY --from=build /build/client/astcd /usr/local/bin/astcd
-USER astcd
-# The gRPC server (astcd-server) becomes the entrypoint when it exists; until then the CLI.
-ENTRYPOINT ["/usr/local/bin/astcd"]
-CMD ["sample", "--start", "function", "--n", "3", "--sampler", "weighted"]
+# Numeric, so Kubernetes' runAsNonRoot can check it.
+USER 10001:10001
+# 50051: gRPC (astcd.v1.Decoder, grpc.health.v1.Health, reflection). 9464: Prometheus /metrics.
+EXPOSE 50051 9464
+ENTRYPOINT ["/usr/local/bin/astcd-server"]
+CMD ["--listen=0.0.0.0:50051", "--metrics-listen=0.0.0.0:9464"]
