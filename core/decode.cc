@@ -81,8 +81,7 @@ absl::string_view StopReasonName(StopReason reason) {
   return "?";
 }
 
-absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const Sampler& sampler,
-                                   const DecodeOptions& options) {
+absl::Status ValidateDecode(absl::Span<const DecodeState> states, const DecodeOptions& options) {
   if (options.n < 1 || options.n > 4096) {
     return absl::InvalidArgumentError(absl::StrCat("n = ", options.n, " is outside [1, 4096]"));
   }
@@ -119,6 +118,12 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
       }
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const Sampler& sampler,
+                                   const DecodeOptions& options) {
+  if (absl::Status s = ValidateDecode(states, options); !s.ok()) return s;
   DecodeBatch batch;
   batch.input_count = static_cast<int>(states.size());
   batch.n = options.n;

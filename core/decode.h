@@ -64,6 +64,9 @@ struct DecodeBatch {
   int n = 0;
 };
 
+// The checks Decode makes before it starts: InvalidArgument naming the option, or states[i].
+absl::Status ValidateDecode(absl::Span<const DecodeState> states, const DecodeOptions& options);
+
 // Result (i, j) depends only on the sampler's seed, i, j and states[i]: not on the other
 // states, the batch size or the thread count. All states must share one engine.
 absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const Sampler& sampler,

@@ -40,9 +40,13 @@ std::string FieldFromMessage(absl::string_view message) {
       rest = after.substr(2);
       continue;
     }
-    const bool fieldish = word.find_first_of(".[") != absl::string_view::npos ||
-                          word.find('_') != absl::string_view::npos;
-    if (fieldish && (after.empty() || after[0] == ' ')) {
+    // Otherwise a word is a field when a value follows ("max_steps = 0 is outside ...") or,
+    // in first place, when it looks like one ("stop_at 'x' is not ..."); "python_parse at line
+    // 2" after "source: " is prose.
+    const bool assigned = after.substr(0, 3) == " = ";
+    const bool path = field.empty() && word.find_first_of(".[_") != absl::string_view::npos &&
+                      (after.empty() || after[0] == ' ');
+    if (assigned || path) {
       if (!field.empty()) field += '.';
       field.append(word.data(), word.size());
     }

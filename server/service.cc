@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/codec.h"
@@ -18,8 +19,11 @@
 #include "core/interpreter.h"
 #include "core/sampler.h"
 #include "core/tokenize.h"
+#include "server/auth.h"
 #include "server/convert.h"
 #include "server/errors.h"
+#include "server/log.h"
+#include "server/metrics.h"
 
 namespace astcd::server {
 namespace {
@@ -65,6 +69,10 @@ std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::strin
   return std::vector<std::string>(ids.begin(), ids.end());
 }
 
+void ObserveBatch(Metrics* metrics, absl::string_view method, int64_t size) {
+  if (metrics != nullptr) metrics->BatchSize(method, size);
+}
+
 }  // namespace
 
 absl::Status DecoderService::Admit() const {
@@ -81,11 +89,25 @@ absl::Status DecoderService::CheckBatch(absl::string_view field, int size) const
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> DecoderService::Authenticate(
+    const grpc::ServerContextBase& ctx) const {
+  if (options_.auth == nullptr) return std::string();
+  return options_.auth->Authenticate(ctx);
+}
+
 template <typename Fn>
-grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx, Fn fn) {
+grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx,
+                                                absl::string_view method, Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::Status status = Admit();
-  if (status.ok()) status = fn();
+  std::string tenant;
+  if (status.ok()) {
+    absl::StatusOr<std::string> t = Authenticate(*ctx);
+    status = t.status();
+    if (t.ok()) tenant = *std::move(t);
+  }
+  if (status.ok()) status = fn(tenant);
+  if (!status.ok()) LogCallError(method, status, tenant);
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -93,7 +115,8 @@ grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx
 // ---- Unary RPCs ---------------------------------------------------------------------------
 
 absl::Status DecoderService::DoGetVocabulary(const v1::GetVocabularyRequest& req,
-                                             v1::Vocabulary* resp) {
+                                             v1::Vocabulary* resp,
+    absl::string_view /*tenant*/) {
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
   if (!engine.ok()) return engine.status();
@@ -102,7 +125,9 @@ absl::Status DecoderService::DoGetVocabulary(const v1::GetVocabularyRequest& req
 }
 
 absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
-                                          v1::InitStatesResponse* resp) {
+                                          v1::InitStatesResponse* resp,
+    absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "InitStates", req.requests_size());
   if (absl::Status s = CheckBatch("requests", req.requests_size()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
@@ -118,26 +143,38 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
   std::vector<const DecodeState*> ptrs;
   for (const DecodeState& s : *states) ptrs.push_back(&s);
   if (absl::Status s = AddMasks(ptrs, req.return_masks(), resp); !s.ok()) return s;
-  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states);
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states, tenant);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < states->size(); ++i) {
     StateToProto((*ids)[i], (*states)[i], resp->add_states());
+  }
+  if (options_.metrics != nullptr && req.return_masks()) {
+    options_.metrics->MasksServed(static_cast<int64_t>(states->size()));
   }
   return absl::OkStatus();
 }
 
 absl::Status DecoderService::DoLegalMasks(const v1::LegalMasksRequest& req,
-                                          v1::LegalMasksResponse* resp) {
+                                          v1::LegalMasksResponse* resp,
+    absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "LegalMasks", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   const std::vector<std::string> ids = Ids(req.session_ids());
-  return store_->With(ids, "session_ids", [&](absl::Span<DecodeState* const> states) {
+  const auto masks = [&](absl::Span<DecodeState* const> states) {
     const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
     if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
     return AddMasks(ptrs, /*masks=*/true, resp);
-  });
+  };
+  absl::Status status = store_->With(ids, "session_ids", masks, tenant);
+  if (status.ok() && options_.metrics != nullptr) {
+    options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
+  }
+  return status;
 }
 
-absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp) {
+absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp,
+                                       absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "Advance", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   if (req.token_ids_size() != req.session_ids_size()) {
     return absl::InvalidArgumentError(absl::StrCat("token_ids: ", req.token_ids_size(),
@@ -146,18 +183,26 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
   }
   const std::vector<std::string> ids = Ids(req.session_ids());
   const std::vector<int32_t> tokens(req.token_ids().begin(), req.token_ids().end());
-  return store_->With(ids, "session_ids", [&](absl::Span<DecodeState* const> states) {
+  const auto advance = [&](absl::Span<DecodeState* const> states) {
     const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
     if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
     // All-or-nothing in core: on error no state changed.
     if (absl::Status s = astcd::Advance(states, tokens); !s.ok()) return s;
     AddStates(ids, states, resp);
     return AddMasks(ptrs, req.return_masks(), resp);
-  });
+  };
+  absl::Status status = store_->With(ids, "session_ids", advance, tenant);
+  if (status.ok() && options_.metrics != nullptr) {
+    options_.metrics->TokensAdvanced(static_cast<int64_t>(ids.size()));
+    if (req.return_masks()) options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
+  }
+  return status;
 }
 
 absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
-                                        v1::RollbackResponse* resp) {
+                                        v1::RollbackResponse* resp,
+    absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "Rollback", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   if (req.num_tokens_size() != req.session_ids_size()) {
     return absl::InvalidArgumentError(absl::StrCat("num_tokens: ", req.num_tokens_size(),
@@ -165,7 +210,7 @@ absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
                                                    " sessions; give one per session"));
   }
   const std::vector<std::string> ids = Ids(req.session_ids());
-  return store_->With(ids, "session_ids", [&](absl::Span<DecodeState* const> states) {
+  const auto rollback = [&](absl::Span<DecodeState* const> states) {
     const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
     if (req.return_masks()) {
       if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
@@ -181,12 +226,19 @@ absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
     for (size_t i = 0; i < states.size(); ++i) *states[i] = std::move(copies[i]);
     AddStates(ids, states, resp);
     return AddMasks(ptrs, req.return_masks(), resp);
-  });
+  };
+  absl::Status status = store_->With(ids, "session_ids", rollback, tenant);
+  if (status.ok() && options_.metrics != nullptr && req.return_masks()) {
+    options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
+  }
+  return status;
 }
 
 absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
-                                          v1::ForkStatesResponse* resp) {
+                                          v1::ForkStatesResponse* resp,
+    absl::string_view tenant) {
   const int n = req.n() == 0 ? 1 : req.n();
+  ObserveBatch(options_.metrics, "ForkStates", int64_t{n} * req.session_ids_size());
   if (n < 1) return absl::InvalidArgumentError(absl::StrCat("n: ", req.n(), " is negative"));
   if (int64_t{n} * req.session_ids_size() > options_.max_batch) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -194,27 +246,31 @@ absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
         " sessions exceed the server's --max-batch of ", options_.max_batch));
   }
   absl::StatusOr<std::vector<DecodeState>> states =
-      store_->Get(Ids(req.session_ids()), "session_ids");
+      store_->Get(Ids(req.session_ids()), "session_ids", tenant);
   if (!states.ok()) return states.status();
   std::vector<DecodeState> copies;
   for (const DecodeState& s : *states) {
     for (int j = 0; j < n; ++j) copies.push_back(Fork(s));
   }
-  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(copies);
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(copies, tenant);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < copies.size(); ++i) StateToProto((*ids)[i], copies[i], resp->add_states());
   return absl::OkStatus();
 }
 
 absl::Status DecoderService::DoReleaseStates(const v1::ReleaseStatesRequest& req,
-                                             v1::ReleaseStatesResponse* resp) {
+                                             v1::ReleaseStatesResponse* resp,
+    absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "ReleaseStates", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
-  resp->set_released(store_->Release(Ids(req.session_ids())));
+  resp->set_released(store_->Release(Ids(req.session_ids()), tenant));
   return absl::OkStatus();
 }
 
 absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
-                                        v1::TokenizeResponse* resp) {
+                                        v1::TokenizeResponse* resp,
+    absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "Tokenize", req.sources_size());
   if (req.sources_size() > options_.max_sources) {
     return absl::InvalidArgumentError(absl::StrCat("sources: ", req.sources_size(),
                                                    " sources exceed the server's --max-sources of ",
@@ -252,12 +308,13 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
         where.push_back(i);
       }
     }
-    absl::StatusOr<std::vector<std::string>> created = store_->Insert(std::move(states));
+    absl::StatusOr<std::vector<std::string>> created = store_->Insert(std::move(states), tenant);
     if (!created.ok()) return created.status();
     for (size_t k = 0; k < where.size(); ++k) ids[where[k]] = (*created)[k];
   }
   resp->set_fingerprint((*engine)->vocab().fingerprint());
   for (size_t i = 0; i < results.size(); ++i) {
+    if (options_.metrics != nullptr) options_.metrics->Tokenized(results[i]);
     v1::TokenizeResult* r = resp->add_results();
     TokenizeResultToProto(results[i], r);
     r->set_session_id(ids[i]);
@@ -266,7 +323,9 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
 }
 
 absl::Status DecoderService::DoDetokenize(const v1::DetokenizeRequest& req,
-                                          v1::DetokenizeResponse* resp) {
+                                          v1::DetokenizeResponse* resp,
+    absl::string_view /*tenant*/) {
+  ObserveBatch(options_.metrics, "Detokenize", req.programs_size());
   if (absl::Status s = CheckBatch("programs", req.programs_size()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
@@ -286,7 +345,9 @@ absl::Status DecoderService::DoDetokenize(const v1::DetokenizeRequest& req,
   return absl::OkStatus();
 }
 
-absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* resp) {
+absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* resp,
+                                   absl::string_view tenant) {
+  ObserveBatch(options_.metrics, "Run", req.inputs_size());
   if (absl::Status s = CheckBatch("inputs", req.inputs_size()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
@@ -328,7 +389,7 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
     case v1::RunRequest::kSessionId: {
       field = "session_id";
       const std::vector<std::string> ids = {req.session_id()};
-      absl::StatusOr<std::vector<DecodeState>> states = store_->Get(ids, "session_id");
+      absl::StatusOr<std::vector<DecodeState>> states = store_->Get(ids, "session_id", tenant);
       if (!states.ok()) {
         absl::string_view msg = states.status().message();
         const size_t colon = msg.find(": ");
@@ -362,28 +423,30 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
                                                      : req.limits().max_steps();
   options.trace = req.trace();
   options.locals = req.locals();
-  absl::StatusOr<std::vector<RunOutcome>> outcomes = program->RunBatch(inputs, options);
-  if (!outcomes.ok()) {
-    if (req.limits().max_steps() != 0 &&
-        (options.max_steps < 1 || options.max_steps > kMaxStepsLimit)) {
-      return Prefix("limits.max_steps", outcomes.status());
-    }
-    return outcomes.status();
+  if (options.max_steps < 1 || options.max_steps > kMaxStepsLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_steps = ", options.max_steps,
+                                                   " is outside [1, ", kMaxStepsLimit, "]"));
   }
-  for (const RunOutcome& o : *outcomes) OutcomeToProto(o, resp->add_outcomes());
+  absl::StatusOr<std::vector<RunOutcome>> outcomes = program->RunBatch(inputs, options);
+  if (!outcomes.ok()) return outcomes.status();
+  for (const RunOutcome& o : *outcomes) {
+    if (options_.metrics != nullptr) options_.metrics->RunOutcome(o.status);
+    OutcomeToProto(o, resp->add_outcomes());
+  }
   return absl::OkStatus();
 }
 
-void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp) {
+void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
+                            absl::string_view tenant) {
   resp->set_step_id(req.step_id());
   absl::Status status = Admit();
   if (status.ok()) {
     switch (req.action_case()) {
       case v1::StepRequest::kAdvance:
-        status = DoAdvance(req.advance(), resp->mutable_advance());
+        status = DoAdvance(req.advance(), resp->mutable_advance(), tenant);
         break;
       case v1::StepRequest::kLegalMasks:
-        status = DoLegalMasks(req.legal_masks(), resp->mutable_legal_masks());
+        status = DoLegalMasks(req.legal_masks(), resp->mutable_legal_masks(), tenant);
         break;
       default:
         status = absl::InvalidArgumentError("action: give advance or legal_masks");
@@ -396,7 +459,9 @@ void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp) 
 #define ASTCD_UNARY(Name, Req, Resp)                                                  \
   grpc::ServerUnaryReactor* DecoderService::Name(grpc::CallbackServerContext* ctx,    \
                                                  const v1::Req* req, v1::Resp* resp) { \
-    return Unary(ctx, [&] { return Do##Name(*req, resp); });                          \
+    return Unary(ctx, #Name, [&](absl::string_view tenant) {                          \
+      return Do##Name(*req, resp, tenant);                                            \
+    });                                                                               \
   }
 ASTCD_UNARY(GetVocabulary, GetVocabularyRequest, Vocabulary)
 ASTCD_UNARY(InitStates, InitStatesRequest, InitStatesResponse)
@@ -418,9 +483,18 @@ namespace {
 // equal to one big call) and writes each result as its chunk finishes, one write at a time.
 class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
  public:
-  DecodeReactor(DecoderService* service, const v1::DecodeRequest& req) : service_(service) {
-    absl::Status s = Prepare(req);
+  DecodeReactor(DecoderService* service, grpc::CallbackServerContext* ctx,
+                const v1::DecodeRequest& req)
+      : service_(service) {
+    absl::Status s = service_->Admit();
+    if (s.ok()) {
+      absl::StatusOr<std::string> tenant = service_->Authenticate(*ctx);
+      s = tenant.status();
+      if (tenant.ok()) tenant_ = *std::move(tenant);
+    }
+    if (s.ok()) s = Prepare(req);
     if (!s.ok()) {
+      LogCallError("Decode", s, tenant_);
       {
         absl::MutexLock lock(&mu_);
         finished_ = true;
@@ -464,6 +538,8 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
   absl::Status Prepare(const v1::DecodeRequest& req) {
     if (absl::Status s = service_->Admit(); !s.ok()) return s;
     const bool from_sessions = req.session_ids_size() > 0;
+    ObserveBatch(service_->options().metrics, "Decode",
+                 from_sessions ? req.session_ids_size() : req.init_requests_size());
     if (from_sessions && req.init_requests_size() > 0) {
       return absl::InvalidArgumentError(
           "init_requests: give session_ids or init_requests, not both");
@@ -476,7 +552,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
         return s;
       }
       const std::vector<std::string> ids(req.session_ids().begin(), req.session_ids().end());
-      absl::StatusOr<std::vector<DecodeState>> states = service_->store()->Get(ids, "session_ids");
+      absl::StatusOr<std::vector<DecodeState>> states = service_->store()->Get(ids, "session_ids", tenant_);
       if (!states.ok()) return states.status();
       states_ = *std::move(states);
       for (size_t i = 1; i < states_.size(); ++i) {
@@ -501,7 +577,10 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
         requests.push_back(*std::move(r));
       }
       absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
-      if (!states.ok()) return Prefix("init_requests", states.status());
+      if (!states.ok()) {  // core names requests[i]; the request calls them init_requests[i]
+        return absl::Status(states.status().code(),
+                            absl::StrCat("init_", states.status().message()));
+      }
       states_ = *std::move(states);
     }
     PolicyConfig policy;
@@ -533,7 +612,15 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
           "] (sample_offset + n must fit in int32)"));
     }
     options_.sample_offset = req.sample_offset();
-    return absl::OkStatus();
+    // Everything else core checks is checked now, so that it fails the call, not the stream.
+    absl::Status valid = ValidateDecode(states_, options_);
+    if (!valid.ok() && absl::StartsWith(valid.message(), "states[")) {
+      // core numbers the inputs; name them as the request does
+      valid = absl::Status(valid.code(),
+                           absl::StrCat(from_sessions ? "session_ids" : "init_requests",
+                                        valid.message().substr(6)));
+    }
+    return valid;
   }
 
   void Work() {
@@ -557,9 +644,12 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       for (size_t k = 0; k < batch->results.size(); ++k) {
         v1::DecodeResult result;
         DecodeResultToProto(batch->results[k], &result);
+        if (Metrics* m = service_->options().metrics) {
+          m->ProgramDecoded(batch->results[k].stop_reason);
+        }
         if (keep_sessions_) {
           absl::StatusOr<std::vector<std::string>> id =
-              service_->store()->Insert({std::move(batch->states[k])});
+              service_->store()->Insert({std::move(batch->states[k])}, tenant_);
           if (!id.ok()) {
             status = id.status();
             break;
@@ -600,6 +690,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
   }
 
   DecoderService* const service_;
+  std::string tenant_;
   std::vector<DecodeState> states_;
   std::unique_ptr<Sampler> sampler_;
   DecodeOptions options_;
@@ -619,7 +710,16 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
 // One request, one response, in order; a failed step reports its status and the stream goes on.
 class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse> {
  public:
-  explicit StepReactor(DecoderService* service) : service_(service) { StartRead(&request_); }
+  StepReactor(DecoderService* service, grpc::CallbackServerContext* ctx) : service_(service) {
+    absl::StatusOr<std::string> tenant = service_->Authenticate(*ctx);
+    if (!tenant.ok()) {
+      LogCallError("Step", tenant.status(), "");
+      Finish(ToGrpcStatus(tenant.status()));
+      return;
+    }
+    tenant_ = *std::move(tenant);
+    StartRead(&request_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client half-closed (or went away)
@@ -627,7 +727,12 @@ class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::St
       return;
     }
     response_.Clear();
-    service_->DoStep(request_, &response_);
+    service_->DoStep(request_, &response_, tenant_);
+    if (response_.status().code() != 0) {
+      LogCallError("Step", absl::Status(static_cast<absl::StatusCode>(response_.status().code()),
+                                        response_.status().message()),
+                   tenant_);
+    }
     StartWrite(&response_);
   }
   void OnWriteDone(bool ok) override {
@@ -641,6 +746,7 @@ class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::St
 
  private:
   DecoderService* const service_;
+  std::string tenant_;
   v1::StepRequest request_;
   v1::StepResponse response_;
 };
@@ -648,13 +754,13 @@ class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::St
 }  // namespace
 
 grpc::ServerWriteReactor<v1::DecodeResult>* DecoderService::Decode(
-    grpc::CallbackServerContext* /*ctx*/, const v1::DecodeRequest* req) {
-  return new DecodeReactor(this, *req);
+    grpc::CallbackServerContext* ctx, const v1::DecodeRequest* req) {
+  return new DecodeReactor(this, ctx, *req);
 }
 
 grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse>* DecoderService::Step(
-    grpc::CallbackServerContext* /*ctx*/) {
-  return new StepReactor(this);
+    grpc::CallbackServerContext* ctx) {
+  return new StepReactor(this, ctx);
 }
 
 }  // namespace astcd::server

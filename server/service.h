@@ -13,10 +13,16 @@
 
 namespace astcd::server {
 
+class Metrics;
+class TokenAuthenticator;
+
 struct ServiceOptions {
   int max_batch = 1024;                     // sessions, requests, programs or inputs per call
   int max_sources = 256;                    // sources per Tokenize
   int64_t max_source_bytes = int64_t{1} << 20;  // bytes per source
+  Metrics* metrics = nullptr;               // optional (server/metrics.h); must outlive the service
+  // Optional (server/auth.h): every call must then name a tenant; must outlive the service.
+  const TokenAuthenticator* auth = nullptr;
 };
 
 class DecoderService final : public v1::Decoder::CallbackService {
@@ -63,28 +69,41 @@ class DecoderService final : public v1::Decoder::CallbackService {
       grpc::CallbackServerContext* ctx) override;
 
   // The RPCs without gRPC (Step and the tests use them).
-  absl::Status DoGetVocabulary(const v1::GetVocabularyRequest& req, v1::Vocabulary* resp);
-  absl::Status DoInitStates(const v1::InitStatesRequest& req, v1::InitStatesResponse* resp);
-  absl::Status DoLegalMasks(const v1::LegalMasksRequest& req, v1::LegalMasksResponse* resp);
-  absl::Status DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp);
-  absl::Status DoRollback(const v1::RollbackRequest& req, v1::RollbackResponse* resp);
-  absl::Status DoForkStates(const v1::ForkStatesRequest& req, v1::ForkStatesResponse* resp);
+  absl::Status DoGetVocabulary(const v1::GetVocabularyRequest& req, v1::Vocabulary* resp,
+                               absl::string_view tenant = {});
+  absl::Status DoInitStates(const v1::InitStatesRequest& req, v1::InitStatesResponse* resp,
+                            absl::string_view tenant = {});
+  absl::Status DoLegalMasks(const v1::LegalMasksRequest& req, v1::LegalMasksResponse* resp,
+                            absl::string_view tenant = {});
+  absl::Status DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp,
+                         absl::string_view tenant = {});
+  absl::Status DoRollback(const v1::RollbackRequest& req, v1::RollbackResponse* resp,
+                          absl::string_view tenant = {});
+  absl::Status DoForkStates(const v1::ForkStatesRequest& req, v1::ForkStatesResponse* resp,
+                            absl::string_view tenant = {});
   absl::Status DoReleaseStates(const v1::ReleaseStatesRequest& req,
-                               v1::ReleaseStatesResponse* resp);
-  absl::Status DoTokenize(const v1::TokenizeRequest& req, v1::TokenizeResponse* resp);
-  absl::Status DoDetokenize(const v1::DetokenizeRequest& req, v1::DetokenizeResponse* resp);
-  absl::Status DoRun(const v1::RunRequest& req, v1::RunResponse* resp);
-  void DoStep(const v1::StepRequest& req, v1::StepResponse* resp);
+                               v1::ReleaseStatesResponse* resp, absl::string_view tenant = {});
+  absl::Status DoTokenize(const v1::TokenizeRequest& req, v1::TokenizeResponse* resp,
+                          absl::string_view tenant = {});
+  absl::Status DoDetokenize(const v1::DetokenizeRequest& req, v1::DetokenizeResponse* resp,
+                            absl::string_view tenant = {});
+  absl::Status DoRun(const v1::RunRequest& req, v1::RunResponse* resp,
+                     absl::string_view tenant = {});
+  void DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
+              absl::string_view tenant = {});
 
   SessionStore* store() { return store_; }
   EngineCache* engines() { return engines_; }
   const ServiceOptions& options() const { return options_; }
   absl::Status CheckBatch(absl::string_view field, int size) const;
   absl::Status Admit() const;  // UNAVAILABLE while draining
+  // The caller's tenant: "" without --auth-tokens; Unauthenticated for a bad token.
+  absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& ctx) const;
 
  private:
   template <typename Fn>
-  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Fn fn);
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, absl::string_view method,
+                                  Fn fn);
 
   const ServiceOptions options_;
   SessionStore* const store_;

@@ -60,7 +60,26 @@ bool SessionStore::Reserve(int64_t n) {
   return false;
 }
 
-absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<DecodeState> states) {
+bool SessionStore::ReserveTenant(absl::string_view tenant, int64_t n) {
+  if (options_.max_sessions_per_tenant <= 0 || tenant.empty()) return true;
+  absl::MutexLock lock(&tenants_mu_);
+  int64_t& live = tenant_live_[tenant];
+  if (live + n > options_.max_sessions_per_tenant) return false;
+  live += n;
+  return true;
+}
+
+void SessionStore::DropTenant(absl::string_view tenant, int64_t n) {
+  if (options_.max_sessions_per_tenant <= 0 || tenant.empty() || n == 0) return;
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = tenant_live_.find(tenant);
+  if (it == tenant_live_.end()) return;
+  it->second -= n;
+  if (it->second <= 0) tenant_live_.erase(it);
+}
+
+absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<DecodeState> states,
+                                                              absl::string_view tenant) {
   const int64_t n = static_cast<int64_t>(states.size());
   if (!Reserve(n)) {
     Sweep();  // expired sessions not yet swept do not count against the cap
@@ -68,6 +87,15 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
       return absl::ResourceExhaustedError(
           absl::StrCat("sessions: ", live_.load(), " live sessions and ", n, " more exceed the cap of ",
                        options_.max_sessions, "; release some"));
+    }
+  }
+  if (!ReserveTenant(tenant, n)) {
+    Sweep();
+    if (!ReserveTenant(tenant, n)) {
+      live_.fetch_sub(n);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "sessions: ", n, " more sessions exceed this tenant's cap of ",
+          options_.max_sessions_per_tenant, "; release some"));
     }
   }
   std::vector<std::string> ids;
@@ -78,19 +106,22 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
       std::string id = NewSessionId();
       Shard& shard = *shards_[ShardOf(id)];
       absl::MutexLock lock(&shard.mu);
-      auto [it, fresh] = shard.map.try_emplace(id, Session{std::move(state), now});
+      auto [it, fresh] =
+          shard.map.try_emplace(id, Session{std::move(state), now, std::string(tenant)});
       if (fresh) {
         ids.push_back(std::move(id));
         break;
       }
     }
   }
+  created_.fetch_add(n, std::memory_order_relaxed);
   return ids;
 }
 
 absl::Status SessionStore::With(
     absl::Span<const std::string> ids, absl::string_view field,
-    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn) {
+    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
+    absl::string_view tenant) {
   absl::flat_hash_map<absl::string_view, size_t> seen;
   for (size_t i = 0; i < ids.size(); ++i) {
     auto [it, fresh] = seen.emplace(ids[i], i);
@@ -115,11 +146,14 @@ absl::Status SessionStore::With(
     shard.mu.AssertHeld();
     auto it = shard.map.find(ids[i]);
     if (it != shard.map.end() && now - it->second.last_used > options_.ttl) {
+      DropTenant(it->second.tenant, 1);
       shard.map.erase(it);
       live_.fetch_sub(1);
+      evicted_.fetch_add(1, std::memory_order_relaxed);
       it = shard.map.end();
     }
-    if (it == shard.map.end()) {
+    // Another tenant's session answers exactly as an unknown one, so existence does not leak.
+    if (it == shard.map.end() || it->second.tenant != tenant) {
       status = absl::NotFoundError(absl::StrCat(field, "[", i, "]: session '", ids[i],
                                                 "' does not exist (unknown, released or expired)"));
       break;
@@ -136,27 +170,32 @@ absl::Status SessionStore::With(
 }
 
 absl::StatusOr<std::vector<DecodeState>> SessionStore::Get(absl::Span<const std::string> ids,
-                                                           absl::string_view field) {
+                                                           absl::string_view field,
+                                                           absl::string_view tenant) {
   std::vector<DecodeState> out;
   absl::Status s = With(ids, field, [&](absl::Span<DecodeState* const> states) {
     out.reserve(states.size());
     for (DecodeState* st : states) out.push_back(*st);
     return absl::OkStatus();
-  });
+  }, tenant);
   if (!s.ok()) return s;
   return out;
 }
 
-int SessionStore::Release(absl::Span<const std::string> ids) {
+int SessionStore::Release(absl::Span<const std::string> ids, absl::string_view tenant) {
   int released = 0;
   for (const std::string& id : ids) {
     Shard& shard = *shards_[ShardOf(id)];
     absl::MutexLock lock(&shard.mu);
-    if (shard.map.erase(id) > 0) {
+    auto it = shard.map.find(id);
+    if (it != shard.map.end() && it->second.tenant == tenant) {
+      shard.map.erase(it);
       ++released;
       live_.fetch_sub(1);
     }
   }
+  DropTenant(tenant, released);
+  released_.fetch_add(released, std::memory_order_relaxed);
   return released;
 }
 
@@ -167,6 +206,7 @@ int SessionStore::Sweep() {
     absl::MutexLock lock(&shard->mu);
     for (auto it = shard->map.begin(); it != shard->map.end();) {
       if (now - it->second.last_used > options_.ttl) {
+        DropTenant(it->second.tenant, 1);
         shard->map.erase(it++);
         ++dropped;
       } else {
@@ -175,6 +215,7 @@ int SessionStore::Sweep() {
     }
   }
   live_.fetch_sub(dropped);
+  evicted_.fetch_add(dropped, std::memory_order_relaxed);
   return dropped;
 }
 

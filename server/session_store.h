@@ -32,6 +32,7 @@ std::string NewSessionId();
 
 struct SessionStoreOptions {
   int64_t max_sessions = 100000;
+  int64_t max_sessions_per_tenant = 0;  // 0: only the global cap
   absl::Duration ttl = absl::Minutes(10);
   int num_shards = 16;
   // How often the sweeper runs; zero: no sweeper thread (eviction on access and at the cap).
@@ -46,33 +47,47 @@ class SessionStore {
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
 
-  // Stores every state under a fresh id, or none: ResourceExhausted past the cap.
-  absl::StatusOr<std::vector<std::string>> Insert(std::vector<DecodeState> states);
+  // Every method takes the calling tenant ("" without authentication). A session belongs to
+  // the tenant that stored it; to any other tenant it does not exist.
+
+  // Stores every state under a fresh id, or none: ResourceExhausted past the cap (global or
+  // the tenant's).
+  absl::StatusOr<std::vector<std::string>> Insert(std::vector<DecodeState> states,
+                                                  absl::string_view tenant = {});
 
   // Runs fn on the named sessions with their shard locks held (taken in shard order), after
   // checking that no id is named twice (InvalidArgument) and every id is live (NotFound); the
   // errors name `field`[i]. fn's error is returned as is; fn must leave the states unchanged
   // when it fails.
   absl::Status With(absl::Span<const std::string> ids, absl::string_view field,
-                    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn);
+                    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
+                    absl::string_view tenant = {});
 
   // Copies of the named states (same checks as With).
   absl::StatusOr<std::vector<DecodeState>> Get(absl::Span<const std::string> ids,
-                                               absl::string_view field);
+                                               absl::string_view field,
+                                               absl::string_view tenant = {});
 
-  // Frees the named sessions; returns how many were live.
-  int Release(absl::Span<const std::string> ids);
+  // Frees the named sessions; returns how many were live (and the tenant's).
+  int Release(absl::Span<const std::string> ids, absl::string_view tenant = {});
 
   // Drops expired sessions; returns how many.
   int Sweep();
 
   int64_t size() const { return live_.load(); }
+  // Totals since start (for metrics, read at scrape time): sessions stored by Insert, freed by
+  // Release, and evicted after the TTL (by the sweeper, on access, or at the cap).
+  int64_t created_total() const { return created_.load(std::memory_order_relaxed); }
+  int64_t released_total() const { return released_.load(std::memory_order_relaxed); }
+  int64_t evicted_total() const { return evicted_.load(std::memory_order_relaxed); }
+  int64_t max_sessions() const { return options_.max_sessions; }
   absl::Duration ttl() const { return options_.ttl; }
 
  private:
   struct Session {
     DecodeState state;
     absl::Time last_used;
+    std::string tenant;
   };
   struct Shard {
     absl::Mutex mu;
@@ -81,10 +96,18 @@ class SessionStore {
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   size_t ShardOf(const std::string& id) const;
   bool Reserve(int64_t n);
+  // Per-tenant counts, kept only when there is a per-tenant cap and a tenant.
+  bool ReserveTenant(absl::string_view tenant, int64_t n);
+  void DropTenant(absl::string_view tenant, int64_t n);
 
   SessionStoreOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<int64_t> live_{0};
+  absl::Mutex tenants_mu_;
+  absl::flat_hash_map<std::string, int64_t> tenant_live_ ABSL_GUARDED_BY(tenants_mu_);
+  std::atomic<int64_t> created_{0};
+  std::atomic<int64_t> released_{0};
+  std::atomic<int64_t> evicted_{0};
   absl::Notification stop_;
   std::thread sweeper_;
 };

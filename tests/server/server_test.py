@@ -29,7 +29,9 @@ passed, failed = 0, 0
 
 
 def start_server(*flags):
-    p = subprocess.Popen([SERVER, "--listen=127.0.0.1:0", *flags], stdout=subprocess.PIPE,
+    # Metrics on a free port: their interceptor sees every call below, shutdown included.
+    p = subprocess.Popen([SERVER, "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", *flags],
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     procs.append(p)
     ready, _, _ = select.select([p.stdout], [], [], 10)

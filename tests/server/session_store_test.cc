@@ -95,11 +95,40 @@ TEST(SessionStore, WithRefusesDuplicatesAndUnknownIdsWithoutCallingFn) {
   EXPECT_TRUE(called);
 }
 
+TEST(SessionStore, TotalsCountCreatedReleasedAndEvicted) {
+  absl::Time now = absl::UnixEpoch();
+  SessionStoreOptions options;
+  options.max_sessions = 4;
+  options.ttl = absl::Seconds(10);
+  options.sweep_interval = absl::ZeroDuration();
+  options.clock = [&now] { return now; };
+  SessionStore store(options);
+  std::vector<std::string> ids = *store.Insert(States(3));
+  EXPECT_FALSE(store.Insert(States(2)).ok());  // over the cap: nothing created
+  EXPECT_EQ(store.Release({ids[0], ids[0], "unknown"}), 1);
+  now += absl::Seconds(11);
+  EXPECT_FALSE(store.Get({ids[1]}, "session_ids").ok());  // expired, evicted on access
+  EXPECT_EQ(store.Sweep(), 1);                           // ids[2]
+  EXPECT_EQ(store.created_total(), 3);
+  EXPECT_EQ(store.released_total(), 1);
+  EXPECT_EQ(store.evicted_total(), 2);
+  EXPECT_EQ(store.size(), 0);
+  EXPECT_EQ(store.max_sessions(), 4);
+}
+
 TEST(Errors, FieldFromMessage) {
   EXPECT_EQ(FieldFromMessage("token_ids[3]: token 2 is not legal"), "token_ids[3]");
   EXPECT_EQ(FieldFromMessage("requests[1]: prefix_tokens[2]: x"), "requests[1].prefix_tokens[2]");
   EXPECT_EQ(FieldFromMessage("config.max_expr_depth = 99 is outside"), "config.max_expr_depth");
   EXPECT_EQ(FieldFromMessage("the server is shutting down"), "");
+  EXPECT_EQ(FieldFromMessage("source: python_parse at line 2, column 4: invalid syntax"),
+            "source");
+  EXPECT_EQ(FieldFromMessage("entry = 5 is outside [0, 1]"), "entry");
+  EXPECT_EQ(FieldFromMessage("limits.max_steps = 0 is outside [1, 100000000]"),
+            "limits.max_steps");
+  EXPECT_EQ(FieldFromMessage("inputs[1]: args[0] = 99999999999 is outside value_range"),
+            "inputs[1].args[0]");
+  EXPECT_EQ(FieldFromMessage("authorization: unknown token"), "authorization");
 }
 
 }  // namespace
