@@ -288,6 +288,9 @@ absl::Status RemoteDecoder::Rollback(absl::Span<Session> sessions,
     v1::RollbackResponse resp;
     absl::Status s = FromGrpc(impl_->stub_->Rollback(impl_->Context(retry).get(), req, &resp));
     if (!s.ok()) return s;
+    const std::string expected =
+        sessions.empty() || !sessions[0].origin ? "" : sessions[0].origin->fingerprint;
+    if (s = impl_->CheckFingerprint(resp.fingerprint(), expected, "Rollback"); !s.ok()) return s;
     if (resp.states_size() != static_cast<int>(sessions.size())) {
       return absl::InternalError("Rollback: the server answered the wrong number of states");
     }

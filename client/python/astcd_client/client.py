@@ -825,12 +825,14 @@ class Client:
 
     def decode(self, sessions=None, init_requests=None, config=None, sampler=None, seed=0, n=1,
                max_new_tokens=0, max_total_tokens=0, stop_at="eos", pad=False, trace=False,
-               keep_sessions=False, timeout=None):
+               keep_sessions=False, timeout=None, sample_offset=0):
         """Server-side sampling: a generator of result dicts as they finish ({input_index,
         sample_index, tokens, new_tokens, source, complete, stop_reason, trace, padded_tokens,
         session}). Continue `sessions`, or start from `init_requests` (with config).
         sampler: None/"uniform"/"weighted" or a dict {kind, seed, weights, depth_pressure,
-        budget_pressure}. timeout: a deadline for the whole stream (None: none)."""
+        budget_pressure}. timeout: a deadline for the whole stream (None: none).
+        sample_offset: sample indices start here, so n split over calls gives the same
+        programs as one call."""
         pb = self.pb2
         if isinstance(sampler, str) or sampler is None:
             sampler = {"kind": sampler or "uniform"}
@@ -850,7 +852,8 @@ class Client:
                                config=cfg, sampler=smp, n=int(n),
                                max_new_tokens=int(max_new_tokens),
                                max_total_tokens=int(max_total_tokens), stop_at=stop_at or "",
-                               pad=pad, trace=trace, keep_sessions=keep_sessions)
+                               pad=pad, trace=trace, keep_sessions=keep_sessions,
+                               sample_offset=int(sample_offset))
         fp = self._fingerprints.get(self._config_key(cfg), "")
         return self._decode_iter(req, objs, fp, timeout)
 
