@@ -116,6 +116,38 @@ class RemoteDecoder::Impl {
     return status;
   }
 
+  // Advance and Rollback: sends `req` (plus the sessions' current ids and return_masks) through
+  // `method`, checks the answer, fills `masks`, and updates each session, then `after(i)`.
+  template <typename Resp, typename Req, typename Method, typename After>
+  absl::Status UpdateSessions(absl::string_view what, Method method, Req req,
+                              absl::Span<Session> sessions, MaskRows* masks, After after) {
+    req.set_return_masks(masks != nullptr);
+    return WithReplay(sessions, [&](bool retry) {
+      req.clear_session_ids();
+      for (const Session& s : sessions) req.add_session_ids(s.id);
+      Resp resp;
+      absl::Status s = FromGrpc(((*stub_).*method)(Context(retry).get(), req, &resp));
+      if (!s.ok()) return s;
+      const std::string expected =
+          sessions.empty() || !sessions[0].origin ? "" : sessions[0].origin->fingerprint;
+      if (s = CheckFingerprint(resp.fingerprint(), expected, what); !s.ok()) return s;
+      if (resp.states_size() != static_cast<int>(sessions.size())) {
+        return absl::InternalError(
+            absl::StrCat(what, ": the server answered the wrong number of states"));
+      }
+      if (masks != nullptr) {
+        s = Masks(resp.bitmask(), resp.fingerprint(), resp.vocab_size(), resp.words_per_row(),
+                  resp.states_size(), masks);
+        if (!s.ok()) return s;
+      }
+      for (size_t i = 0; i < sessions.size(); ++i) {
+        UpdateSession(resp.states(static_cast<int>(i)), &sessions[i]);
+        after(i);
+      }
+      return absl::OkStatus();
+    });
+  }
+
   // New sessions with the same origins and tokens; the old ids are dropped (a replica that
   // still holds them lets them expire).
   absl::Status Recreate(absl::Span<Session> sessions) {
@@ -247,31 +279,11 @@ absl::Status RemoteDecoder::Advance(absl::Span<Session> sessions, absl::Span<con
     return absl::InvalidArgumentError(absl::StrCat("token_ids: ", tokens.size(), " tokens for ",
                                                    sessions.size(), " sessions"));
   }
-  return impl_->WithReplay(sessions, [&](bool retry) {
-    v1::AdvanceRequest req;
-    for (const Session& s : sessions) req.add_session_ids(s.id);
-    req.mutable_token_ids()->Add(tokens.begin(), tokens.end());
-    req.set_return_masks(masks != nullptr);
-    v1::AdvanceResponse resp;
-    absl::Status s = FromGrpc(impl_->stub_->Advance(impl_->Context(retry).get(), req, &resp));
-    if (!s.ok()) return s;
-    const std::string expected =
-        sessions.empty() || !sessions[0].origin ? "" : sessions[0].origin->fingerprint;
-    if (s = impl_->CheckFingerprint(resp.fingerprint(), expected, "Advance"); !s.ok()) return s;
-    if (resp.states_size() != static_cast<int>(sessions.size())) {
-      return absl::InternalError("Advance: the server answered the wrong number of states");
-    }
-    if (masks != nullptr) {
-      s = impl_->Masks(resp.bitmask(), resp.fingerprint(), resp.vocab_size(),
-                       resp.words_per_row(), resp.states_size(), masks);
-      if (!s.ok()) return s;
-    }
-    for (size_t i = 0; i < sessions.size(); ++i) {
-      UpdateSession(resp.states(static_cast<int>(i)), &sessions[i]);
-      sessions[i].tokens.push_back(tokens[i]);
-    }
-    return absl::OkStatus();
-  });
+  v1::AdvanceRequest req;
+  req.mutable_token_ids()->Add(tokens.begin(), tokens.end());
+  return impl_->UpdateSessions<v1::AdvanceResponse>(
+      "Advance", &v1::Decoder::Stub::Advance, req, sessions, masks,
+      [&](size_t i) { sessions[i].tokens.push_back(tokens[i]); });
 }
 
 absl::Status RemoteDecoder::Rollback(absl::Span<Session> sessions,
@@ -280,31 +292,12 @@ absl::Status RemoteDecoder::Rollback(absl::Span<Session> sessions,
     return absl::InvalidArgumentError(absl::StrCat("num_tokens: ", num_tokens.size(),
                                                    " counts for ", sessions.size(), " sessions"));
   }
-  return impl_->WithReplay(sessions, [&](bool retry) {
-    v1::RollbackRequest req;
-    for (const Session& s : sessions) req.add_session_ids(s.id);
-    req.mutable_num_tokens()->Add(num_tokens.begin(), num_tokens.end());
-    req.set_return_masks(masks != nullptr);
-    v1::RollbackResponse resp;
-    absl::Status s = FromGrpc(impl_->stub_->Rollback(impl_->Context(retry).get(), req, &resp));
-    if (!s.ok()) return s;
-    const std::string expected =
-        sessions.empty() || !sessions[0].origin ? "" : sessions[0].origin->fingerprint;
-    if (s = impl_->CheckFingerprint(resp.fingerprint(), expected, "Rollback"); !s.ok()) return s;
-    if (resp.states_size() != static_cast<int>(sessions.size())) {
-      return absl::InternalError("Rollback: the server answered the wrong number of states");
-    }
-    if (masks != nullptr) {
-      s = impl_->Masks(resp.bitmask(), resp.fingerprint(), resp.vocab_size(),
-                       resp.words_per_row(), resp.states_size(), masks);
-      if (!s.ok()) return s;
-    }
-    for (size_t i = 0; i < sessions.size(); ++i) {
-      UpdateSession(resp.states(static_cast<int>(i)), &sessions[i]);
-      sessions[i].tokens.resize(static_cast<size_t>(sessions[i].num_tokens));
-    }
-    return absl::OkStatus();
-  });
+  v1::RollbackRequest req;
+  req.mutable_num_tokens()->Add(num_tokens.begin(), num_tokens.end());
+  return impl_->UpdateSessions<v1::RollbackResponse>(
+      "Rollback", &v1::Decoder::Stub::Rollback, req, sessions, masks, [&](size_t i) {
+        sessions[i].tokens.resize(static_cast<size_t>(sessions[i].num_tokens));
+      });
 }
 
 absl::StatusOr<std::vector<Session>> RemoteDecoder::Fork(absl::Span<Session> sessions, int n) {

@@ -162,9 +162,11 @@ int main(int argc, char** argv) {
     if (p.ok()) {
       metrics_port = *p;
     } else if (OnCommandLine(args, "metrics_listen")) {  // an address given must work
+      astcd::server::LogEvent("error", "metrics_listen_failed", {{"address", metrics_listen}});
       std::cerr << "astcd-server: " << p.status().message() << "\n";
       return 1;
     } else {  // the default address is best effort: another server may hold it
+      astcd::server::LogEvent("warn", "metrics_disabled", {{"address", metrics_listen}});
       std::cerr << "astcd-server: " << p.status().message() << "; serving without metrics\n";
       metrics.reset();
     }
@@ -207,6 +209,8 @@ int main(int argc, char** argv) {
   if (metrics != nullptr) {
     const std::string metrics_host = metrics_listen.substr(0, metrics_listen.rfind(':'));
     std::cout << "astcd-server metrics on " << metrics_host << ":" << metrics_port << std::endl;
+    astcd::server::LogEvent("info", "metrics_listening",
+                            {{"address", absl::StrCat(metrics_host, ":", metrics_port)}});
   }
 
   int sig = 0;
