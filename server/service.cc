@@ -630,7 +630,10 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     absl::Status status;
     for (int offset = 0; offset < n && status.ok(); offset += chunk) {
       {
+        // Backpressure: a slow reader holds the worker here, so memory stays bounded by
+        // kMaxQueued results whatever n is.
         absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &DecodeReactor::CanProduce));
         if (cancelled_) break;
       }
       DecodeOptions options = options_;
@@ -667,6 +670,11 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       final_ = ToGrpcStatus(status);
     }
     Pump();
+  }
+
+  static constexpr size_t kMaxQueued = 256;
+  bool CanProduce() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return cancelled_ || queue_.size() < kMaxQueued;
   }
 
   // Starts the next write, or finishes when everything is written.

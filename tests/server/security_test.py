@@ -295,6 +295,42 @@ def main():
         finally:
             stop(p)
 
+    @check("a slow Decode reader holds the server back: no unbounded queue of results")
+    def _():
+        p = subprocess.Popen([SERVER, "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(p)
+        target = "127.0.0.1:" + p.stdout.readline().strip().rsplit(":", 1)[1]
+        metrics_port = p.stdout.readline().strip().rsplit(":", 1)[1]
+
+        def decoded():
+            import urllib.request
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                          timeout=30).read().decode()
+            return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("astcd_programs_decoded_total{"))
+        try:
+            stub = pbg.DecoderStub(grpc.insecure_channel(target))
+            total = 8 * 4096
+            req = pb.DecodeRequest(init_requests=[pb.InitRequest(start=pb.START_FUNCTION)] * 8,
+                                   n=4096)
+            stream = stub.Decode(req, timeout=600)
+            next(stream)
+            # Read nothing more. The transport buffers some results; after that the server must
+            # stop producing, where one without backpressure would decode all of them.
+            time.sleep(3)
+            first = decoded()
+            time.sleep(2)
+            second = decoded()
+            print(f"     {first:.0f}, then {second:.0f} of {total} results made while the "
+                  "reader stalled")
+            assert first == second < total, (first, second, total)
+            got = 1 + sum(1 for _ in stream)  # reading on drains everything
+            assert got == total, got
+            assert decoded() == total
+        finally:
+            stop(p)
+
     @check("logs: one JSON line per lifecycle event and failed call, with no source or tokens")
     def _():
         p, target = start_server(f"--auth-tokens={tokens}")
