@@ -138,6 +138,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--plot")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--strict", action="store_true",
+                    help="fail unless every benchmark's result is there (and the plot drawn)")
     args = ap.parse_args()
 
     results = {}
@@ -202,7 +204,12 @@ def main():
     with open(args.out, "w") as f:
         f.write("\n".join(out).rstrip() + "\n")
     missing = [n for n, _ in SECTIONS if n not in results]
+    if not os.path.exists(engine):
+        missing.append("engine")
     print(f"report: wrote {args.out}" + (f"; missing: {', '.join(missing)}" if missing else ""))
+    if args.strict and (missing or (args.plot and not svg)):
+        print("report: --strict: " + ("missing results" if missing else "no plot drawn"))
+        return 1
     return 0
 
 

@@ -48,8 +48,36 @@ SessionStore::~SessionStore() {
   if (sweeper_.joinable()) sweeper_.join();
 }
 
-size_t SessionStore::ShardOf(const std::string& id) const {
-  return absl::Hash<std::string>{}(id) % shards_.size();
+std::optional<absl::uint128> SessionKey(absl::string_view id) {
+  if (id.size() != 32) return std::nullopt;
+  absl::uint128 key = 0;
+  for (char c : id) {
+    int digit;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+    key = (key << 4) | digit;
+  }
+  return key;
+}
+
+size_t SessionStore::ShardOf(absl::uint128 key) const {
+  return absl::Hash<absl::uint128>{}(key) % shards_.size();
+}
+
+uint32_t SessionStore::TenantIndex(absl::string_view tenant, bool create) {
+  if (tenant.empty()) return 0;
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = tenant_index_.find(tenant);
+  if (it != tenant_index_.end()) return it->second;
+  if (!create) return kNoTenant;
+  const uint32_t index = static_cast<uint32_t>(tenant_index_.size()) + 1;
+  tenant_index_.emplace(std::string(tenant), index);
+  return index;
 }
 
 bool SessionStore::Reserve(int64_t n) {
@@ -60,8 +88,8 @@ bool SessionStore::Reserve(int64_t n) {
   return false;
 }
 
-bool SessionStore::ReserveTenant(absl::string_view tenant, int64_t n) {
-  if (options_.max_sessions_per_tenant <= 0 || tenant.empty()) return true;
+bool SessionStore::ReserveTenant(uint32_t tenant, int64_t n) {
+  if (options_.max_sessions_per_tenant <= 0 || tenant == 0) return true;
   absl::MutexLock lock(&tenants_mu_);
   int64_t& live = tenant_live_[tenant];
   if (live + n > options_.max_sessions_per_tenant) return false;
@@ -69,8 +97,8 @@ bool SessionStore::ReserveTenant(absl::string_view tenant, int64_t n) {
   return true;
 }
 
-void SessionStore::DropTenant(absl::string_view tenant, int64_t n) {
-  if (options_.max_sessions_per_tenant <= 0 || tenant.empty() || n == 0) return;
+void SessionStore::DropTenant(uint32_t tenant, int64_t n) {
+  if (options_.max_sessions_per_tenant <= 0 || tenant == 0 || n == 0) return;
   absl::MutexLock lock(&tenants_mu_);
   auto it = tenant_live_.find(tenant);
   if (it == tenant_live_.end()) return;
@@ -89,9 +117,10 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
                        options_.max_sessions, "; release some"));
     }
   }
-  if (!ReserveTenant(tenant, n)) {
+  const uint32_t owner = TenantIndex(tenant, /*create=*/true);
+  if (!ReserveTenant(owner, n)) {
     Sweep();
-    if (!ReserveTenant(tenant, n)) {
+    if (!ReserveTenant(owner, n)) {
       live_.fetch_sub(n);
       return absl::ResourceExhaustedError(absl::StrCat(
           "sessions: ", n, " more sessions exceed this tenant's cap of ",
@@ -104,10 +133,10 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
   for (DecodeState& state : states) {
     for (;;) {
       std::string id = NewSessionId();
-      Shard& shard = *shards_[ShardOf(id)];
+      const absl::uint128 key = *SessionKey(id);
+      Shard& shard = *shards_[ShardOf(key)];
       absl::MutexLock lock(&shard.mu);
-      auto [it, fresh] =
-          shard.map.try_emplace(id, Session{std::move(state), now, std::string(tenant)});
+      auto [it, fresh] = shard.map.try_emplace(key, Session{std::move(state), now, owner});
       if (fresh) {
         ids.push_back(std::move(id));
         break;
@@ -122,6 +151,10 @@ absl::Status SessionStore::With(
     absl::Span<const std::string> ids, absl::string_view field,
     absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
     absl::string_view tenant) {
+  // An id that is not 32 hex digits names no session: no key, found nowhere.
+  std::vector<std::optional<absl::uint128>> keys;
+  keys.reserve(ids.size());
+  for (const std::string& id : ids) keys.push_back(SessionKey(id));
   absl::flat_hash_map<absl::string_view, size_t> seen;
   for (size_t i = 0; i < ids.size(); ++i) {
     auto [it, fresh] = seen.emplace(ids[i], i);
@@ -131,8 +164,9 @@ absl::Status SessionStore::With(
                                                      it->second, "])"));
     }
   }
+  const uint32_t owner = TenantIndex(tenant, /*create=*/false);
   std::vector<size_t> shard_ids;
-  for (const std::string& id : ids) shard_ids.push_back(ShardOf(id));
+  for (const auto& key : keys) shard_ids.push_back(ShardOf(key.value_or(0)));
   std::vector<size_t> order = shard_ids;
   std::sort(order.begin(), order.end());
   order.erase(std::unique(order.begin(), order.end()), order.end());
@@ -144,7 +178,7 @@ absl::Status SessionStore::With(
   for (size_t i = 0; i < ids.size() && status.ok(); ++i) {
     Shard& shard = *shards_[shard_ids[i]];
     shard.mu.AssertHeld();
-    auto it = shard.map.find(ids[i]);
+    auto it = keys[i] ? shard.map.find(*keys[i]) : shard.map.end();
     if (it != shard.map.end() && now - it->second.last_used > options_.ttl) {
       DropTenant(it->second.tenant, 1);
       shard.map.erase(it);
@@ -153,7 +187,7 @@ absl::Status SessionStore::With(
       it = shard.map.end();
     }
     // Another tenant's session answers exactly as an unknown one, so existence does not leak.
-    if (it == shard.map.end() || it->second.tenant != tenant) {
+    if (it == shard.map.end() || it->second.tenant != owner) {
       status = absl::NotFoundError(absl::StrCat(field, "[", i, "]: session '", ids[i],
                                                 "' does not exist (unknown, released or expired)"));
       break;
@@ -184,17 +218,20 @@ absl::StatusOr<std::vector<DecodeState>> SessionStore::Get(absl::Span<const std:
 
 int SessionStore::Release(absl::Span<const std::string> ids, absl::string_view tenant) {
   int released = 0;
+  const uint32_t owner = TenantIndex(tenant, /*create=*/false);
   for (const std::string& id : ids) {
-    Shard& shard = *shards_[ShardOf(id)];
+    const std::optional<absl::uint128> key = SessionKey(id);
+    if (!key) continue;
+    Shard& shard = *shards_[ShardOf(*key)];
     absl::MutexLock lock(&shard.mu);
-    auto it = shard.map.find(id);
-    if (it != shard.map.end() && it->second.tenant == tenant) {
+    auto it = shard.map.find(*key);
+    if (it != shard.map.end() && it->second.tenant == owner) {
       shard.map.erase(it);
       ++released;
       live_.fetch_sub(1);
     }
   }
-  DropTenant(tenant, released);
+  DropTenant(owner, released);
   released_.fetch_add(released, std::memory_order_relaxed);
   return released;
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
+#include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +31,10 @@ namespace astcd::server {
 
 // 128 bits from getrandom(2), as 32 lowercase hex digits.
 std::string NewSessionId();
+
+// A session id as the store keys it: the 128-bit value of its 32 hex digits, so a slot holds
+// 16 bytes and no heap string. nullopt for anything that is not 32 lowercase hex digits.
+std::optional<absl::uint128> SessionKey(absl::string_view id);
 
 struct SessionStoreOptions {
   int64_t max_sessions = 100000;
@@ -87,24 +93,29 @@ class SessionStore {
   struct Session {
     DecodeState state;
     absl::Time last_used;
-    std::string tenant;
+    uint32_t tenant;  // TenantIndex: 0 for no tenant
   };
   struct Shard {
     absl::Mutex mu;
-    absl::flat_hash_map<std::string, Session> map ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<absl::uint128, Session> map ABSL_GUARDED_BY(mu);
   };
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
-  size_t ShardOf(const std::string& id) const;
+  size_t ShardOf(absl::uint128 key) const;
+  // A small number per tenant name, so that a session stores 4 bytes, not a string. With
+  // create false, a tenant never seen gets kNoTenant, which owns nothing.
+  static constexpr uint32_t kNoTenant = ~uint32_t{0};
+  uint32_t TenantIndex(absl::string_view tenant, bool create);
   bool Reserve(int64_t n);
   // Per-tenant counts, kept only when there is a per-tenant cap and a tenant.
-  bool ReserveTenant(absl::string_view tenant, int64_t n);
-  void DropTenant(absl::string_view tenant, int64_t n);
+  bool ReserveTenant(uint32_t tenant, int64_t n);
+  void DropTenant(uint32_t tenant, int64_t n);
 
   SessionStoreOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<int64_t> live_{0};
   absl::Mutex tenants_mu_;
-  absl::flat_hash_map<std::string, int64_t> tenant_live_ ABSL_GUARDED_BY(tenants_mu_);
+  absl::flat_hash_map<std::string, uint32_t> tenant_index_ ABSL_GUARDED_BY(tenants_mu_);
+  absl::flat_hash_map<uint32_t, int64_t> tenant_live_ ABSL_GUARDED_BY(tenants_mu_);
   std::atomic<int64_t> created_{0};
   std::atomic<int64_t> released_{0};
   std::atomic<int64_t> evicted_{0};
