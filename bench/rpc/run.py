@@ -192,9 +192,10 @@ PROFILE_STEP = [
     "`Advance` builds a `flat_hash_map<const DecodeState*, size_t>` to reject duplicates that "
     "`With` has already excluded, about 150. malloc/free are a quarter of all instructions on "
     "both sides.",
-    "**What would close the gap** (server/ and core/, not changed here): key sessions by the "
-    "binary 128-bit id (`absl::uint128`, parsed once from the hex), hash it once and shard by "
-    "its low bits; in `SessionStore::With` detect duplicates by sorting the looked-up `Session*` "
+    "**What would close the gap** (server/ and core/): the profile above is of the "
+    "string-keyed store; the store now keys sessions by their binary 128-bit id and a tenant "
+    "index (the run in the tables has that change), which removes the id hashing and copies "
+    "inside the shards. What remains: in `SessionStore::With` detect duplicates by sorting the looked-up `Session*` "
     "and lock only the shards in use (it already sorts them), without the `seen` map; pass "
     "`req.session_ids()` to `With` without copying (`Ids()` in server/service.cc); call a "
     "core `Advance` variant that skips the duplicate check when the caller guarantees distinct "
