@@ -223,6 +223,10 @@ int main(int argc, char** argv) {
   if (health != nullptr) health->SetServingStatus(false);
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
   server->Wait();
+  // The last responses of a finished stream may still sit unread in a client's socket buffer.
+  // Exiting at once can close the connection with a reset, which makes the client's kernel
+  // drop them, so give readers a moment before the sockets close.
+  absl::SleepFor(std::min(absl::Milliseconds(500), absl::GetFlag(FLAGS_drain_deadline)));
   astcd::server::LogEvent("info", "stopped");
   return 0;
 }
