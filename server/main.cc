@@ -18,12 +18,12 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/auth.h"
 #include "server/log.h"
+#include "server/flags.h"
 #include "server/metrics.h"
 #include "server/service.h"
 #include "server/session_store.h"
@@ -68,20 +68,7 @@ bool OnCommandLine(const std::vector<std::string>& args, const std::string& flag
 }
 
 int main(int argc, char** argv) {
-  // Accept --max-sessions as well as --max_sessions.
-  std::vector<std::string> args(argv, argv + argc);
-  std::vector<char*> argp;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (i > 0 && a.size() > 2 && a.compare(0, 2, "--") == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      for (size_t k = 2; k < end; ++k) {
-        if (a[k] == '-') a[k] = '_';
-      }
-    }
-    argp.push_back(a.data());
-  }
-  absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
+  const std::vector<std::string> args = astcd::server::ParseServerFlags(argc, argv);
   auto usage_error = [](const std::string& message) {
     astcd::server::LogEvent("error", "bad_flags", {{"message", message}});
     std::cerr << "astcd-server: " << message << "\n";

@@ -22,7 +22,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -31,6 +30,7 @@
 #include "core/config.h"
 #include "null.grpc.pb.h"
 #include "server/errors.h"
+#include "server/flags.h"
 #include "server/metrics.h"
 #include "server/service.h"
 #include "server/session_store.h"
@@ -155,19 +155,7 @@ class NullService final : public astcd::bench::v1::Null::CallbackService {
 }  // namespace astcd::bench
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  std::vector<char*> argp;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (i > 0 && a.size() > 2 && a.compare(0, 2, "--") == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      for (size_t k = 2; k < end; ++k) {
-        if (a[k] == '-') a[k] = '_';
-      }
-    }
-    argp.push_back(a.data());
-  }
-  absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
+  astcd::server::ParseServerFlags(argc, argv);
 
   sigset_t signals;
   sigemptyset(&signals);
