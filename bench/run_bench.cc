@@ -24,9 +24,7 @@
 //    "programs":p,"checksum":x}
 // where T is CPU time (what the rates use: the machines are shared) and W wall time.
 // End of input ends the program.
-#include <time.h>
 
-#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
@@ -39,6 +37,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/bench_timing.h"
 #include "client/config_json.h"
 #include "client/json.h"
 #include "core/engine.h"
@@ -58,12 +57,6 @@ std::string Str(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 // CPU time of this thread (CLOCK_THREAD_CPUTIME_ID, as CPython's time.thread_time()): on a
 // shared machine it leaves out the time the process waits for a core.
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 int Fail(const std::string& message) {
   std::cerr << "run_bench: " << message << "\n";
   return 1;
@@ -217,18 +210,17 @@ int Main(int argc, char** argv) {
     const double min_seconds = min_v != nullptr ? min_v->as_double() : 0.0;
 
     uint64_t checksum = 0;  // wraps; only keeps the work observable
-    int passes = 0;
-    using Clock = std::chrono::steady_clock;
-    const Clock::time_point start = Clock::now();
-    const double cpu_start = ThreadCpuSeconds();
-    double seconds = 0;
-    do {
+    std::string error;
+    const bench::Passes timing = bench::RepeatForCpuSeconds(min_seconds, [&] {
       for (const Item& item : items) {
         if (item.timed.empty()) continue;
         if (compile) {
           absl::StatusOr<Program> program =
               Program::FromTokens(*engine, Start::kFunction, std::nullopt, item.tokens);
-          if (!program.ok()) return Fail(std::string(program.status().message()));
+          if (!program.ok()) {
+            error = std::string(program.status().message());
+            return;
+          }
           for (const std::vector<int64_t>& a : item.timed) {
             absl::StatusOr<RunOutcome> r = program->Run(a, run_options);
             checksum += static_cast<uint64_t>(r->value.i) + static_cast<uint64_t>(r->status);
@@ -240,10 +232,8 @@ int Main(int argc, char** argv) {
           }
         }
       }
-      ++passes;
-      seconds = ThreadCpuSeconds() - cpu_start;
-    } while (seconds < min_seconds);
-    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    });
+    if (!error.empty()) return Fail(error);
 
     json::Writer t;
     t.BeginObject();
@@ -252,11 +242,11 @@ int Main(int argc, char** argv) {
     t.Key("subset");
     t.String(subset);
     t.Key("passes");
-    t.Int(passes);
+    t.Int(timing.passes);
     t.Key("seconds");
-    t.Double(seconds);
+    t.Double(timing.cpu_seconds);
     t.Key("wall_seconds");
-    t.Double(wall);
+    t.Double(timing.wall_seconds);
     t.Key("calls");
     t.Int(timed_calls);
     t.Key("programs");

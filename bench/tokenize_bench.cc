@@ -23,9 +23,7 @@
 //    "bytes":b,"checksum":c}
 // where T is CPU time (what the rates use: the machines are shared) and W wall time.
 // End of input ends the program.
-#include <time.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -40,6 +38,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_timing.h"
 #include "client/config_json.h"
 #include "client/json.h"
 #include "core/engine.h"
@@ -104,12 +103,6 @@ std::string Outcome(const TokenizeResult& r) {
 
 // CPU time of this thread (CLOCK_THREAD_CPUTIME_ID, as CPython's time.thread_time()): on a
 // shared machine it leaves out the time the process waits for a core.
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 int Fail(const std::string& message) {
   std::cerr << "tokenize_bench: " << message << "\n";
   return 1;
@@ -259,20 +252,12 @@ int Main(int argc, char** argv) {
     const int64_t bytes = subset == "all" ? all_bytes : ok_bytes;
 
     uint64_t checksum = 0;  // wraps; only keeps the work observable
-    int passes = 0;
-    using Clock = std::chrono::steady_clock;
-    const Clock::time_point start = Clock::now();
-    const double cpu_start = ThreadCpuSeconds();
-    double seconds = 0;
-    do {
+    const bench::Passes timing = bench::RepeatForCpuSeconds(min_seconds, [&] {
       for (int i : indices) {
         const TokenizeResult r = Tokenize(*engine, (*sources)[i].text, options);
         checksum += r.tokens.size() + (r.ok ? 1 : 0);
       }
-      ++passes;
-      seconds = ThreadCpuSeconds() - cpu_start;
-    } while (seconds < min_seconds);
-    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    });
 
     json::Writer t;
     t.BeginObject();
@@ -281,11 +266,11 @@ int Main(int argc, char** argv) {
     t.Key("subset");
     t.String(subset);
     t.Key("passes");
-    t.Int(passes);
+    t.Int(timing.passes);
     t.Key("seconds");
-    t.Double(seconds);
+    t.Double(timing.cpu_seconds);
     t.Key("wall_seconds");
-    t.Double(wall);
+    t.Double(timing.wall_seconds);
     t.Key("functions");
     t.Int(static_cast<int64_t>(indices.size()));
     t.Key("bytes");

@@ -21,7 +21,6 @@
 //   rpc_bench memory-inproc [--sessions 1000000] [--prefix-len 20] [--batch 1024]
 //       the same with a server::SessionStore in this process.
 #include <grpcpp/grpcpp.h>
-#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "astcd/v1/astcd.grpc.pb.h"
+#include "bench/bench_timing.h"
 #include "core/config.h"
 #include "core/decode.h"
 #include "core/decoder.h"
@@ -80,12 +80,6 @@ void CheckRpc(const grpc::Status& s, const std::string& what) {
 }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 
 // ---- Flags: --name value or --name=value -----------------------------------------------------
 
