@@ -488,6 +488,7 @@ def main():
     ap.add_argument("--stdlib", help="default: that CPython's standard library")
     ap.add_argument("--work", help="keep the inputs and logs here (default: a temp dir)")
     args = ap.parse_args()
+    args.build = os.path.abspath(args.build)  # the workers run in other directories
     if args.rounds is None:
         args.rounds = 2 if args.smoke else 5
     if args.min_seconds is None:
