@@ -23,7 +23,7 @@ sys.path.insert(0, STUBS)
 import grpc  # noqa: E402
 from astcd.v1 import astcd_pb2 as pb  # noqa: E402
 from astcd.v1 import astcd_pb2_grpc as pbg  # noqa: E402
-from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+from grpc_checks import expect_error  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="astcd-security-")
 procs = []
@@ -94,24 +94,6 @@ def stop(p):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=60) == 0
     return p.stderr.read()
-
-
-def expect_error(fn, code, field=None):
-    try:
-        fn()
-    except grpc.RpcError as e:
-        assert e.code() == code, f"expected {code}, got {e.code()}: {e.details()}"
-        if field is not None:
-            details = dict(e.trailing_metadata() or ()).get("grpc-status-details-bin")
-            assert details, f"no details for {e.details()}"
-            fields = []
-            for d in status_pb2.Status.FromString(details).details:
-                br = error_details_pb2.BadRequest()
-                if d.Unpack(br):
-                    fields += [v.field for v in br.field_violations]
-            assert field in fields, f"expected field {field!r} in {fields} ({e.details()})"
-        return e
-    raise AssertionError(f"expected {code}, the call succeeded")
 
 
 def tls_stub(target, client_cert=None, root="ca.pem"):

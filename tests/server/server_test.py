@@ -20,7 +20,8 @@ sys.path.insert(0, STUBS)
 import grpc  # noqa: E402
 from astcd.v1 import astcd_pb2 as pb  # noqa: E402
 from astcd.v1 import astcd_pb2_grpc as pbg  # noqa: E402
-from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+from google.rpc import error_details_pb2  # noqa: E402
+from grpc_checks import expect_error  # noqa: E402
 
 PAD, EOS = 0, 1
 DEADLINE = time.monotonic() + 240  # a safety stop for a hung server, far beyond a normal run
@@ -75,26 +76,6 @@ def mask_bits(bitmask, row, words):
             if word >> b & 1:
                 out.add(w * 32 + b)
     return out
-
-
-def expect_error(fn, code, field=None):
-    try:
-        fn()
-    except grpc.RpcError as e:
-        assert e.code() == code, f"expected {code}, got {e.code()}: {e.details()}"
-        if field is not None:
-            details = dict(e.trailing_metadata() or ()).get("grpc-status-details-bin")
-            assert details, "no grpc-status-details-bin trailer"
-            st = status_pb2.Status.FromString(details)
-            assert st.code == code.value[0], st
-            fields = []
-            for d in st.details:
-                br = error_details_pb2.BadRequest()
-                if d.Unpack(br):
-                    fields += [v.field for v in br.field_violations]
-            assert field in fields, f"expected field {field!r} in {fields} ({e.details()})"
-        return e
-    raise AssertionError(f"expected {code}, the call succeeded")
 
 
 def cli(*args, stdin=None):
@@ -436,7 +417,7 @@ def main():
     def _():
         p4, _, s4 = start_server("--drain-deadline=20s")
         sid = s4.InitStates(pb.InitStatesRequest(requests=[pb.InitRequest()])).states[0].session_id
-        step_q, step_out = [], []
+        step_q = []
         cond = threading.Condition()
 
         def step_requests():
