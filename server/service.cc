@@ -536,7 +536,6 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
 
  private:
   absl::Status Prepare(const v1::DecodeRequest& req) {
-    if (absl::Status s = service_->Admit(); !s.ok()) return s;
     const bool from_sessions = req.session_ids_size() > 0;
     ObserveBatch(service_->options().metrics, "Decode",
                  from_sessions ? req.session_ids_size() : req.init_requests_size());
