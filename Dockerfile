@@ -4,23 +4,22 @@
 # Arguments after the image name replace CMD and go to astcd-server as flags
 # (docs/operations.md, "The container").
 
-# Build stage: installs exactly deploy/packages.txt, the list the README and CI use.
+# Build stage: the build role of deploy/packages.txt, the list the README and CI use (no test
+# packages: no torch, no Prometheus).
 FROM debian:12 AS build
 COPY deploy/packages.txt deploy/install-deps.sh /src/deploy/
-RUN bash /src/deploy/install-deps.sh && rm -rf /var/lib/apt/lists/*
+RUN bash /src/deploy/install-deps.sh build && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DASTCD_BUILD_TESTS=OFF -DASTCD_BUILD_BENCH=OFF \
  && cmake --build /build -j"$(nproc)" --target astcd-server astcd
 
-# Runtime stage: only the shared libraries the binaries load (deploy/runtime-packages.txt),
-# and a non-root user.
+# Runtime stage: only the shared libraries the binaries load (the runtime role of
+# deploy/packages.txt), and a non-root user.
 FROM debian:12-slim
-COPY deploy/runtime-packages.txt /tmp/runtime-packages.txt
-RUN apt-get update -q \
- && grep -v '^\s*#' /tmp/runtime-packages.txt | grep -v '^\s*$' \
-      | xargs apt-get install -y -q --no-install-recommends \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
+COPY deploy/packages.txt deploy/install-deps.sh /tmp/deploy/
+RUN bash /tmp/deploy/install-deps.sh runtime \
+ && rm -rf /var/lib/apt/lists/* /tmp/deploy \
  && groupadd --system --gid 10001 astcd \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin astcd
 COPY --from=build /build/server/astcd-server /usr/local/bin/astcd-server

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Python client (client/python/astcd_client) against its contract and a live astcd-server.
 
-usage: python_client_test.py ASTCD_SERVER_BINARY GENERATED_PYTHON_DIR
+usage: python_client_test.py ASTCD_SERVER_BINARY  (with astcd_client installed)
 
 The unit part needs no server: mask conversions (ints, bytes, numpy and torch when installed),
 error parsing from a hand-built google.rpc.Status, and the fingerprint check against a fake
@@ -21,10 +21,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "..", "client", "python")))
 
 SERVER = sys.argv[1] if len(sys.argv) > 1 else ""
-STUBS = sys.argv[2] if len(sys.argv) > 2 else None
 
 import grpc  # noqa: E402
 
@@ -32,7 +30,7 @@ import astcd_client  # noqa: E402
 from astcd_client import (AstcdError, Client, VocabularyMismatchError,  # noqa: E402
                           mask_to_token_ids, masks_from_bytes, parse_status_details)
 
-stubs = astcd_client.load_stubs(STUBS)
+stubs = astcd_client.load_stubs()
 pb = stubs.astcd_pb2
 
 checks = []
@@ -202,7 +200,7 @@ def unit():
         check("unknown request field refused", False)
     except ValueError:
         check("unknown request field refused", True)
-    cfg = c._config({"arities": [2, 1], "const_range": (0, 3), "allow_loops": True,
+    cfg = c.protocol.config({"arities": [2, 1], "const_range": (0, 3), "allow_loops": True,
                      "max_locals": 0})
     check("config dict", list(cfg.arities) == [2, 1] and cfg.const_range.hi == 3
           and cfg.HasField("max_locals") and cfg.max_locals == 0 and cfg.allow_loops)

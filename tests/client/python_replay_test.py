@@ -1,6 +1,6 @@
 """The Python client's sessions survive the loss of their server.
 
-Usage: python_replay_test.py ASTCD_SERVER_BINARY PROTO_PYTHON_DIR
+Usage: python_replay_test.py ASTCD_SERVER_BINARY  (with astcd_client installed)
 
 1,000 sessions decode with a seeded client-side sampler (random.Random per session). Midway the
 server is killed with SIGKILL and a new one starts on the same port. The client re-creates each
@@ -16,10 +16,7 @@ import sys
 import threading
 import time
 
-SERVER, STUBS = sys.argv[1], sys.argv[2]
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                "client", "python"))
-os.environ["ASTCD_PROTO_PYTHON"] = STUBS
+SERVER = sys.argv[1]
 from astcd_client import AstcdError, Client, mask_to_token_ids  # noqa: E402
 
 SESSIONS, BATCH = 1000, 100

@@ -30,7 +30,7 @@ PROM = os.path.join(DEPLOY, "prometheus")
 ENVOY = os.path.join(DEPLOY, "envoy", "envoy.yaml")
 DASHBOARD = os.path.join(DEPLOY, "grafana", "astcd-dashboard.json")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
-RUNTIME_PACKAGES = os.path.join(DEPLOY, "runtime-packages.txt")
+PACKAGES = os.path.join(DEPLOY, "packages.txt")
 RULES = os.path.join(PROM, "astcd-rules.yml")
 RULES_TEST = os.path.join(ROOT, "tests", "deploy", "astcd_rules_test.yml")
 TIMEOUT = 60
@@ -61,7 +61,7 @@ DASHBOARD_REQUIRED = {
     "astcd_programs_decoded_total", "astcd_run_outcomes_total",
     "process_resident_memory_bytes", "process_cpu_seconds_total",
 }
-# Libraries every Debian 12 image has: not listed in runtime-packages.txt.
+# Libraries every Debian 12 image has: not listed in the runtime role of packages.txt.
 BASE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1"}
 # Sanitizer runtimes appear when the binaries come from the ASan/UBSan build (build-asan);
 # a release image never has them.
@@ -333,11 +333,18 @@ def exec_form(arg):
     return v
 
 
-def runtime_packages():
-    with open(RUNTIME_PACKAGES, encoding="utf-8") as f:
-        pkgs = [l.strip() for l in f if l.strip() and not l.strip().startswith("#")]
-    expect(len(pkgs) == len(set(pkgs)), f"{rel(RUNTIME_PACKAGES)} lists a package twice")
+def packages_of_roles(*roles):
+    """deploy/packages.txt's packages of these roles, read the one way everything reads them."""
+    out = subprocess.run(["bash", os.path.join(DEPLOY, "install-deps.sh"), "--list", *roles],
+                         capture_output=True, text=True)
+    expect(out.returncode == 0, f"install-deps.sh --list {' '.join(roles)}: {out.stderr}")
+    pkgs = out.stdout.split()
+    expect(len(pkgs) == len(set(pkgs)), f"{rel(PACKAGES)} lists a package twice in {roles}")
     return pkgs
+
+
+def runtime_packages():
+    return packages_of_roles("runtime")
 
 
 def cmake_binary_dir(binary):
@@ -951,15 +958,16 @@ def dockerfile_stages():
     runtime = [(i, a) for s, i, a in ins if s == 1]
     expect(any(i == "COPY" and "deploy/packages.txt" in a and "deploy/install-deps.sh" in a
                for i, a in build), "the build stage does not copy packages.txt and install-deps.sh")
-    expect(any(i == "RUN" and "install-deps.sh" in a for i, a in build),
-           "the build stage does not run install-deps.sh")
-    expect(any(i == "COPY" and "deploy/runtime-packages.txt" in a for i, a in runtime),
-           "the runtime stage does not copy deploy/runtime-packages.txt")
-    installs = [a for i, a in runtime if i == "RUN" and "apt-get install" in a]
-    expect(len(installs) == 1 and "runtime-packages.txt" in installs[0],
-           "the runtime stage does not apt-get install from runtime-packages.txt")
-    expect(not any(re.search(r"apt-get install[^&|]*\blib", a) for a in installs),
-           "the runtime stage names packages besides runtime-packages.txt")
+    expect(any(i == "RUN" and re.search(r"install-deps\.sh build(\s|$)", a) for i, a in build),
+           "the build stage does not run `install-deps.sh build` (the build role only)")
+    expect(any(i == "COPY" and "deploy/packages.txt" in a and "deploy/install-deps.sh" in a
+               for i, a in runtime),
+           "the runtime stage does not copy packages.txt and install-deps.sh")
+    expect(any(i == "RUN" and re.search(r"install-deps\.sh runtime(\s|$)", a)
+               for i, a in runtime),
+           "the runtime stage does not run `install-deps.sh runtime`")
+    expect(not any("apt-get install" in a for _, i, a in ins if i == "RUN"),
+           "a stage installs packages besides install-deps.sh's roles")
 
 
 @check
@@ -1079,7 +1087,8 @@ def runtime_packages_cover_the_binaries():
     for lib, pkg in packages_of(sorted(libs)).items():
         needed.setdefault(pkg, set()).add(os.path.basename(lib))
     missing = {p: sorted(l) for p, l in needed.items() if p not in listed | BASE_PACKAGES}
-    expect(not missing, f"{rel(RUNTIME_PACKAGES)} lacks packages the binaries load: {missing}")
+    expect(not missing, f"the runtime role of {rel(PACKAGES)} lacks packages the binaries load: "
+           f"{missing}")
     extra = sorted(listed - set(needed))
     if extra:
         print(f"     (listed but not loaded by these binaries: {', '.join(extra)})")
@@ -1087,10 +1096,13 @@ def runtime_packages_cover_the_binaries():
 
 @check
 def packages_txt_has_the_test_tools():
-    with open(os.path.join(DEPLOY, "packages.txt")) as f:
-        pkgs = {l.strip() for l in f if l.strip() and not l.startswith("#")}
-    for p in ("python3-yaml", "prometheus"):
-        expect(p in pkgs, f"deploy/packages.txt lacks {p}, which this test needs")
+    pkgs = set(packages_of_roles("test"))
+    for p in ("python3-yaml", "prometheus", "python3-torch"):
+        expect(p in pkgs, f"the test role of deploy/packages.txt lacks {p}")
+    build = set(packages_of_roles("build"))
+    for p in ("python3-venv", "python3-pip", "python3-setuptools"):
+        expect(p in build, f"the build role of deploy/packages.txt lacks {p} (the Python package)")
+    expect(not build & pkgs, f"packages in both build and test: {sorted(build & pkgs)}")
 
 
 @check

@@ -5,31 +5,28 @@
         sessions, masks = c.init_states([{"start": "function"}] * 8, return_masks=True)
         ...
 
-Needs grpcio and protobuf (Debian's python3-grpcio and python3-protobuf) and the Python stubs
-generated at build time into build/proto/python. numpy and torch are optional: masks come back
-as Python ints or bytes without them, and as arrays with them.
+`astcd_client.aio` is the asyncio client, `Client.step_stream()` the Step stream,
+`astcd_client.torch` masks logits in place, and `astcd_client.integrations` holds the Hugging
+Face and vLLM logits processors (docs/integrations.md). Needs grpcio and protobuf (Debian's
+python3-grpcio, python3-protobuf); numpy and torch are optional and imported only when used.
 """
-from .client import (  # noqa: F401
-    AstcdError,
-    Client,
-    Session,
-    SessionOrigin,
-    VocabularyMismatchError,
-    find_stubs_dir,
-    load_stubs,
-    mask_rows_to_ints,
-    mask_to_token_ids,
-    masks_from_bytes,
-    parse_status_details,
-)
+from ._protocol import Session, SessionOrigin
+from ._stubs import load_stubs
+from .client import Client, StepStream
+from .errors import AstcdError, FieldViolation, VocabularyMismatchError, parse_status_details
+from .masks import MASK_FORMATS, mask_rows_to_ints, mask_to_token_ids, masks_from_bytes
+
+__version__ = "0.3.0"
 
 __all__ = [
     "AstcdError",
     "Client",
+    "FieldViolation",
+    "MASK_FORMATS",
     "Session",
     "SessionOrigin",
+    "StepStream",
     "VocabularyMismatchError",
-    "find_stubs_dir",
     "load_stubs",
     "mask_rows_to_ints",
     "mask_to_token_ids",
