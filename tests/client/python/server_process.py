@@ -4,7 +4,8 @@
         client = astcd_client.Client(server.address)
 
 The server prints "astcd-server listening on HOST:PORT" once it serves; that line is the only
-thing read from its stdout. On exit the server gets SIGTERM (then SIGKILL after 20 s), and its
+thing read from its stdout. port=0 picks a free port; kill() is a crash (SIGKILL), and a new
+AstcdServer(binary, port=old.port) takes over the address. On exit the server gets SIGTERM (then SIGKILL after 20 s), and its
 exit status is kept in .returncode.
 """
 from __future__ import annotations
@@ -19,9 +20,10 @@ _LISTENING = re.compile(r"astcd-server listening on (\S+:\d+)")
 
 
 class AstcdServer:
-    def __init__(self, binary: str, *flags: str, startup_timeout: float = 60.0) -> None:
+    def __init__(self, binary: str, *flags: str, port: int = 0,
+                 startup_timeout: float = 60.0) -> None:
         self.binary = binary
-        self.flags: List[str] = ["--listen=127.0.0.1:0", "--metrics-listen=", *flags]
+        self.flags: List[str] = [f"--listen=127.0.0.1:{port}", "--metrics-listen=", *flags]
         self.startup_timeout = startup_timeout
         self.proc: Optional[subprocess.Popen] = None
         self.address = ""
@@ -45,6 +47,18 @@ class AstcdServer:
                 break
         self.stop()
         raise RuntimeError(f"{self.binary} did not start (exit status {self.returncode})")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    def kill(self) -> None:
+        """SIGKILL: the server loses every session at once, as in a crash."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.returncode = self.proc.returncode
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:
