@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """docs/api.md's examples, run against a real astcd-server, so that they cannot rot.
 
-usage: api_examples_test.py ASTCD_SERVER ASTCD_CLI REMOTE_WALK_EXAMPLE PROTO_PYTHON_DIR
+usage: api_examples_test.py ASTCD_SERVER ASTCD_CLI REMOTE_WALK_EXAMPLE  (in a Python with astcd_client)
 
 The test starts `ASTCD_SERVER --listen 127.0.0.1:0 --metrics-listen ""` and reads the address
 from its first line ("astcd-server listening on HOST:PORT"). In every example the address
@@ -18,9 +18,8 @@ What docs/api.md must follow:
   and print 8 JSON lines, one per program, whose sources CPython's ast.parse reads.
 - Python. Every ```python block on the page starts with one of two marker lines:
     "# example: runnable"  the block is a whole program. It runs with this interpreter
-                           (CTest gives /usr/bin/python3), PYTHONPATH=client/python and
-                           ASTCD_PROTO_PYTHON=PROTO_PYTHON_DIR, and must exit 0. Its asserts
-                           are the checks.
+                           (CTest gives the venv where astcd_client is pip-installed) and
+                           must exit 0. Its asserts are the checks.
     "# file: NAME"         the rest of the block is written to NAME in a scratch directory,
                            where the CLI commands run.
 - CLI. In the "## CLI" section, every line of a ```sh block that starts with "astcd " is a
@@ -360,7 +359,7 @@ def check_cli(cli_text, cli, address, scratch):
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) != 4:
         raise SystemExit(__doc__)
     server_binary, cli, example_binary = (os.path.abspath(a) for a in sys.argv[1:4])
     with open(DOC) as f:

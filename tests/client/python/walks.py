@@ -19,7 +19,8 @@ class UniformWalk:
         self.rngs = [random.Random(seed * 100003 + i) for i in range(n)]
         self.tokens: List[List[int]] = [[] for _ in range(n)]  # what each session was given
         self.live = list(range(n))
-        self.steps = 0  # calls to choose: one model step each
+        self.steps = 0    # calls to choose: one batched model step each
+        self.choices = 0  # tokens chosen: one row of a forward pass each
 
     def choose(self, masks: Sequence[Any]) -> List[int]:
         assert len(masks) == len(self.live), (len(masks), len(self.live))
@@ -27,14 +28,20 @@ class UniformWalk:
         for i, m in zip(self.live, masks):
             legal = mask_to_token_ids(m)
             assert legal, f"session {i}: empty mask before the end"
-            t = self.rngs[i].choice(legal)
+            # A forced token costs no randomness, so a walk that jumps forward over forced
+            # tokens makes the same choices as one that steps through them.
+            t = legal[0] if len(legal) == 1 else self.rngs[i].choice(legal)
             self.tokens[i].append(t)
             chosen.append(t)
         self.steps += 1
+        self.choices += len(chosen)
         return chosen
 
     def settle(self, sessions: Sequence[Any], masks: Sequence[Any]) -> List[Any]:
-        """Keeps the masks of the sessions still going (masks is one per live session)."""
+        """Keeps the masks of the sessions still going (masks is one per live session), and
+        records the forced chains they applied (Session.forced, with jump_forward="apply")."""
+        for i in self.live:
+            self.tokens[i].extend(getattr(sessions[i], "forced", ()))
         keep = [k for k, i in enumerate(self.live) if not sessions[i].terminated]
         self.live = [self.live[k] for k in keep]
         return [masks[k] for k in keep]
