@@ -1,6 +1,6 @@
 // astcd: the command-line tool. Runs the engine in-process. This file dispatches the commands
 // (kUsage lists them all) and holds `vocab` and `sample`; cli_bridge.cc has tokenize,
-// detokenize and run, and cli_audit.cc has audit.
+// detokenize, run and forced, and cli_audit.cc has audit.
 //
 // Usage errors (unknown flags, bad config) print a message naming the culprit and exit 2.
 #include <unistd.h>
@@ -26,6 +26,7 @@ namespace astcd::cli {
 int Tokenize(int argc, char** argv);
 int Detokenize(int argc, char** argv);
 int Run(int argc, char** argv);
+int Forced(int argc, char** argv);
 int Audit(int argc, char** argv);
 
 namespace {
@@ -45,6 +46,9 @@ constexpr char kUsage[] =
     "  run (--source FILE | --tokens JSON) --args 3,4 [--args ...] [--start S] [--arity K]\n"
     "      [--entry K] [--max-steps N] [--trace] [--locals] [--config JSON]\n"
     "                                            run a program on argument tuples\n"
+    "  forced [--start S] [--arity K] [--max-len N] [--config JSON] [FILE... | -]\n"
+    "                                            JSON Lines {\"tokens\":[...]} to the tokens\n"
+    "                                            forced after each prefix (jump-forward)\n"
     "  audit [--json] [--config JSON] PATH...      how much of a Python corpus fits\n";
 
 int Vocab(int argc, char** argv) {
@@ -202,6 +206,7 @@ int Main(int argc, char** argv) {
   if (command == "tokenize") return Tokenize(argc - 2, argv + 2);
   if (command == "detokenize") return Detokenize(argc - 2, argv + 2);
   if (command == "run") return Run(argc - 2, argv + 2);
+  if (command == "forced") return Forced(argc - 2, argv + 2);
   if (command == "audit") return Audit(argc - 2, argv + 2);
   if (command == "--help" || command == "help") {
     std::cout << kUsage;

@@ -78,6 +78,12 @@ class LocalBackend final : public Backend {
     return reply;
   }
 
+  absl::StatusOr<std::vector<int32_t>> Forced(const InitRequest& request) override {
+    absl::StatusOr<DecodeState> state = InitState(engine_, request);
+    if (!state.ok()) return state.status();
+    return ForcedTokens(*state);
+  }
+
  private:
   std::shared_ptr<const Engine> engine_;
 };
@@ -157,6 +163,25 @@ class RemoteBackend final : public Backend {
       }
     }
     return s;
+  }
+
+  // A session made only to ask for its chain (REPORT), then freed.
+  absl::StatusOr<std::vector<int32_t>> Forced(const InitRequest& request) override {
+    client::ForcedChains forced;
+    absl::StatusOr<std::vector<client::Session>> sessions =
+        rpc_->InitStates(engine_->config(), {request}, client::JumpForward::kReport, &forced);
+    if (!sessions.ok()) {
+      // The server names the request ("requests[0]: prefix_tokens[2]: ..."); in-process
+      // there is only the one.
+      const absl::Status& s = sessions.status();
+      absl::string_view message = s.message();
+      if (!absl::ConsumePrefix(&message, "requests[0]: ")) return s;
+      return absl::Status(s.code(), message);
+    }
+    if (absl::StatusOr<int> released = rpc_->Release(*sessions); !released.ok()) {
+      return released.status();
+    }
+    return std::move(forced[0]);
   }
 
  private:

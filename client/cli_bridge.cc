@@ -1,8 +1,9 @@
-// The source bridge commands: tokenize, detokenize, run.
+// The source bridge commands: tokenize, detokenize, run; and forced (jump-forward chains).
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -121,6 +122,22 @@ absl::Status ForEachInput(const std::vector<std::string>& paths, bool jsonl, F e
   return absl::OkStatus();
 }
 
+// The {"tokens": [...]} of a JSON line (detokenize's and forced's input).
+absl::StatusOr<std::vector<int32_t>> TokensOf(const std::string& name, const json::Value& object) {
+  const json::Value* list = object.Find("tokens");
+  if (list == nullptr || !list->is_array()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": wants {\"tokens\": [...]}"));
+  }
+  std::vector<int32_t> tokens;
+  for (const json::Value& t : list->as_array()) {
+    if (!t.is_int() || t.as_int() < INT32_MIN || t.as_int() > INT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": tokens must be 32-bit integers"));
+    }
+    tokens.push_back(static_cast<int32_t>(t.as_int()));
+  }
+  return tokens;
+}
+
 }  // namespace
 
 int Tokenize(int argc, char** argv) {
@@ -175,22 +192,12 @@ int Detokenize(int argc, char** argv) {
   absl::Status status = ForEachInput(
       flags->positional(), /*jsonl=*/true,
       [&](const std::string& name, const json::Value* object, const std::string&) {
-        const json::Value* list = object->Find("tokens");
-        if (list == nullptr || !list->is_array()) {
-          return absl::InvalidArgumentError(absl::StrCat(name, ": wants {\"tokens\": [...]}"));
-        }
-        std::vector<int32_t> tokens;
+        absl::StatusOr<std::vector<int32_t>> tokens = TokensOf(name, *object);
+        if (!tokens.ok()) return tokens.status();
         json::Writer w;
         w.BeginObject();
-        for (const json::Value& t : list->as_array()) {
-          if (!t.is_int() || t.as_int() < INT32_MIN || t.as_int() > INT32_MAX) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(name, ": tokens must be 32-bit integers"));
-          }
-          tokens.push_back(static_cast<int32_t>(t.as_int()));
-        }
         absl::StatusOr<DetokenizeResult> result = (*backend)->Detokenize(
-            source_flags->start, source_flags->arity, tokens, flags->Switch("partial"));
+            source_flags->start, source_flags->arity, *tokens, flags->Switch("partial"));
         if (!result.ok()) return result.status();
         const DetokenizeResult& r = *result;
         if (r.ok) {
@@ -202,6 +209,52 @@ int Detokenize(int argc, char** argv) {
           w.Key("position");
           w.Int(r.position);
         }
+        w.EndObject();
+        std::cout << w.str() << "\n";
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return FailCall(status);
+  return 0;
+}
+
+int Forced(int argc, char** argv) {
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv, {"config", "start", "arity", "max-len", "server"}, {},
+                   /*positional=*/true);
+  if (!flags.ok()) return Fail(flags.status());
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
+  if (!source_flags.ok()) return Fail(source_flags.status());
+  absl::StatusOr<int64_t> max_len = flags->GetInt("max-len", 0, 0, kMaxLenLimit);
+  if (!max_len.ok()) return Fail(max_len.status());
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::Status status = ForEachInput(
+      flags->positional(), /*jsonl=*/true,
+      [&](const std::string& name, const json::Value* object, const std::string&) {
+        absl::StatusOr<std::vector<int32_t>> tokens = TokensOf(name, *object);
+        if (!tokens.ok()) return tokens.status();
+        InitRequest request;
+        request.start = source_flags->start;
+        request.arity = source_flags->arity;
+        request.prefix_tokens = *tokens;
+        request.max_len = static_cast<int>(*max_len);  // 0: the default budget
+        absl::StatusOr<std::vector<int32_t>> forced = (*backend)->Forced(request);
+        if (!forced.ok()) {
+          // A prefix that does not decode is bad input, named by its line (exit 2).
+          if (absl::StartsWith(forced.status().message(), "prefix_tokens[")) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(name, ": ", forced.status().message()));
+          }
+          return forced.status();
+        }
+        json::Writer w;
+        w.BeginObject();
+        w.Key("tokens");
+        WriteTokens(w, *tokens);
+        w.Key("forced");
+        WriteTokens(w, *forced);
         w.EndObject();
         std::cout << w.str() << "\n";
         return absl::OkStatus();

@@ -38,6 +38,23 @@ bool Replayable(const absl::Status& s) {
   return absl::IsNotFound(s) || absl::IsUnavailable(s);
 }
 
+// The response's chains: one per session with jump-forward, none without (as the server
+// promises); with kOff, empty chains so that callers can index them either way.
+absl::StatusOr<ForcedChains> ChainsFromProto(
+    const google::protobuf::RepeatedPtrField<v1::TokenList>& forced, JumpForward mode,
+    size_t sessions, absl::string_view what) {
+  const size_t want = mode == JumpForward::kOff ? 0 : sessions;
+  if (static_cast<size_t>(forced.size()) != want) {
+    return absl::InternalError(absl::StrCat(what, ": the server answered ", forced.size(),
+                                            " forced chains for ", want));
+  }
+  ForcedChains out(sessions);
+  for (int i = 0; i < forced.size(); ++i) {
+    out[static_cast<size_t>(i)].assign(forced[i].tokens().begin(), forced[i].tokens().end());
+  }
+  return out;
+}
+
 void UpdateSession(const v1::SessionState& st, Session* s) {
   s->id = st.session_id();
   s->complete = st.complete();
@@ -117,10 +134,12 @@ class RemoteDecoder::Impl {
   }
 
   // Advance and Rollback: sends `req` (plus the sessions' current ids and return_masks) through
-  // `method`, checks the answer, fills `masks`, and updates each session, then `after(i)`.
-  template <typename Resp, typename Req, typename Method, typename After>
+  // `method`, checks the answer, fills `masks`, lets `record(resp)` check the rest and update
+  // the sessions' token histories (it sees them as they were before the call), then updates
+  // each session's state. Nothing changes unless every check passed.
+  template <typename Resp, typename Req, typename Method, typename Record>
   absl::Status UpdateSessions(absl::string_view what, Method method, Req req,
-                              absl::Span<Session> sessions, MaskRows* masks, After after) {
+                              absl::Span<Session> sessions, MaskRows* masks, Record record) {
     req.set_return_masks(masks != nullptr);
     return WithReplay(sessions, [&](bool retry) {
       req.clear_session_ids();
@@ -135,14 +154,16 @@ class RemoteDecoder::Impl {
         return absl::InternalError(
             absl::StrCat(what, ": the server answered the wrong number of states"));
       }
+      MaskRows rows;
       if (masks != nullptr) {
         s = Masks(resp.bitmask(), resp.fingerprint(), resp.vocab_size(), resp.words_per_row(),
-                  resp.states_size(), masks);
+                  resp.states_size(), &rows);
         if (!s.ok()) return s;
       }
+      if (s = record(resp); !s.ok()) return s;
+      if (masks != nullptr) *masks = std::move(rows);
       for (size_t i = 0; i < sessions.size(); ++i) {
         UpdateSession(resp.states(static_cast<int>(i)), &sessions[i]);
-        after(i);
       }
       return absl::OkStatus();
     });
@@ -227,10 +248,18 @@ absl::StatusOr<VocabularyListing> RemoteDecoder::GetVocabulary(const DecodeConfi
 
 absl::StatusOr<std::vector<Session>> RemoteDecoder::InitStates(
     const DecodeConfig& config, absl::Span<const InitRequest> requests, MaskRows* masks) {
+  ForcedChains unused;
+  return InitStates(config, requests, JumpForward::kOff, &unused, masks);
+}
+
+absl::StatusOr<std::vector<Session>> RemoteDecoder::InitStates(
+    const DecodeConfig& config, absl::Span<const InitRequest> requests, JumpForward jump_forward,
+    ForcedChains* forced, MaskRows* masks) {
   v1::InitStatesRequest req;
   ConfigToProto(config, req.mutable_config());
   for (const InitRequest& r : requests) InitToProto(r, req.add_requests());
   req.set_return_masks(masks != nullptr);
+  req.set_jump_forward(static_cast<v1::JumpForward>(jump_forward));
   v1::InitStatesResponse resp;
   absl::Status s = FromGrpc(impl_->stub_->InitStates(impl_->Context(false).get(), req, &resp));
   if (!s.ok()) return s;
@@ -238,6 +267,9 @@ absl::StatusOr<std::vector<Session>> RemoteDecoder::InitStates(
   if (resp.states_size() != static_cast<int>(requests.size())) {
     return absl::InternalError("InitStates: the server answered the wrong number of states");
   }
+  absl::StatusOr<ForcedChains> chains =
+      ChainsFromProto(resp.forced(), jump_forward, requests.size(), "InitStates");
+  if (!chains.ok()) return chains.status();
   std::vector<Session> out(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     auto origin = std::make_shared<SessionOrigin>();
@@ -248,6 +280,10 @@ absl::StatusOr<std::vector<Session>> RemoteDecoder::InitStates(
     origin->fingerprint = resp.fingerprint();
     out[i].origin = std::move(origin);
     out[i].tokens = requests[i].prefix_tokens;
+    // An applied chain is part of the session: replay must take it too.
+    if (jump_forward == JumpForward::kApply) {
+      out[i].tokens.insert(out[i].tokens.end(), (*chains)[i].begin(), (*chains)[i].end());
+    }
     UpdateSession(resp.states(static_cast<int>(i)), &out[i]);
   }
   if (masks != nullptr) {
@@ -255,6 +291,7 @@ absl::StatusOr<std::vector<Session>> RemoteDecoder::InitStates(
                      resp.states_size(), masks);
     if (!s.ok()) return s;
   }
+  *forced = *std::move(chains);
   return out;
 }
 
@@ -275,15 +312,40 @@ absl::Status RemoteDecoder::LegalMasks(absl::Span<Session> sessions, MaskRows* o
 
 absl::Status RemoteDecoder::Advance(absl::Span<Session> sessions, absl::Span<const int32_t> tokens,
                                     MaskRows* masks) {
+  return Advance(sessions, tokens, JumpForward::kOff, masks).status();
+}
+
+absl::StatusOr<ForcedChains> RemoteDecoder::Advance(absl::Span<Session> sessions,
+                                                    absl::Span<const int32_t> tokens,
+                                                    JumpForward jump_forward, MaskRows* masks) {
   if (tokens.size() != sessions.size()) {
     return absl::InvalidArgumentError(absl::StrCat("token_ids: ", tokens.size(), " tokens for ",
                                                    sessions.size(), " sessions"));
   }
   v1::AdvanceRequest req;
   req.mutable_token_ids()->Add(tokens.begin(), tokens.end());
-  return impl_->UpdateSessions<v1::AdvanceResponse>(
+  req.set_jump_forward(static_cast<v1::JumpForward>(jump_forward));
+  ForcedChains out;
+  absl::Status status = impl_->UpdateSessions<v1::AdvanceResponse>(
       "Advance", &v1::Decoder::Stub::Advance, req, sessions, masks,
-      [&](size_t i) { sessions[i].tokens.push_back(tokens[i]); });
+      [&](const v1::AdvanceResponse& resp) {
+        absl::StatusOr<ForcedChains> chains =
+            ChainsFromProto(resp.forced(), jump_forward, sessions.size(), "Advance");
+        if (!chains.ok()) return chains.status();
+        for (size_t i = 0; i < sessions.size(); ++i) {
+          std::vector<int32_t>& history = sessions[i].tokens;
+          // <pad> after <eos> changes nothing on the server, so it is not history either.
+          if (!sessions[i].terminated) history.push_back(tokens[i]);
+          // An applied chain is part of the session: replay must take it too.
+          if (jump_forward == JumpForward::kApply) {
+            history.insert(history.end(), (*chains)[i].begin(), (*chains)[i].end());
+          }
+        }
+        out = *std::move(chains);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return out;
 }
 
 absl::Status RemoteDecoder::Rollback(absl::Span<Session> sessions,
@@ -295,8 +357,12 @@ absl::Status RemoteDecoder::Rollback(absl::Span<Session> sessions,
   v1::RollbackRequest req;
   req.mutable_num_tokens()->Add(num_tokens.begin(), num_tokens.end());
   return impl_->UpdateSessions<v1::RollbackResponse>(
-      "Rollback", &v1::Decoder::Stub::Rollback, req, sessions, masks, [&](size_t i) {
-        sessions[i].tokens.resize(static_cast<size_t>(sessions[i].num_tokens));
+      "Rollback", &v1::Decoder::Stub::Rollback, req, sessions, masks,
+      [&](const v1::RollbackResponse& resp) {
+        for (size_t i = 0; i < sessions.size(); ++i) {
+          sessions[i].tokens.resize(static_cast<size_t>(resp.states(static_cast<int>(i)).num_tokens()));
+        }
+        return absl::OkStatus();
       });
 }
 

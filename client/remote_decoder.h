@@ -75,6 +75,17 @@ struct Session {
   std::vector<int32_t> tokens;                  // every token taken, prefix included
 };
 
+// Jump-forward (docs/api.md): after a step, the tokens the grammar forces, i.e. the chain that
+// follows while a session's mask has exactly one legal token. A model server that appends them
+// itself saves a forward pass for each one. The values are the proto's.
+enum class JumpForward {
+  kOff = 0,     // no chains
+  kReport = 1,  // each session's chain; the sessions stay where the step left them
+  kApply = 2,   // each session takes its chain (into Session::tokens); masks are after it
+};
+// One chain per session, in request order; a chain may be empty.
+using ForcedChains = std::vector<std::vector<int32_t>>;
+
 // Legal-token bitmasks, one row per session in request order: token i is bit i % 32 of
 // words[row * words_per_row + i / 32].
 struct MaskRows {
@@ -144,10 +155,21 @@ class RemoteDecoder {
   absl::StatusOr<std::vector<Session>> InitStates(const DecodeConfig& config,
                                                   absl::Span<const InitRequest> requests,
                                                   MaskRows* masks = nullptr);
+  // The same, with jump-forward after each prefix: `forced` (not null) gets one chain per
+  // session (empty ones with kOff).
+  absl::StatusOr<std::vector<Session>> InitStates(const DecodeConfig& config,
+                                                  absl::Span<const InitRequest> requests,
+                                                  JumpForward jump_forward, ForcedChains* forced,
+                                                  MaskRows* masks = nullptr);
   absl::Status LegalMasks(absl::Span<Session> sessions, MaskRows* out);
   // All-or-nothing, as in the core; with `masks`, returns the next masks in the same trip.
   absl::Status Advance(absl::Span<Session> sessions, absl::Span<const int32_t> tokens,
                        MaskRows* masks = nullptr);
+  // The same, with jump-forward after the token; returns one chain per session (empty ones
+  // with kOff). All-or-nothing: on an error no session moves, by the token or by a chain.
+  absl::StatusOr<ForcedChains> Advance(absl::Span<Session> sessions,
+                                       absl::Span<const int32_t> tokens,
+                                       JumpForward jump_forward, MaskRows* masks = nullptr);
   absl::Status Rollback(absl::Span<Session> sessions, absl::Span<const int32_t> num_tokens,
                         MaskRows* masks = nullptr);
   // n copies of each session, ordered by (session, copy).

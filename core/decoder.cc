@@ -476,12 +476,11 @@ absl::Status Rollback(DecodeState& state, int k) {
   return absl::OkStatus();
 }
 
-std::vector<int32_t> ForcedTokens(const DecodeState& state) {
-  DecodeState probe = state;
+std::vector<int32_t> TakeForcedTokens(DecodeState& state) {
   std::vector<int32_t> forced;
   absl::InlinedVector<uint32_t, 64> row(state.engine().words());
-  while (!probe.terminated()) {
-    probe.FillMask(row.data());
+  while (!state.terminated()) {
+    state.FillMask(row.data());
     int count = 0, last = -1;
     for (size_t w = 0; w < row.size() && count < 2; ++w) {
       count += std::popcount(row[w]);
@@ -489,9 +488,14 @@ std::vector<int32_t> ForcedTokens(const DecodeState& state) {
     }
     if (count != 1) break;
     forced.push_back(last);
-    (void)probe.Advance(last);
+    (void)state.Advance(last);  // the mask's only token: legal by construction
   }
   return forced;
+}
+
+std::vector<int32_t> ForcedTokens(const DecodeState& state) {
+  DecodeState probe = state;
+  return TakeForcedTokens(probe);
 }
 
 }  // namespace astcd

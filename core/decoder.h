@@ -133,6 +133,9 @@ absl::Status Rollback(DecodeState& state, int k);
 inline DecodeState Fork(const DecodeState& state) { return state; }
 // The chain of tokens that are forced (the mask has one bit) from this state on.
 std::vector<int32_t> ForcedTokens(const DecodeState& state);
+// Jump-forward: advances `state` through ForcedTokens(state) and returns that chain. It cannot
+// fail, since each token is the only legal one where it stands.
+std::vector<int32_t> TakeForcedTokens(DecodeState& state);
 
 }  // namespace astcd
 

@@ -30,6 +30,12 @@ absl::StatusOr<Start> StartFromProto(int start) {
   return absl::InvalidArgumentError(absl::StrCat("start: ", start, " is not a Start value"));
 }
 
+absl::StatusOr<v1::JumpForward> JumpForwardFromProto(int mode) {
+  if (v1::JumpForward_IsValid(mode)) return static_cast<v1::JumpForward>(mode);
+  return absl::InvalidArgumentError(
+      absl::StrCat("jump_forward: ", mode, " is not a JumpForward value"));
+}
+
 std::optional<int> ArityFromProto(bool has, int32_t arity) {
   if (!has) return std::nullopt;
   return arity;

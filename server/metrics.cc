@@ -277,6 +277,14 @@ Metrics::Metrics(const SessionStore* store, MetricsOptions options)
                        .Help("Legal-token mask rows returned.")
                        .Register(r)
                        .Add({});
+  auto& forced = prometheus::BuildCounter()
+                     .Name("astcd_forced_tokens_total")
+                     .Help(
+                         "Forced tokens returned by jump-forward (InitStates, Advance, Step), "
+                         "by mode; with apply the sessions took them too.")
+                     .Register(r);
+  forced_[0] = &forced.Add({{"jump_forward", "report"}});
+  forced_[1] = &forced.Add({{"jump_forward", "apply"}});
   auto& decoded = prometheus::BuildCounter()
                       .Name("astcd_programs_decoded_total")
                       .Help("Programs produced by Decode, by stop reason.")
@@ -422,6 +430,10 @@ std::string Metrics::Text() const {
 void Metrics::TokensAdvanced(int64_t n) { tokens_advanced_->Increment(static_cast<double>(n)); }
 
 void Metrics::MasksServed(int64_t rows) { masks_served_->Increment(static_cast<double>(rows)); }
+
+void Metrics::ForcedTokens(bool applied, int64_t n) {
+  forced_[applied ? 1 : 0]->Increment(static_cast<double>(n));
+}
 
 void Metrics::BatchSize(absl::string_view method, int64_t size) {
   auto it = batch_by_method_.find(method);

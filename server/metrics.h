@@ -72,6 +72,8 @@ class Metrics {
   // ---- What the service reports -------------------------------------------------------------
   void TokensAdvanced(int64_t n);  // tokens accepted by Advance (unary or in Step)
   void MasksServed(int64_t rows);  // mask rows returned by any RPC
+  // Tokens of the forced chains returned by jump-forward; `applied`: the sessions took them.
+  void ForcedTokens(bool applied, int64_t n);
   // The batch size of one call of `method` ("Advance", "InitStates", ...; a fixed set).
   void BatchSize(absl::string_view method, int64_t size);
   void ProgramDecoded(StopReason reason);
@@ -98,6 +100,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* batch_;
   prometheus::Counter* tokens_advanced_;
   prometheus::Counter* masks_served_;
+  std::array<prometheus::Counter*, 2> forced_{};  // jump_forward "report", "apply"
   std::array<prometheus::Counter*, 4> decoded_{};   // by StopReason
   std::array<prometheus::Counter*, 5> run_{};       // by RunStatus
   std::array<prometheus::Counter*, 7> tokenize_{};  // "ok", then by TokenizeStage

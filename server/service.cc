@@ -73,6 +73,30 @@ void ObserveBatch(Metrics* metrics, absl::string_view method, int64_t size) {
   if (metrics != nullptr) metrics->BatchSize(method, size);
 }
 
+// Jump-forward after a step that succeeded: one chain per state, in order. REPORT leaves the
+// states as they are; APPLY moves them through their chains (which cannot fail, so the batch
+// stays all-or-nothing). OFF adds nothing, so the response is exactly as without the field.
+// Returns the number of forced tokens listed.
+int64_t AddForced(v1::JumpForward mode, absl::Span<DecodeState* const> states,
+                  google::protobuf::RepeatedPtrField<v1::TokenList>* forced) {
+  if (mode == v1::JUMP_FORWARD_OFF) return 0;
+  int64_t total = 0;
+  for (DecodeState* state : states) {
+    const std::vector<int32_t> chain =
+        mode == v1::JUMP_FORWARD_APPLY ? TakeForcedTokens(*state) : ForcedTokens(*state);
+    forced->Add()->mutable_tokens()->Add(chain.begin(), chain.end());
+    total += static_cast<int64_t>(chain.size());
+  }
+  return total;
+}
+
+// Counted once the call has succeeded, like the other service counters.
+void ObserveForced(Metrics* metrics, v1::JumpForward mode, int64_t n) {
+  if (metrics != nullptr && mode != v1::JUMP_FORWARD_OFF) {
+    metrics->ForcedTokens(mode == v1::JUMP_FORWARD_APPLY, n);
+  }
+}
+
 }  // namespace
 
 absl::Status DecoderService::Admit() const {
@@ -129,6 +153,8 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
     absl::string_view tenant) {
   ObserveBatch(options_.metrics, "InitStates", req.requests_size());
   if (absl::Status s = CheckBatch("requests", req.requests_size()); !s.ok()) return s;
+  absl::StatusOr<v1::JumpForward> jump = JumpForwardFromProto(req.jump_forward());
+  if (!jump.ok()) return jump.status();
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
   if (!engine.ok()) return engine.status();
@@ -140,9 +166,11 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
   }
   absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
   if (!states.ok()) return states.status();
-  std::vector<const DecodeState*> ptrs;
-  for (const DecodeState& s : *states) ptrs.push_back(&s);
-  if (absl::Status s = AddMasks(ptrs, req.return_masks(), resp); !s.ok()) return s;
+  std::vector<DecodeState*> ptrs;
+  for (DecodeState& s : *states) ptrs.push_back(&s);
+  // Before the sessions are stored, so that a failing batch creates none.
+  const int64_t forced = AddForced(*jump, ptrs, resp->mutable_forced());
+  if (absl::Status s = AddMasks(ConstPtrs(ptrs), req.return_masks(), resp); !s.ok()) return s;
   absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states, tenant);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < states->size(); ++i) {
@@ -151,6 +179,7 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
   if (options_.metrics != nullptr && req.return_masks()) {
     options_.metrics->MasksServed(static_cast<int64_t>(states->size()));
   }
+  ObserveForced(options_.metrics, *jump, forced);
   return absl::OkStatus();
 }
 
@@ -181,13 +210,17 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
                                                    " token ids for ", req.session_ids_size(),
                                                    " sessions; give one per session"));
   }
+  absl::StatusOr<v1::JumpForward> jump = JumpForwardFromProto(req.jump_forward());
+  if (!jump.ok()) return jump.status();
   const std::vector<std::string> ids = Ids(req.session_ids());
   const std::vector<int32_t> tokens(req.token_ids().begin(), req.token_ids().end());
+  int64_t forced = 0;
   const auto advance = [&](absl::Span<DecodeState* const> states) {
     const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
     if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
     // All-or-nothing in core: on error no state changed.
     if (absl::Status s = astcd::Advance(states, tokens); !s.ok()) return s;
+    forced = AddForced(*jump, states, resp->mutable_forced());
     AddStates(ids, states, resp);
     return AddMasks(ptrs, req.return_masks(), resp);
   };
@@ -196,6 +229,7 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
     options_.metrics->TokensAdvanced(static_cast<int64_t>(ids.size()));
     if (req.return_masks()) options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
   }
+  if (status.ok()) ObserveForced(options_.metrics, *jump, forced);
   return status;
 }
 

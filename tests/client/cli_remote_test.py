@@ -101,6 +101,25 @@ try:
     same(["detokenize", "--partial", "-"], stdin=b'{"tokens": [3, 15]}\n')
     same(["detokenize", "-"], stdin=b'not json\n', expect_code=2)
 
+    # forced: the chains after every prefix of sampled programs, other starts, bad prefixes
+    for start in ["function", "module"]:
+        sampled = run(["sample", "--start", start, "--n", "6", "--seed", "11",
+                       "--max-new-tokens", "40"])[1]
+        prefixes = "".join(json.dumps({"tokens": t[:k]}) + "\n"
+                           for t in (json.loads(l)["tokens"] for l in sampled.decode().splitlines())
+                           for k in range(len(t) + 1))
+        out = same(["forced", "--start", start, "--max-len", "40", "-"], stdin=prefixes.encode())
+        check(any(json.loads(l)["forced"] for l in out[1].decode().splitlines()),
+              f"forced --start {start}: some prefix has a chain")
+    same(["forced", "--start", "block", "--arity", "2", "--config", loops, "--max-len", "6", "-"],
+         stdin=b'{"tokens": []}\n')
+    same(["forced", "--start", "expr", "--arity", "2", "--max-len", "3", "-"],
+         stdin=b'{"tokens": []}\n')
+    same(["forced", "-"], stdin=b'{"tokens": [3, 15, 999]}\n', expect_code=2)
+    same(["forced", "-"], stdin=b'{"tokens": []}\n{"tokens": [1, 1]}\n', expect_code=2)
+    same(["forced", "--max-len", "2", "-"], stdin=b'{"tokens": []}\n', expect_code=2)
+    same(["forced", "-"], stdin=b'{"toks": []}\n', expect_code=2)
+
     # run: source, tokens, invalid programs, entries, traces, locals, limits, bad tuples
     loop_src = write("loop.py", "def f(a, b):\n    for i in range(a):\n        b = b * 2\n"
                      "    return b\n")

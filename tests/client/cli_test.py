@@ -1055,6 +1055,68 @@ def detokenize_reads_files_in_order():
 
 
 # ---------------------------------------------------------------------------------------------
+# forced
+
+
+def forced_lines(flags, token_lists):
+    """Runs `astcd forced flags` on one {"tokens": ...} line per list; returns the chains."""
+    data = "".join(json.dumps({"tokens": t}) + "\n" for t in token_lists)
+    results = json_lines(run_ok_input(["forced", *flags], data), "forced")
+    expect(len(results) == len(token_lists),
+           f"forced printed {len(results)} lines for {len(token_lists)} inputs")
+    for i, r in enumerate(results):
+        expect(list(r) == ["tokens", "forced"], f"forced line {i}: keys {list(r)}")
+        expect(r["tokens"] == token_lists[i], f"forced line {i} echoes {r['tokens']}")
+    return [r["forced"] for r in results]
+
+
+@check
+def forced_chains_follow_singleton_masks():
+    # A budget of 4 leaves `def/1 pass` only `end <eos>`; a roomier one leaves a choice.
+    chains = forced_lines(["--start", "function", "--max-len", "4"],
+                          [toks("def/1", "pass"), toks("def/1"), toks("def/1", "pass", "end"),
+                           toks("def/1", "pass", "end", "<eos>")])
+    want = [toks("end", "<eos>"), [], toks("<eos>"), []]
+    expect(chains == want, f"chains {chains}, not {want}")
+    (chain,) = forced_lines(["--start", "function"], [toks("def/1", "pass")])
+    expect(chain == [], f"with the default budget, def/1 pass forces {chain}")
+    # Every sampled program goes through each of its prefixes' chains, and a chain ends at a
+    # choice: the prefix plus its chain forces nothing more.
+    for start in ["function", "module"]:
+        programs = [r["tokens"] for r in sample_lines("--start", start, "--n", "8", "--seed", "6",
+                                                      "--max-new-tokens", "40")]
+        prefixes = [p[:k] for p in programs for k in range(len(p) + 1)]
+        flags = ["--start", start, "--max-len", "40"]
+        chains = forced_lines(flags, prefixes)
+        expect(any(chains), f"{start}: no prefix had a forced chain")
+        i = 0
+        for p in programs:
+            for k in range(len(p) + 1):
+                expect(p[k:k + len(chains[i])] == chains[i],
+                       f"{start}: {p} at {k}: chain {chains[i]} is not what follows")
+                i += 1
+        extended = [pre + c for pre, c in zip(prefixes, chains) if c]
+        expect(all(c == [] for c in forced_lines(flags, extended)),
+               f"{start}: a chain stopped before a choice")
+
+
+@check
+def error_forced_bad_inputs():
+    n = default_vocab()["vocab_size"]
+    cases = (("not json\n", ["stdin:1"]), ('{"toks": []}\n', ["tokens"]),
+             (json.dumps({"tokens": toks("def/1") + [n]}) + "\n", ["stdin:1", "prefix_tokens[1]"]),
+             ('{"tokens": []}\n' + json.dumps({"tokens": toks("a")}) + "\n",
+              ["stdin:2", "prefix_tokens[0]", "not legal"]))
+    for data, culprits in cases:
+        p = run_input(["forced", "--start", "function"], data.encode())
+        err = p.stderr.decode(errors="replace")
+        expect(p.returncode == 2 and all(c in err for c in culprits),
+               f"forced {data!r}: exit {p.returncode}, stderr {err!r} lacks {culprits}")
+    expect_usage_error(["forced", "--arity", "2", "-"], ["--arity"])
+    expect_usage_error(["forced", "--max-len", "0x", "-"], ["--max-len"])
+
+
+# ---------------------------------------------------------------------------------------------
 # run
 
 BOOL_INT_NONE_SOURCE = ("def f(x, y):\n    if x > y:\n        return x > 0\n    if x == y:\n"

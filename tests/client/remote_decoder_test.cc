@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -497,6 +498,264 @@ TEST_F(RemoteDecoderTest, LostSessionsAreReplayed) {
   pinned.expected_fingerprint = "0000000000000000";
   std::unique_ptr<RemoteDecoder> wrong = RemoteDecoder::Connect(server_.target(), pinned);
   EXPECT_TRUE(absl::IsFailedPrecondition(wrong->InitStates({}, {r}).status()));
+}
+
+// ---- Jump-forward ---------------------------------------------------------------------------
+
+using client::ForcedChains;
+using client::JumpForward;
+
+// Advances a local state through `chain`, which must be legal.
+void Take(DecodeState& state, const std::vector<int32_t>& chain) {
+  for (int32_t t : chain) ASSERT_TRUE(state.Advance(t).ok()) << "token " << t;
+}
+
+// REPORT lists the in-process chain after the prefix and after each token, and leaves every
+// session where the step left it.
+TEST_F(RemoteDecoderTest, JumpForwardReportEqualsInProcessAndMovesNothing) {
+  auto engine = MakeEngine();
+  std::vector<InitRequest> requests;
+  for (const auto& [prefix, max_len] :
+       std::vector<std::pair<const char*, int>>{{"def/1 pass", 4}, {"def/2", 6},
+                                                {"def/1 return", 6}}) {
+    InitRequest r;
+    r.start = Start::kFunction;
+    r.prefix_tokens = testing::Ids(*engine, prefix);
+    r.max_len = max_len;
+    requests.push_back(r);
+  }
+  ForcedChains forced;
+  MaskRows masks;
+  absl::StatusOr<std::vector<Session>> s =
+      rpc_->InitStates({}, requests, JumpForward::kReport, &forced, &masks);
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<std::vector<DecodeState>> local = InitStates(engine, requests);
+  ASSERT_TRUE(local.ok());
+  ASSERT_EQ(forced.size(), requests.size());
+  EXPECT_EQ(forced[0], testing::Ids(*engine, "end <eos>"));  // a budget of 4 leaves no room
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(forced[i], ForcedTokens((*local)[i])) << i;
+    EXPECT_EQ((*s)[i].tokens, requests[i].prefix_tokens) << i;
+    EXPECT_EQ((*s)[i].num_tokens, static_cast<int>(requests[i].prefix_tokens.size())) << i;
+    EXPECT_EQ(RemoteRow(masks, static_cast<int>(i)), LocalMask((*local)[i])) << i;
+  }
+  // Each session takes one legal token (the first of its chain when there is one).
+  std::vector<int32_t> tokens;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    tokens.push_back(forced[i].empty() ? LegalTokens(LocalMask((*local)[i]))[0] : forced[i][0]);
+    ASSERT_TRUE((*local)[i].Advance(tokens[i]).ok());
+  }
+  absl::StatusOr<ForcedChains> after =
+      rpc_->Advance(absl::MakeSpan(*s), tokens, JumpForward::kReport, &masks);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ((*after)[i], ForcedTokens((*local)[i])) << i;
+    EXPECT_EQ((*s)[i].tokens, (*local)[i].tokens()) << i;
+    EXPECT_EQ((*s)[i].num_tokens, (*local)[i].num_tokens()) << i;
+    EXPECT_EQ(RemoteRow(masks, static_cast<int>(i)), LocalMask((*local)[i])) << i;
+  }
+  MaskRows again;
+  ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &again).ok());
+  EXPECT_EQ(again.words, masks.words);
+  // OFF (the default) lists no chains: one empty chain per session on the client side.
+  absl::StatusOr<ForcedChains> off = rpc_->Advance(
+      absl::MakeSpan(*s), {(*after)[0].empty() ? 0 : (*after)[0][0],
+                           LegalTokens(LocalMask((*local)[1]))[0],
+                           LegalTokens(LocalMask((*local)[2]))[0]},
+      JumpForward::kOff);
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(*off, ForcedChains(3));
+}
+
+// A uniform walk of one program through the server. Where the mask has one legal token the
+// token is forced and no choice is drawn; elsewhere `rng` chooses. With kApply the server takes
+// the forced chains, so the client is asked only for the choices; each chain and the masks
+// after it are checked against the in-process state.
+struct Walk {
+  std::vector<int32_t> tokens;
+  int choices = 0;  // tokens the caller chose: one forward pass each
+  int forced = 0;   // tokens the server took on its own (kApply)
+};
+
+Walk RemoteWalk(RemoteDecoder& rpc, std::shared_ptr<const Engine> engine,
+                const InitRequest& request, uint64_t seed, JumpForward mode) {
+  Walk walk;
+  DecodeState local = *InitState(engine, request);
+  Rng rng(seed);
+  ForcedChains forced;
+  MaskRows masks;
+  absl::StatusOr<std::vector<Session>> s = rpc.InitStates({}, {request}, mode, &forced, &masks);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return walk;
+  std::vector<int32_t> chain = forced[0];
+  while (true) {
+    if (mode == JumpForward::kApply) {
+      EXPECT_EQ(chain, ForcedTokens(local));
+      Take(local, chain);
+      walk.forced += static_cast<int>(chain.size());
+    }
+    EXPECT_EQ(RemoteRow(masks, 0), LocalMask(local));
+    EXPECT_EQ((*s)[0].tokens, local.tokens());
+    if ((*s)[0].terminated) break;
+    const std::vector<int32_t> legal = LegalTokens(RemoteRow(masks, 0));
+    EXPECT_FALSE(legal.empty());
+    if (legal.empty()) break;
+    // After an applied chain the session always stands at a real choice.
+    if (mode == JumpForward::kApply) {
+      EXPECT_GT(legal.size(), 1u);
+    }
+    int32_t token = legal[0];
+    if (legal.size() > 1) {
+      token = legal[rng.Below(legal.size())];
+      ++walk.choices;
+    }
+    absl::StatusOr<ForcedChains> next = rpc.Advance(absl::MakeSpan(*s), {token}, mode, &masks);
+    EXPECT_TRUE(next.ok()) << next.status();
+    if (!next.ok()) break;
+    EXPECT_TRUE(local.Advance(token).ok());
+    chain = (*next)[0];
+  }
+  walk.tokens = (*s)[0].tokens;
+  EXPECT_TRUE(rpc.Release(*s).ok());
+  return walk;
+}
+
+// Over real random decodes, APPLY yields the very programs of a plain walk with the same
+// choices, asks the caller for exactly those choices, and saves a forward pass per forced
+// token.
+TEST_F(RemoteDecoderTest, JumpForwardApplySavesForwardPassesOnRandomWalks) {
+  auto engine = MakeEngine();
+  int saved = 0, taken = 0;
+  for (Start start : {Start::kFunction, Start::kModule}) {
+    for (uint64_t seed = 0; seed < 8; ++seed) {
+      SCOPED_TRACE(::testing::Message() << StartName(start) << " seed " << seed);
+      InitRequest r;
+      r.start = start;
+      r.max_len = 24 + 8 * static_cast<int>(seed % 4);
+      const Walk plain = RemoteWalk(*rpc_, engine, r, seed, JumpForward::kOff);
+      const Walk jumped = RemoteWalk(*rpc_, engine, r, seed, JumpForward::kApply);
+      ASSERT_FALSE(plain.tokens.empty());
+      EXPECT_EQ(jumped.tokens, plain.tokens);
+      EXPECT_EQ(jumped.choices, plain.choices);
+      EXPECT_EQ(jumped.choices + jumped.forced, static_cast<int>(jumped.tokens.size()));
+      saved += jumped.forced;
+      taken += static_cast<int>(jumped.tokens.size());
+    }
+  }
+  EXPECT_GT(saved, 0);
+  EXPECT_LT(saved, taken);
+}
+
+// A failing batch with APPLY moves no session, by its token or by a chain; the same batch with
+// good tokens then goes through.
+TEST_F(RemoteDecoderTest, JumpForwardApplyFailingBatchChangesNothing) {
+  auto engine = MakeEngine();
+  InitRequest r;
+  r.start = Start::kFunction;
+  r.prefix_tokens = testing::Ids(*engine, "def/1");
+  r.max_len = 4;
+  absl::StatusOr<std::vector<Session>> s = rpc_->InitStates({}, {r, r});
+  ASSERT_TRUE(s.ok());
+  MaskRows before, after;
+  ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &before).ok());
+  const std::vector<Session> kept = *s;
+  auto expect_unchanged = [&](const char* what) {
+    ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &after).ok()) << what;
+    EXPECT_EQ(after.words, before.words) << what;
+    for (size_t i = 0; i < s->size(); ++i) {
+      EXPECT_EQ((*s)[i].tokens, kept[i].tokens) << what;
+      EXPECT_EQ((*s)[i].num_tokens, kept[i].num_tokens) << what;
+    }
+  };
+  // "pass" forces "end <eos>" within this budget: a chain that must not be taken.
+  const int32_t pass = *engine->vocab().Find("pass");
+  const int32_t a = *engine->vocab().Find("a");
+  absl::StatusOr<ForcedChains> st =
+      rpc_->Advance(absl::MakeSpan(*s), {pass, a}, JumpForward::kApply);
+  EXPECT_TRUE(absl::IsFailedPrecondition(st.status())) << st.status();
+  EXPECT_NE(st.status().message().find("token_ids[1]"), absl::string_view::npos);
+  expect_unchanged("illegal token");
+  st = rpc_->Advance(absl::MakeSpan(*s), {pass, 99999}, JumpForward::kApply);
+  EXPECT_TRUE(absl::IsInvalidArgument(st.status())) << st.status();
+  expect_unchanged("token outside the vocabulary");
+  Session ghost = (*s)[1];
+  ghost.id = std::string(32, 'f');
+  std::vector<Session> mixed = {(*s)[0], ghost};
+  st = rpc_->Advance(absl::MakeSpan(mixed), {pass, pass}, JumpForward::kApply);
+  EXPECT_TRUE(absl::IsNotFound(st.status())) << st.status();
+  expect_unchanged("unknown session");
+
+  st = rpc_->Advance(absl::MakeSpan(*s), {pass, pass}, JumpForward::kApply, &after);
+  ASSERT_TRUE(st.ok()) << st.status();
+  const std::vector<int32_t> done = testing::Ids(*engine, "def/1 pass end <eos>");
+  for (size_t i = 0; i < s->size(); ++i) {
+    EXPECT_EQ((*st)[i], testing::Ids(*engine, "end <eos>"));
+    EXPECT_EQ((*s)[i].tokens, done);
+    EXPECT_TRUE((*s)[i].terminated);
+    EXPECT_EQ((*s)[i].num_tokens, 4);
+  }
+}
+
+// Sessions that took applied chains (at InitStates and at Advance) are re-created from their
+// token histories after the server is killed and another starts on the same port: the replayed
+// sessions' masks and chains are the in-process ones.
+TEST_F(RemoteDecoderTest, JumpForwardReplayAfterRestartKeepsAppliedChains) {
+  auto engine = MakeEngine();
+  const int port = server_.port();
+  std::unique_ptr<RemoteDecoder> replaying = RemoteDecoder::Connect(server_.target());
+  std::vector<InitRequest> requests;
+  std::vector<DecodeState> local;
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    InitRequest r;
+    r.start = seed % 2 ? Start::kModule : Start::kFunction;
+    r.max_len = 30;
+    requests.push_back(r);
+    local.push_back(*InitState(engine, r));
+  }
+  ForcedChains forced;
+  MaskRows masks;
+  absl::StatusOr<std::vector<Session>> s =
+      replaying->InitStates({}, requests, JumpForward::kApply, &forced, &masks);
+  ASSERT_TRUE(s.ok()) << s.status();
+  Rng rng(7);
+  int applied = 0;
+  // A few steps with APPLY before the restart, and one after it.
+  for (int step = 0; step < 4; ++step) {
+    std::vector<int32_t> tokens;
+    for (size_t i = 0; i < local.size(); ++i) {
+      Take(local[i], forced[i]);
+      applied += static_cast<int>(forced[i].size());
+      ASSERT_EQ((*s)[i].tokens, local[i].tokens()) << i;
+      ASSERT_EQ(RemoteRow(masks, static_cast<int>(i)), LocalMask(local[i])) << i;
+      const std::vector<int32_t> legal = LegalTokens(LocalMask(local[i]));
+      tokens.push_back(local[i].terminated() ? Vocabulary::pad_id()
+                                             : legal[rng.Below(legal.size())]);
+      ASSERT_TRUE(local[i].Advance(tokens[i]).ok());
+    }
+    if (step == 3) {
+      server_.Kill(SIGKILL);
+      ServerProcess second;
+      ASSERT_TRUE(second.Start(ASTCD_SERVER_PATH, {}, port)) << second.error();
+      absl::StatusOr<ForcedChains> next =
+          replaying->Advance(absl::MakeSpan(*s), tokens, JumpForward::kApply, &masks);
+      ASSERT_TRUE(next.ok()) << next.status();
+      EXPECT_GT(replaying->replays(), 0);
+      for (size_t i = 0; i < local.size(); ++i) {
+        EXPECT_EQ((*next)[i], ForcedTokens(local[i])) << i;
+        Take(local[i], (*next)[i]);
+        EXPECT_EQ((*s)[i].tokens, local[i].tokens()) << i;
+        EXPECT_EQ((*s)[i].num_tokens, local[i].num_tokens()) << i;
+        EXPECT_EQ(RemoteRow(masks, static_cast<int>(i)), LocalMask(local[i])) << i;
+      }
+      break;
+    }
+    absl::StatusOr<ForcedChains> next =
+        replaying->Advance(absl::MakeSpan(*s), tokens, JumpForward::kApply, &masks);
+    ASSERT_TRUE(next.ok()) << next.status();
+    forced = *std::move(next);
+  }
+  EXPECT_GT(applied, 0);  // the replayed histories did hold applied chains
 }
 
 // SIGTERM during a Decode: the stream still delivers every result, the server exits 0, and

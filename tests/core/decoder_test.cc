@@ -319,6 +319,42 @@ TEST(Decoder, ForcedTokensFollowSingletonMasks) {
   EXPECT_TRUE(ForcedTokens(s).empty());
 }
 
+// TakeForcedTokens moves a state exactly as advancing by ForcedTokens would, and stops at a
+// choice: on random walks the taken chain is the reported one, the masks after agree, and
+// nothing is left forced.
+TEST(Decoder, TakeForcedTokensAdvancesThroughTheChain) {
+  auto engine = MakeEngine();
+  DecodeState s = MustInit(engine, Start::kFunction, "def/1 pass", 4);
+  EXPECT_EQ(TakeForcedTokens(s), Ids(*engine, "end <eos>"));
+  EXPECT_TRUE(s.terminated());
+  EXPECT_TRUE(TakeForcedTokens(s).empty());  // a terminated state has no chain
+  int taken = 0;
+  for (Start start : {Start::kModule, Start::kFunction}) {
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      DecodeState state = MustInit(engine, start, "", 40);
+      Rng rng(seed);
+      while (!state.terminated()) {
+        const std::vector<int32_t> forced = ForcedTokens(state);
+        DecodeState stepped = state;
+        for (int32_t t : forced) ASSERT_TRUE(stepped.Advance(t).ok());
+        ASSERT_EQ(TakeForcedTokens(state), forced);
+        ASSERT_EQ(state.tokens(), stepped.tokens());
+        ASSERT_EQ(MaskSet(state), MaskSet(stepped));
+        ASSERT_TRUE(state.CheckInvariants());
+        ASSERT_TRUE(ForcedTokens(state).empty());
+        taken += static_cast<int>(forced.size());
+        if (state.terminated()) break;
+        const std::set<int> mask = MaskSet(state);
+        ASSERT_GT(mask.size(), 1u);  // a choice, or the chain would have gone on
+        auto it = mask.begin();
+        std::advance(it, rng.Below(mask.size()));
+        ASSERT_TRUE(state.Advance(*it).ok());
+      }
+    }
+  }
+  EXPECT_GT(taken, 0);
+}
+
 TEST(Decoder, InitRefusesBadRequests) {
   auto engine = MakeEngine();
   InitRequest r;

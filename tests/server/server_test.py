@@ -295,6 +295,141 @@ def main():
         assert out[3].WhichOneof("result") == "advance" and out[3].advance.bitmask
         assert out[4].status.code == grpc.StatusCode.NOT_FOUND.value[0]
 
+    vocab = stub.GetVocabulary(pb.GetVocabularyRequest())
+    token_id = {t.name: t.id for t in vocab.tokens}
+
+    def toks(names):
+        return [token_id[n] for n in names.split()]
+
+    def rows(resp, n):
+        return [mask_bits(resp.bitmask, i, resp.words_per_row) for i in range(n)]
+
+    REPORT, APPLY = pb.JUMP_FORWARD_REPORT, pb.JUMP_FORWARD_APPLY
+    # def/1 pass, with a budget of 4: "end <eos>" is forced. def/1 alone forces nothing.
+    pass_init = pb.InitRequest(start=pb.START_FUNCTION, prefix_tokens=toks("def/1 pass"), max_len=4)
+    def1_init = pb.InitRequest(start=pb.START_FUNCTION, prefix_tokens=toks("def/1"), max_len=4)
+
+    @check("jump-forward OFF (the default): no forced entries, the response as before")
+    def _():
+        r = stub.InitStates(pb.InitStatesRequest(requests=[pass_init], return_masks=True))
+        assert len(r.forced) == 0 and "forced" not in [f.name for f, _ in r.ListFields()]
+        assert r.states[0].num_tokens == 2 and rows(r, 1) == [set(toks("end"))]
+        a = stub.Advance(pb.AdvanceRequest(session_ids=[r.states[0].session_id],
+                                           token_ids=toks("end"), return_masks=True,
+                                           jump_forward=pb.JUMP_FORWARD_OFF))
+        assert len(a.forced) == 0 and a.states[0].num_tokens == 3 and rows(a, 1) == [{EOS}]
+
+    @check("jump-forward REPORT: each session's chain, the sessions stay put; equals `astcd forced`")
+    def _():
+        r = stub.InitStates(pb.InitStatesRequest(requests=[pass_init, def1_init],
+                                                 return_masks=True, jump_forward=REPORT))
+        assert [list(f.tokens) for f in r.forced] == [toks("end <eos>"), []], r.forced
+        assert [s.num_tokens for s in r.states] == [2, 1]
+        assert not r.states[0].terminated and rows(r, 2)[0] == set(toks("end"))
+        sids = [s.session_id for s in r.states]
+        before = [state_of(stub, sid) for sid in sids]
+        a = stub.Advance(pb.AdvanceRequest(session_ids=sids, token_ids=toks("end pass"),
+                                           return_masks=True, jump_forward=REPORT))
+        assert [list(f.tokens) for f in a.forced] == [[EOS], toks("end <eos>")], a.forced
+        assert [s.num_tokens for s in a.states] == [3, 2]
+        assert rows(a, 2) == [{EOS}, set(toks("end"))]
+        assert [state_of(stub, sid)[0] for sid in sids] == [b[0] + 1 for b in before]
+        # Along random walks, every prefix's chain is what the CLI computes in-process.
+        rng = random.Random(99)
+        prefixes, chains = [], []
+        for i in range(6):
+            start = [pb.START_FUNCTION, pb.START_MODULE][i % 2]
+            init = stub.InitStates(pb.InitStatesRequest(
+                requests=[pb.InitRequest(start=start, max_len=30)], return_masks=True,
+                jump_forward=REPORT))
+            sid, resp, tokens = init.states[0].session_id, init, []
+            while True:
+                prefixes.append((start, list(tokens)))
+                chains.append(list(resp.forced[0].tokens))
+                if resp.states[0].terminated:
+                    break
+                tok = rng.choice(sorted(rows(resp, 1)[0]))
+                tokens.append(tok)
+                resp = stub.Advance(pb.AdvanceRequest(session_ids=[sid], token_ids=[tok],
+                                                      return_masks=True, jump_forward=REPORT))
+                assert resp.states[0].num_tokens == len(tokens)
+        assert any(chains), "no step had a forced chain"
+        for start, name in [(pb.START_FUNCTION, "function"), (pb.START_MODULE, "module")]:
+            lines = "".join(json.dumps({"tokens": t}) + "\n" for s_, t in prefixes if s_ == start)
+            out = [json.loads(l) for l in cli("forced", "--start", name, "--max-len", "30",
+                                              stdin=lines).splitlines()]
+            want = [c for (s_, _), c in zip(prefixes, chains) if s_ == start]
+            assert [o["forced"] for o in out] == want, (name, out[:3], want[:3])
+
+    @check("jump-forward APPLY: sessions take their chains; masks after them; a bad batch moves none")
+    def _():
+        r = stub.InitStates(pb.InitStatesRequest(requests=[pass_init, def1_init],
+                                                 return_masks=True, jump_forward=APPLY))
+        assert [list(f.tokens) for f in r.forced] == [toks("end <eos>"), []], r.forced
+        assert [s.num_tokens for s in r.states] == [4, 1]
+        assert r.states[0].terminated and rows(r, 2)[0] == {PAD}
+        done, sid = r.states[0].session_id, r.states[1].session_id
+        # A failing batch (an illegal token, an unknown session) takes neither token nor chain.
+        before = state_of(stub, sid)
+        FP, IA, NF = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT,
+                      grpc.StatusCode.NOT_FOUND)
+        for sids, tokens, code, field in [([sid, done], toks("pass a"), FP, "token_ids[1]"),
+                                          ([sid, "0" * 32], toks("pass pass"), NF,
+                                           "session_ids[1]"),
+                                          ([sid, done], [token_id["pass"], 999], IA,
+                                           "token_ids[1]")]:
+            expect_error(lambda: stub.Advance(pb.AdvanceRequest(
+                session_ids=sids, token_ids=tokens, jump_forward=APPLY)), code, field)
+            assert state_of(stub, sid) == before
+        a = stub.Advance(pb.AdvanceRequest(session_ids=[sid, done], token_ids=toks("pass <pad>"),
+                                           return_masks=True, jump_forward=APPLY))
+        assert [list(f.tokens) for f in a.forced] == [toks("end <eos>"), []], a.forced
+        assert [s.num_tokens for s in a.states] == [4, 4] and a.states[0].terminated
+        assert rows(a, 2) == [{PAD}, {PAD}]
+        assert state_of(stub, sid)[0] == 4
+
+    @check("jump-forward on the Step stream: APPLY and REPORT steps; a bad value fails one step")
+    def _():
+        r = stub.InitStates(pb.InitStatesRequest(requests=[def1_init, def1_init]))
+        s0, s1 = [s.session_id for s in r.states]
+        reqs = [pb.StepRequest(step_id=1, advance=pb.AdvanceRequest(
+                    session_ids=[s0], token_ids=toks("pass"), return_masks=True,
+                    jump_forward=APPLY)),
+                pb.StepRequest(step_id=2, advance=pb.AdvanceRequest(
+                    session_ids=[s1], token_ids=toks("pass"), jump_forward=7)),
+                pb.StepRequest(step_id=3, advance=pb.AdvanceRequest(
+                    session_ids=[s1], token_ids=toks("pass"), return_masks=True,
+                    jump_forward=REPORT)),
+                pb.StepRequest(step_id=4, legal_masks=pb.LegalMasksRequest(session_ids=[s0, s1]))]
+        out = list(stub.Step(iter(reqs), timeout=10))
+        assert [o.step_id for o in out] == [1, 2, 3, 4]
+        assert out[0].status.code == 0, out[0]
+        assert [list(f.tokens) for f in out[0].advance.forced] == [toks("end <eos>")]
+        assert out[0].advance.states[0].num_tokens == 4 and out[0].advance.states[0].terminated
+        assert mask_bits(out[0].advance.bitmask, 0, out[0].advance.words_per_row) == {PAD}
+        assert out[1].status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], out[1]
+        br = error_details_pb2.BadRequest()
+        assert out[1].status.details[0].Unpack(br)
+        assert br.field_violations[0].field == "jump_forward", br
+        assert out[1].WhichOneof("result") is None
+        assert out[2].status.code == 0 and out[2].advance.states[0].num_tokens == 2
+        assert [list(f.tokens) for f in out[2].advance.forced] == [toks("end <eos>")]
+        assert mask_bits(out[3].legal_masks.bitmask, 1, out[3].legal_masks.words_per_row) == \
+            set(toks("end"))
+
+    @check("jump-forward: a value outside the enum is INVALID_ARGUMENT naming jump_forward")
+    def _():
+        IA = grpc.StatusCode.INVALID_ARGUMENT
+        sid = stub.InitStates(pb.InitStatesRequest(requests=[def1_init])).states[0].session_id
+        before = state_of(stub, sid)
+        for value in [3, -1, 1000]:
+            expect_error(lambda: stub.Advance(pb.AdvanceRequest(
+                session_ids=[sid], token_ids=toks("pass"), jump_forward=value)), IA,
+                "jump_forward")
+            expect_error(lambda: stub.InitStates(pb.InitStatesRequest(
+                requests=[def1_init], jump_forward=value)), IA, "jump_forward")
+        assert state_of(stub, sid) == before
+
     @check("Tokenize with create_sessions, Detokenize, Run (int/bool/None), Fork, Rollback")
     def _():
         src = "def f(a, b):\n    c = a * b\n    return c + 1\n"
