@@ -78,15 +78,18 @@ class MeteredServer(AstcdServer):
         self.metrics_address = m.group(1)
         return self
 
-    def rpc_count(self, method: str) -> int:
+    def metric(self, name: str, labels: str = "") -> float:
+        """The sum of a metric's samples whose labels include `labels` (e.g.
+        'grpc_method="Advance"'); 0 when there are none."""
         with urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=30) as r:
             text = r.read().decode()
-        total = 0.0
-        pat = re.compile(r'^grpc_server_started_total\{[^}]*grpc_method="' + re.escape(method)
-                         + r'"[^}]*\}\s+(\S+)$', re.M)
-        for m in pat.finditer(text):
-            total += float(m.group(1))
-        return int(total)
+        pat = re.compile(r"^" + re.escape(name) + r"(\{[^}]*\})?\s+(\S+)$", re.M)
+        return sum(float(m.group(2)) for m in pat.finditer(text)
+                   if labels in (m.group(1) or ""))
+
+    def rpc_count(self, method: str) -> int:
+        """RPCs of a method the server has started (grpc_server_started_total)."""
+        return int(self.metric("grpc_server_started_total", f'grpc_method="{method}"'))
 
 
 def tiny_lm(vocab_in: int, vocab_out: int, seed: int = 0, hidden: int = 32):

@@ -3,8 +3,9 @@ sequence ("row"), created, advanced and released in batches, and the masking of 
 with the rows' next-token masks.
 
 Batching rule: one InitStates per (client, config) for new rows, and one Advance with
-return_masks per client per token position; a row that has taken <eos> takes no more tokens
-and allows only <eos> and <pad>.
+return_masks per (client, config) per token position (the server refuses a batch that mixes
+vocabularies, and a config fixes the vocabulary); a row that has taken <eos> takes no more
+tokens and allows only <eos> and <pad>.
 """
 from __future__ import annotations
 
@@ -131,14 +132,14 @@ def open_rows(rows: Sequence[Row]) -> None:
 
 
 def advance_rows(rows: Sequence[Row], tokens: Sequence[Sequence[int]]) -> int:
-    """Row i takes tokens[i], in order: one Advance with return_masks per client per token
-    position, over the rows still open. Tokens after a row's <eos> are not sent (its mask
+    """Row i takes tokens[i], in order: one Advance with return_masks per (client, config)
+    per token position, over the rows still open. Tokens after a row's <eos> are not sent (its mask
     allowed only <eos>/<pad>). Returns the number of Advance calls made."""
     calls = 0
     depth = max((len(t) for t in tokens), default=0)
     for k in range(depth):
         live = [(r, int(t[k])) for r, t in zip(rows, tokens) if len(t) > k and not r.terminated]
-        for group in group_by(live, lambda rt: id(rt[0].client)):
+        for group in group_by(live, lambda rt: (id(rt[0].client), config_key(rt[0].config))):
             grows = [r for r, _ in group]
             _, masks = grows[0].client.advance([r.session for r in grows],
                                                [t for _, t in group], return_masks=True,
