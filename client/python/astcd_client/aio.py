@@ -11,13 +11,13 @@ Every operation is written once in _protocol.py; this module only makes the call
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Union
 
 import grpc
 import grpc.aio
 
-from ._protocol import Call, Config, JumpForward, Operation, Protocol, Session, Sessions, Sleep, T
-from .client import STEP_ACTIONS, channel_options, client_metadata, step_result
+from ._protocol import Call, Config, JumpForward, Operation, Session, Sessions, Sleep, T
+from .client import STEP_ACTIONS, Connection, step_result
 from .errors import AstcdError
 
 __all__ = ["Client", "StepStream"]
@@ -42,38 +42,12 @@ async def drive(operation: Operation[T], execute: Any) -> T:
             error = e
 
 
-class Client:
-    """A grpc.aio connection to astcd-server; see astcd_client.Client for the arguments. Every
-    RPC method is a coroutine; decode() is an async iterator. Create it inside the event loop
-    that uses it."""
+class Client(Connection):
+    """A grpc.aio connection to astcd-server (see astcd_client.Connection for the arguments).
+    Every RPC method is a coroutine; decode() is an async iterator. Create it inside the event
+    loop that uses it."""
 
-    def __init__(self, target: Optional[str] = None, *, timeout: Optional[float] = 60.0,
-                 channel: Optional[grpc.aio.Channel] = None,
-                 credentials: Optional[grpc.ChannelCredentials] = None,
-                 metadata: Optional[Sequence[Tuple[str, str]]] = None,
-                 options: Optional[Sequence[Tuple[str, Any]]] = None,
-                 replay_sessions: bool = True, max_attempts: int = 8,
-                 initial_backoff: float = 0.05, max_backoff: float = 2.0,
-                 affinity_key: Optional[str] = None) -> None:
-        self.protocol = Protocol(replay_sessions, max_attempts, initial_backoff, max_backoff)
-        self.pb2 = self.protocol.pb2
-        self.timeout = timeout
-        self.metadata = client_metadata(metadata, affinity_key)
-        self._own_channel = channel is None
-        if channel is None:
-            if target is None:
-                raise ValueError("pass a target (host:port) or a channel")
-            opts = channel_options(options)
-            channel = (grpc.aio.secure_channel(target, credentials, options=opts)
-                       if credentials is not None
-                       else grpc.aio.insecure_channel(target, options=opts))
-        self.channel = channel
-        self.stub = self.protocol.stubs.astcd_pb2_grpc.DecoderStub(channel)
-
-    @property
-    def replays(self) -> int:
-        """Calls made again after re-creating lost sessions."""
-        return self.protocol.replays
+    _channels = grpc.aio
 
     async def close(self) -> None:
         if self._own_channel:
@@ -104,10 +78,6 @@ class Client:
 
     async def _run(self, operation: Operation[T]) -> T:
         return await drive(operation, self.execute)
-
-    def expect_fingerprint(self, fingerprint: str, config: Config = None) -> None:
-        """As astcd_client.Client.expect_fingerprint (no I/O)."""
-        self.protocol.expect_fingerprint(fingerprint, config)
 
     def step_stream(self, timeout: Optional[float] = None) -> "StepStream":
         """A long-lived Step stream for advance/legal_masks (see StepStream)."""

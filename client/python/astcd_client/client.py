@@ -14,24 +14,12 @@ from ._protocol import (Call, Config, JumpForward, Operation, Protocol, Session,
                         Sessions, Sleep, T)
 from .errors import AstcdError
 
-__all__ = ["Client", "Session", "SessionOrigin", "StepStream"]
+__all__ = ["Client", "Connection", "Session", "SessionOrigin", "StepStream"]
 
 _DEFAULT_OPTIONS = [("grpc.max_receive_message_length", 256 << 20),
                     ("grpc.max_send_message_length", 256 << 20)]
 # What a StepRequest can carry: the RPC each action stands for, and its oneof field.
 STEP_ACTIONS = {"Advance": "advance", "LegalMasks": "legal_masks"}
-
-
-def channel_options(options: Optional[Sequence[Tuple[str, Any]]]) -> List[Tuple[str, Any]]:
-    return _DEFAULT_OPTIONS + list(options or ())
-
-
-def client_metadata(metadata: Optional[Sequence[Tuple[str, str]]],
-                    affinity_key: Optional[str]) -> List[Tuple[str, str]]:
-    md = list(metadata or ())
-    if affinity_key is not None:  # keeps a client on one replica behind a ring hash
-        md.append(("x-astcd-affinity", str(affinity_key)))
-    return md
 
 
 def drive(operation: Operation[T], execute: Any) -> T:
@@ -53,21 +41,21 @@ def drive(operation: Operation[T], execute: Any) -> T:
             error = e
 
 
-class Client:
-    """A connection to astcd-server.
+class Connection:
+    """What both clients hold: the protocol state, the channel, the stub and the call metadata.
 
     `target` is "host:port". `timeout` is the deadline of each unary call, in seconds (None:
     none). `metadata` is sent with every call (e.g. [("authorization", "Bearer ...")]).
     `credentials` makes a secure channel; `channel` uses one you built. `affinity_key` keeps the
     client on one replica behind a ring-hash load balancer. With `replay_sessions` (the
     default), a session the server lost (NOT_FOUND, UNAVAILABLE) is made again from its origin
-    and tokens, within `max_attempts` with exponential backoff. Use it as a context manager, or
-    call close(). One Client may be shared by threads; a StepStream may not.
+    and tokens, within `max_attempts` with exponential backoff.
     """
 
+    _channels: Any = grpc  # the module whose insecure_channel/secure_channel make the channel
+
     def __init__(self, target: Optional[str] = None, *, timeout: Optional[float] = 60.0,
-                 channel: Optional[grpc.Channel] = None,
-                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 channel: Any = None, credentials: Optional[grpc.ChannelCredentials] = None,
                  metadata: Optional[Sequence[Tuple[str, str]]] = None,
                  options: Optional[Sequence[Tuple[str, Any]]] = None,
                  replay_sessions: bool = True, max_attempts: int = 8,
@@ -76,15 +64,17 @@ class Client:
         self.protocol = Protocol(replay_sessions, max_attempts, initial_backoff, max_backoff)
         self.pb2 = self.protocol.pb2
         self.timeout = timeout
-        self.metadata = client_metadata(metadata, affinity_key)
+        self.metadata = list(metadata or ())
+        if affinity_key is not None:  # keeps a client on one replica behind a ring hash
+            self.metadata.append(("x-astcd-affinity", str(affinity_key)))
         self._own_channel = channel is None
         if channel is None:
             if target is None:
                 raise ValueError("pass a target (host:port) or a channel")
-            opts = channel_options(options)
-            channel = (grpc.secure_channel(target, credentials, options=opts)
+            opts = _DEFAULT_OPTIONS + list(options or ())
+            channel = (self._channels.secure_channel(target, credentials, options=opts)
                        if credentials is not None
-                       else grpc.insecure_channel(target, options=opts))
+                       else self._channels.insecure_channel(target, options=opts))
         self.channel = channel
         self.stub = self.protocol.stubs.astcd_pb2_grpc.DecoderStub(channel)
 
@@ -92,6 +82,16 @@ class Client:
     def replays(self) -> int:
         """Calls made again after re-creating lost sessions."""
         return self.protocol.replays
+
+    def expect_fingerprint(self, fingerprint: str, config: Config = None) -> None:
+        """Pins the vocabulary fingerprint of a config (e.g. the one a model was trained on):
+        any response for it with another fingerprint then raises VocabularyMismatchError."""
+        self.protocol.expect_fingerprint(fingerprint, config)
+
+
+class Client(Connection):
+    """A connection to astcd-server (see Connection for the arguments). Use it as a context
+    manager, or call close(). One Client may be shared by threads; a StepStream may not."""
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -124,11 +124,6 @@ class Client:
 
     def _run(self, operation: Operation[T]) -> T:
         return drive(operation, self.execute)
-
-    def expect_fingerprint(self, fingerprint: str, config: Config = None) -> None:
-        """Pins the vocabulary fingerprint of a config (e.g. the one a model was trained on):
-        any response for it with another fingerprint then raises VocabularyMismatchError."""
-        self.protocol.expect_fingerprint(fingerprint, config)
 
     def step_stream(self, timeout: Optional[float] = None) -> "StepStream":
         """A long-lived Step stream for advance/legal_masks (see StepStream)."""
