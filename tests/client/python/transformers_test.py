@@ -111,7 +111,7 @@ def generation(server: MeteredServer, client, name: str, *, do_sample: bool, bat
     rpc = {m: server.rpc_count(m) - n for m, n in before.items()}
     steps = out.shape[1] - width
     gen = out[:, width:].tolist()
-    prefixes = [proc._prefixes[i if proc._per_row else 0] for i in range(batch)]
+    prefixes = [proc.prompt_tokens(i) for i in range(batch)]
     C.check(f"{name}: every step's finite logits are the server's legal set", not audit.bad,
             "; ".join(audit.bad[:3]))
     C.check(f"{name}: raw logits were not modified (no -inf)",

@@ -92,6 +92,10 @@ class ASTCDLogitsProcessor:
         self._seen = 0  # input_ids.shape[1] at the last call
         self.advance_calls = 0  # Advance RPCs made since the last reset()
 
+    def prompt_tokens(self, row: int) -> List[int]:
+        """The astcd token ids row `row`'s session starts from (its prompt, tokenized)."""
+        return list(self._prefixes[row if self._per_row else 0])
+
     @property
     def sessions(self) -> List[Any]:
         """The rows' sessions (empty before the first call and after reset())."""
