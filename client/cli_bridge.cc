@@ -138,29 +138,50 @@ absl::StatusOr<std::vector<int32_t>> TokensOf(const std::string& name, const jso
   return tokens;
 }
 
+// What tokenize, detokenize and forced set up first, any failure a usage error: the flags
+// (`known` and --config, --start, --arity, --server; FILE... positional), the engine of
+// --config, --start and --arity, and the backend.
+struct BridgeCommand {
+  Flags flags;
+  std::shared_ptr<const Engine> engine;
+  SourceFlags source;
+  std::unique_ptr<Backend> backend;
+};
+
+absl::StatusOr<BridgeCommand> SetUp(int argc, char** argv, std::vector<std::string> known,
+                                    const std::vector<std::string>& switches) {
+  known.insert(known.end(), {"config", "start", "arity", "server"});
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, known, switches, /*positional=*/true);
+  if (!flags.ok()) return flags.status();
+  BridgeCommand c;
+  c.flags = *std::move(flags);
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(c.flags);
+  if (!engine.ok()) return engine.status();
+  c.engine = *std::move(engine);
+  absl::StatusOr<SourceFlags> source = StartFromFlags(c.flags, *c.engine);
+  if (!source.ok()) return source.status();
+  c.source = *source;
+  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(c.flags, c.engine);
+  if (!backend.ok()) return backend.status();
+  c.backend = *std::move(backend);
+  return c;
+}
+
 }  // namespace
 
 int Tokenize(int argc, char** argv) {
-  absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, {"config", "start", "arity", "max-len", "server"},
-                   {"partial", "jsonl"},
-                   /*positional=*/true);
-  if (!flags.ok()) return Fail(flags.status());
-  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
-  if (!engine.ok()) return Fail(engine.status());
-  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
-  if (!source_flags.ok()) return Fail(source_flags.status());
-  absl::StatusOr<int64_t> max_len = flags->GetInt("max-len", 0, 0, kMaxLenLimit);
+  absl::StatusOr<BridgeCommand> command = SetUp(argc, argv, {"max-len"}, {"partial", "jsonl"});
+  if (!command.ok()) return Fail(command.status());
+  const Flags& flags = command->flags;
+  absl::StatusOr<int64_t> max_len = flags.GetInt("max-len", 0, 0, kMaxLenLimit);
   if (!max_len.ok()) return Fail(max_len.status());
-  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
-  if (!backend.ok()) return Fail(backend.status());
   TokenizeOptions options;
-  options.start = source_flags->start;
-  options.arity = source_flags->arity;
-  options.partial = flags->Switch("partial");
+  options.start = command->source.start;
+  options.arity = command->source.arity;
+  options.partial = flags.Switch("partial");
   options.max_len = static_cast<int>(*max_len);
   absl::Status status = ForEachInput(
-      flags->positional(), flags->Switch("jsonl"),
+      flags.positional(), flags.Switch("jsonl"),
       [&](const std::string& name, const json::Value* object, const std::string& text) {
         std::string source = text;
         if (object != nullptr) {
@@ -170,7 +191,7 @@ int Tokenize(int argc, char** argv) {
           }
           source = s->as_string();
         }
-        absl::StatusOr<TokenizeResult> result = (*backend)->Tokenize(source, options);
+        absl::StatusOr<TokenizeResult> result = command->backend->Tokenize(source, options);
         if (!result.ok()) return result.status();
         std::cout << TokenizeJson(name, *result) << "\n";
         return absl::OkStatus();
@@ -180,24 +201,19 @@ int Tokenize(int argc, char** argv) {
 }
 
 int Detokenize(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config", "start", "arity", "server"},
-                                             {"partial"}, /*positional=*/true);
-  if (!flags.ok()) return Fail(flags.status());
-  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
-  if (!engine.ok()) return Fail(engine.status());
-  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
-  if (!source_flags.ok()) return Fail(source_flags.status());
-  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
-  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<BridgeCommand> command = SetUp(argc, argv, {}, {"partial"});
+  if (!command.ok()) return Fail(command.status());
+  const SourceFlags& source = command->source;
+  const bool partial = command->flags.Switch("partial");
   absl::Status status = ForEachInput(
-      flags->positional(), /*jsonl=*/true,
+      command->flags.positional(), /*jsonl=*/true,
       [&](const std::string& name, const json::Value* object, const std::string&) {
         absl::StatusOr<std::vector<int32_t>> tokens = TokensOf(name, *object);
         if (!tokens.ok()) return tokens.status();
         json::Writer w;
         w.BeginObject();
-        absl::StatusOr<DetokenizeResult> result = (*backend)->Detokenize(
-            source_flags->start, source_flags->arity, *tokens, flags->Switch("partial"));
+        absl::StatusOr<DetokenizeResult> result =
+            command->backend->Detokenize(source.start, source.arity, *tokens, partial);
         if (!result.ok()) return result.status();
         const DetokenizeResult& r = *result;
         if (r.ok) {
@@ -218,29 +234,21 @@ int Detokenize(int argc, char** argv) {
 }
 
 int Forced(int argc, char** argv) {
-  absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, {"config", "start", "arity", "max-len", "server"}, {},
-                   /*positional=*/true);
-  if (!flags.ok()) return Fail(flags.status());
-  absl::StatusOr<std::shared_ptr<const Engine>> engine = EngineFromFlags(*flags);
-  if (!engine.ok()) return Fail(engine.status());
-  absl::StatusOr<SourceFlags> source_flags = StartFromFlags(*flags, **engine);
-  if (!source_flags.ok()) return Fail(source_flags.status());
-  absl::StatusOr<int64_t> max_len = flags->GetInt("max-len", 0, 0, kMaxLenLimit);
+  absl::StatusOr<BridgeCommand> command = SetUp(argc, argv, {"max-len"}, {});
+  if (!command.ok()) return Fail(command.status());
+  absl::StatusOr<int64_t> max_len = command->flags.GetInt("max-len", 0, 0, kMaxLenLimit);
   if (!max_len.ok()) return Fail(max_len.status());
-  absl::StatusOr<std::unique_ptr<Backend>> backend = Backend::FromFlags(*flags, *engine);
-  if (!backend.ok()) return Fail(backend.status());
   absl::Status status = ForEachInput(
-      flags->positional(), /*jsonl=*/true,
+      command->flags.positional(), /*jsonl=*/true,
       [&](const std::string& name, const json::Value* object, const std::string&) {
         absl::StatusOr<std::vector<int32_t>> tokens = TokensOf(name, *object);
         if (!tokens.ok()) return tokens.status();
         InitRequest request;
-        request.start = source_flags->start;
-        request.arity = source_flags->arity;
+        request.start = command->source.start;
+        request.arity = command->source.arity;
         request.prefix_tokens = *tokens;
         request.max_len = static_cast<int>(*max_len);  // 0: the default budget
-        absl::StatusOr<std::vector<int32_t>> forced = (*backend)->Forced(request);
+        absl::StatusOr<std::vector<int32_t>> forced = command->backend->Forced(request);
         if (!forced.ok()) {
           // A prefix that does not decode is bad input, named by its line (exit 2).
           if (absl::StartsWith(forced.status().message(), "prefix_tokens[")) {

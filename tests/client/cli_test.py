@@ -720,12 +720,18 @@ def python_position(source, node_class):
     raise CheckFailed(f"no {node_class.__name__} in {source!r}")
 
 
+def token_list_lines(command, flags, token_lists):
+    """Runs `astcd command flags` on one {"tokens": ...} line per list; one result per line."""
+    data = "".join(json.dumps({"tokens": t}) + "\n" for t in token_lists)
+    results = json_lines(run_ok_input([command, *flags], data), command)
+    expect(len(results) == len(token_lists),
+           f"{command} printed {len(results)} lines for {len(token_lists)} inputs")
+    return results
+
+
 def detokenize_lines(flags, token_lists):
     """Runs `astcd detokenize flags` on one {"tokens": ...} line per list."""
-    data = "".join(json.dumps({"tokens": t}) + "\n" for t in token_lists)
-    results = json_lines(run_ok_input(["detokenize", *flags], data), "detokenize")
-    expect(len(results) == len(token_lists),
-           f"detokenize printed {len(results)} lines for {len(token_lists)} inputs")
+    results = token_list_lines("detokenize", flags, token_lists)
     for i, r in enumerate(results):
         expect(set(r) in ({"source"}, {"error", "position"}),
                f"detokenize line {i}: keys {sorted(r)}")
@@ -1060,10 +1066,7 @@ def detokenize_reads_files_in_order():
 
 def forced_lines(flags, token_lists):
     """Runs `astcd forced flags` on one {"tokens": ...} line per list; returns the chains."""
-    data = "".join(json.dumps({"tokens": t}) + "\n" for t in token_lists)
-    results = json_lines(run_ok_input(["forced", *flags], data), "forced")
-    expect(len(results) == len(token_lists),
-           f"forced printed {len(results)} lines for {len(token_lists)} inputs")
+    results = token_list_lines("forced", flags, token_lists)
     for i, r in enumerate(results):
         expect(list(r) == ["tokens", "forced"], f"forced line {i}: keys {list(r)}")
         expect(r["tokens"] == token_lists[i], f"forced line {i} echoes {r['tokens']}")

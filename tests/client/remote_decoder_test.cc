@@ -52,6 +52,32 @@ std::vector<int32_t> LegalTokens(const std::vector<uint32_t>& row) {
   return out;
 }
 
+// The sessions' masks and records as they are now. ExpectUnchanged checks that a failed call
+// changed nothing, on the server or in the client's record.
+class Snapshot {
+ public:
+  Snapshot(RemoteDecoder& rpc, std::vector<Session>& sessions)
+      : rpc_(rpc), sessions_(sessions), kept_(sessions) {
+    EXPECT_TRUE(rpc_.LegalMasks(absl::MakeSpan(sessions_), &before_).ok());
+  }
+  const MaskRows& masks() const { return before_; }
+  void ExpectUnchanged(const char* what) {
+    MaskRows after;
+    ASSERT_TRUE(rpc_.LegalMasks(absl::MakeSpan(sessions_), &after).ok()) << what;
+    EXPECT_EQ(after.words, before_.words) << what;
+    for (size_t i = 0; i < sessions_.size(); ++i) {
+      EXPECT_EQ(sessions_[i].tokens, kept_[i].tokens) << what;
+      EXPECT_EQ(sessions_[i].num_tokens, kept_[i].num_tokens) << what;
+    }
+  }
+
+ private:
+  RemoteDecoder& rpc_;
+  std::vector<Session>& sessions_;
+  const std::vector<Session> kept_;
+  MaskRows before_;
+};
+
 class RemoteDecoderTest : public ::testing::Test {
  protected:
   void StartServer(const std::vector<std::string>& args = {}) {
@@ -151,17 +177,9 @@ TEST_F(RemoteDecoderTest, ErrorsHaveTheirCodesAndChangeNothing) {
   r.start = Start::kFunction;
   absl::StatusOr<std::vector<Session>> s = rpc_->InitStates({}, {r, r});
   ASSERT_TRUE(s.ok());
-  MaskRows before, after;
-  ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &before).ok());
-  const std::vector<Session> kept = *s;
-  auto expect_unchanged = [&](const char* what) {
-    ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &after).ok()) << what;
-    EXPECT_EQ(after.words, before.words) << what;
-    for (size_t i = 0; i < s->size(); ++i) {
-      EXPECT_EQ((*s)[i].tokens, kept[i].tokens) << what;
-      EXPECT_EQ((*s)[i].num_tokens, kept[i].num_tokens) << what;
-    }
-  };
+  Snapshot snapshot(*rpc_, *s);
+  const MaskRows& before = snapshot.masks();
+  MaskRows after;
   const std::vector<int32_t> legal = LegalTokens(RemoteRow(before, 1));
   ASSERT_FALSE(legal.empty());
   std::vector<int32_t> illegal_set;
@@ -173,15 +191,15 @@ TEST_F(RemoteDecoderTest, ErrorsHaveTheirCodesAndChangeNothing) {
   absl::Status st = rpc_->Advance(absl::MakeSpan(*s), {legal[0], 99999});
   EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
   EXPECT_NE(st.message().find("token_ids[1]"), absl::string_view::npos) << st;
-  expect_unchanged("token outside the vocabulary");
+  snapshot.ExpectUnchanged("token outside the vocabulary");
 
   st = rpc_->Advance(absl::MakeSpan(*s), {legal[0], illegal_set[0]});
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
-  expect_unchanged("illegal token");
+  snapshot.ExpectUnchanged("illegal token");
 
   st = rpc_->Rollback(absl::MakeSpan(*s), {0, 5});
   EXPECT_FALSE(st.ok());
-  expect_unchanged("rollback past the start");
+  snapshot.ExpectUnchanged("rollback past the start");
 
   DecodeConfig bad;
   bad.max_expr_depth = 99;
@@ -196,7 +214,7 @@ TEST_F(RemoteDecoderTest, ErrorsHaveTheirCodesAndChangeNothing) {
   st = rpc_->Advance(absl::MakeSpan(mixed), {legal[0], legal[0]});
   EXPECT_TRUE(absl::IsNotFound(st)) << st;
   EXPECT_NE(st.message().find("session_ids[1]"), absl::string_view::npos) << st;
-  expect_unchanged("unknown session");
+  snapshot.ExpectUnchanged("unknown session");
 
   ASSERT_TRUE(rpc_->Release({(*s)[1]}).ok());
   std::vector<Session> gone = {(*s)[1]};
@@ -657,17 +675,8 @@ TEST_F(RemoteDecoderTest, JumpForwardApplyFailingBatchChangesNothing) {
   r.max_len = 4;
   absl::StatusOr<std::vector<Session>> s = rpc_->InitStates({}, {r, r});
   ASSERT_TRUE(s.ok());
-  MaskRows before, after;
-  ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &before).ok());
-  const std::vector<Session> kept = *s;
-  auto expect_unchanged = [&](const char* what) {
-    ASSERT_TRUE(rpc_->LegalMasks(absl::MakeSpan(*s), &after).ok()) << what;
-    EXPECT_EQ(after.words, before.words) << what;
-    for (size_t i = 0; i < s->size(); ++i) {
-      EXPECT_EQ((*s)[i].tokens, kept[i].tokens) << what;
-      EXPECT_EQ((*s)[i].num_tokens, kept[i].num_tokens) << what;
-    }
-  };
+  Snapshot snapshot(*rpc_, *s);
+  MaskRows after;
   // "pass" forces "end <eos>" within this budget: a chain that must not be taken.
   const int32_t pass = *engine->vocab().Find("pass");
   const int32_t a = *engine->vocab().Find("a");
@@ -675,16 +684,16 @@ TEST_F(RemoteDecoderTest, JumpForwardApplyFailingBatchChangesNothing) {
       rpc_->Advance(absl::MakeSpan(*s), {pass, a}, JumpForward::kApply);
   EXPECT_TRUE(absl::IsFailedPrecondition(st.status())) << st.status();
   EXPECT_NE(st.status().message().find("token_ids[1]"), absl::string_view::npos);
-  expect_unchanged("illegal token");
+  snapshot.ExpectUnchanged("illegal token");
   st = rpc_->Advance(absl::MakeSpan(*s), {pass, 99999}, JumpForward::kApply);
   EXPECT_TRUE(absl::IsInvalidArgument(st.status())) << st.status();
-  expect_unchanged("token outside the vocabulary");
+  snapshot.ExpectUnchanged("token outside the vocabulary");
   Session ghost = (*s)[1];
   ghost.id = std::string(32, 'f');
   std::vector<Session> mixed = {(*s)[0], ghost};
   st = rpc_->Advance(absl::MakeSpan(mixed), {pass, pass}, JumpForward::kApply);
   EXPECT_TRUE(absl::IsNotFound(st.status())) << st.status();
-  expect_unchanged("unknown session");
+  snapshot.ExpectUnchanged("unknown session");
 
   st = rpc_->Advance(absl::MakeSpan(*s), {pass, pass}, JumpForward::kApply, &after);
   ASSERT_TRUE(st.ok()) << st.status();

@@ -304,6 +304,9 @@ def main():
     def rows(resp, n):
         return [mask_bits(resp.bitmask, i, resp.words_per_row) for i in range(n)]
 
+    def chains(resp):
+        return [list(f.tokens) for f in resp.forced]
+
     REPORT, APPLY = pb.JUMP_FORWARD_REPORT, pb.JUMP_FORWARD_APPLY
     # def/1 pass, with a budget of 4: "end <eos>" is forced. def/1 alone forces nothing.
     pass_init = pb.InitRequest(start=pb.START_FUNCTION, prefix_tokens=toks("def/1 pass"), max_len=4)
@@ -323,20 +326,20 @@ def main():
     def _():
         r = stub.InitStates(pb.InitStatesRequest(requests=[pass_init, def1_init],
                                                  return_masks=True, jump_forward=REPORT))
-        assert [list(f.tokens) for f in r.forced] == [toks("end <eos>"), []], r.forced
+        assert chains(r) == [toks("end <eos>"), []], r.forced
         assert [s.num_tokens for s in r.states] == [2, 1]
         assert not r.states[0].terminated and rows(r, 2)[0] == set(toks("end"))
         sids = [s.session_id for s in r.states]
         before = [state_of(stub, sid) for sid in sids]
         a = stub.Advance(pb.AdvanceRequest(session_ids=sids, token_ids=toks("end pass"),
                                            return_masks=True, jump_forward=REPORT))
-        assert [list(f.tokens) for f in a.forced] == [[EOS], toks("end <eos>")], a.forced
+        assert chains(a) == [[EOS], toks("end <eos>")], a.forced
         assert [s.num_tokens for s in a.states] == [3, 2]
         assert rows(a, 2) == [{EOS}, set(toks("end"))]
         assert [state_of(stub, sid)[0] for sid in sids] == [b[0] + 1 for b in before]
         # Along random walks, every prefix's chain is what the CLI computes in-process.
         rng = random.Random(99)
-        prefixes, chains = [], []
+        prefixes, walked = [], []
         for i in range(6):
             start = [pb.START_FUNCTION, pb.START_MODULE][i % 2]
             init = stub.InitStates(pb.InitStatesRequest(
@@ -345,7 +348,7 @@ def main():
             sid, resp, tokens = init.states[0].session_id, init, []
             while True:
                 prefixes.append((start, list(tokens)))
-                chains.append(list(resp.forced[0].tokens))
+                walked.append(list(resp.forced[0].tokens))
                 if resp.states[0].terminated:
                     break
                 tok = rng.choice(sorted(rows(resp, 1)[0]))
@@ -353,19 +356,19 @@ def main():
                 resp = stub.Advance(pb.AdvanceRequest(session_ids=[sid], token_ids=[tok],
                                                       return_masks=True, jump_forward=REPORT))
                 assert resp.states[0].num_tokens == len(tokens)
-        assert any(chains), "no step had a forced chain"
+        assert any(walked), "no step had a forced chain"
         for start, name in [(pb.START_FUNCTION, "function"), (pb.START_MODULE, "module")]:
             lines = "".join(json.dumps({"tokens": t}) + "\n" for s_, t in prefixes if s_ == start)
             out = [json.loads(l) for l in cli("forced", "--start", name, "--max-len", "30",
                                               stdin=lines).splitlines()]
-            want = [c for (s_, _), c in zip(prefixes, chains) if s_ == start]
+            want = [c for (s_, _), c in zip(prefixes, walked) if s_ == start]
             assert [o["forced"] for o in out] == want, (name, out[:3], want[:3])
 
     @check("jump-forward APPLY: sessions take their chains; masks after them; a bad batch moves none")
     def _():
         r = stub.InitStates(pb.InitStatesRequest(requests=[pass_init, def1_init],
                                                  return_masks=True, jump_forward=APPLY))
-        assert [list(f.tokens) for f in r.forced] == [toks("end <eos>"), []], r.forced
+        assert chains(r) == [toks("end <eos>"), []], r.forced
         assert [s.num_tokens for s in r.states] == [4, 1]
         assert r.states[0].terminated and rows(r, 2)[0] == {PAD}
         done, sid = r.states[0].session_id, r.states[1].session_id
@@ -383,7 +386,7 @@ def main():
             assert state_of(stub, sid) == before
         a = stub.Advance(pb.AdvanceRequest(session_ids=[sid, done], token_ids=toks("pass <pad>"),
                                            return_masks=True, jump_forward=APPLY))
-        assert [list(f.tokens) for f in a.forced] == [toks("end <eos>"), []], a.forced
+        assert chains(a) == [toks("end <eos>"), []], a.forced
         assert [s.num_tokens for s in a.states] == [4, 4] and a.states[0].terminated
         assert rows(a, 2) == [{PAD}, {PAD}]
         assert state_of(stub, sid)[0] == 4
@@ -404,7 +407,7 @@ def main():
         out = list(stub.Step(iter(reqs), timeout=10))
         assert [o.step_id for o in out] == [1, 2, 3, 4]
         assert out[0].status.code == 0, out[0]
-        assert [list(f.tokens) for f in out[0].advance.forced] == [toks("end <eos>")]
+        assert chains(out[0].advance) == [toks("end <eos>")]
         assert out[0].advance.states[0].num_tokens == 4 and out[0].advance.states[0].terminated
         assert mask_bits(out[0].advance.bitmask, 0, out[0].advance.words_per_row) == {PAD}
         assert out[1].status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], out[1]
@@ -413,7 +416,7 @@ def main():
         assert br.field_violations[0].field == "jump_forward", br
         assert out[1].WhichOneof("result") is None
         assert out[2].status.code == 0 and out[2].advance.states[0].num_tokens == 2
-        assert [list(f.tokens) for f in out[2].advance.forced] == [toks("end <eos>")]
+        assert chains(out[2].advance) == [toks("end <eos>")]
         assert mask_bits(out[3].legal_masks.bitmask, 1, out[3].legal_masks.words_per_row) == \
             set(toks("end"))
 
