@@ -130,15 +130,20 @@ def drive(stub, channel):
     masks = [mask_bits(init.bitmask, i, words) for i in range(K)]
     masks_served = K
     tokens_advanced = 0
+    forced = {"report": 0, "apply": 0}
 
-    # M Advances of known batch sizes, each returning the next masks.
+    # M Advances of known batch sizes, each returning the next masks. Every other one reports
+    # the forced chains (which moves nothing), so astcd_forced_tokens_total counts them.
     sizes = [4, 4, 2, 1, 4, 3, 4, 1, 2, 4]
-    for size in sizes:
+    for k, size in enumerate(sizes):
         batch = list(range(size))
+        jump = pb.JUMP_FORWARD_REPORT if k % 2 else pb.JUMP_FORWARD_OFF
         r = stub.Advance(pb.AdvanceRequest(session_ids=[ids[i] for i in batch],
                                            token_ids=[pick(masks[i]) for i in batch],
-                                           return_masks=True))
+                                           return_masks=True, jump_forward=jump))
         assert len(r.states) == size
+        assert len(r.forced) == (size if k % 2 else 0), r.forced
+        forced["report"] += sum(len(f.tokens) for f in r.forced)
         for row, i in enumerate(batch):
             masks[i] = mask_bits(r.bitmask, row, words)
         tokens_advanced += size
@@ -169,13 +174,15 @@ def drive(stub, channel):
     assert len(lm.bitmask) == 4 * words * K
     masks_served += K
 
-    # Step (bidi): one advance and one legal_masks.
+    # Step (bidi): one advance that takes its forced chain, and one legal_masks.
     out = list(stub.Step(iter([
         pb.StepRequest(step_id=1, advance=pb.AdvanceRequest(
-            session_ids=[ids[0]], token_ids=[pick(masks[0])], return_masks=True)),
+            session_ids=[ids[0]], token_ids=[pick(masks[0])], return_masks=True,
+            jump_forward=pb.JUMP_FORWARD_APPLY)),
         pb.StepRequest(step_id=2, legal_masks=pb.LegalMasksRequest(session_ids=[ids[0]]))]),
         timeout=60))
     assert [o.status.code for o in out] == [0, 0], out
+    forced["apply"] += len(out[0].advance.forced[0].tokens)
     tokens_advanced += 1
     masks_served += 2
 
@@ -205,12 +212,18 @@ def drive(stub, channel):
     rel = stub.ReleaseStates(pb.ReleaseStatesRequest(session_ids=ids + ["f" * 32]))
     assert rel.released == K, rel
 
-    # E sessions left idle: the TTL sweeper evicts them.
+    # E sessions left idle: the TTL sweeper evicts them. Each takes its forced chain at once:
+    # `def/1 pass` (ids 2 and 17 of the default vocabulary) with a budget of 4 forces
+    # `end <eos>`, so the apply counter is not 0 while the report one may be.
     E = 3
-    idle = stub.InitStates(pb.InitStatesRequest(requests=[pb.InitRequest()] * E))
+    idle = stub.InitStates(pb.InitStatesRequest(
+        requests=[pb.InitRequest(start=pb.START_FUNCTION, prefix_tokens=[2, 17], max_len=4)] * E,
+        jump_forward=pb.JUMP_FORWARD_APPLY))
     assert len(idle.states) == E
+    assert [list(f.tokens) for f in idle.forced] == [[20, EOS]] * E, idle.forced
+    forced["apply"] += 2 * E
 
-    want.update(M=M, K=K, E=E, sizes=sizes, tokens_advanced=tokens_advanced,
+    want.update(M=M, K=K, E=E, sizes=sizes, tokens_advanced=tokens_advanced, forced=forced,
                 masks_served=masks_served, decoded=decoded, released=rel.released,
                 session_ids=ids + [s.session_id for s in idle.states])
     return want
@@ -244,6 +257,8 @@ def check_text(text, want):
                grpc_code="UNIMPLEMENTED"), 2),
         (value(s, "astcd_tokens_advanced_total"), want["tokens_advanced"]),
         (value(s, "astcd_masks_served_total"), want["masks_served"]),
+        (value(s, "astcd_forced_tokens_total", jump_forward="report"), want["forced"]["report"]),
+        (value(s, "astcd_forced_tokens_total", jump_forward="apply"), want["forced"]["apply"]),
         (value(s, "astcd_sessions_created_total"), K + E),
         (value(s, "astcd_sessions_released_total"), want["released"]),
         (value(s, "astcd_sessions_max"), 500),
