@@ -291,7 +291,7 @@ absl::StatusOr<std::vector<Session>> RemoteDecoder::InitStates(
                      resp.states_size(), masks);
     if (!s.ok()) return s;
   }
-  *forced = *std::move(chains);
+  if (forced != nullptr) *forced = *std::move(chains);
   return out;
 }
 
@@ -360,7 +360,8 @@ absl::Status RemoteDecoder::Rollback(absl::Span<Session> sessions,
       "Rollback", &v1::Decoder::Stub::Rollback, req, sessions, masks,
       [&](const v1::RollbackResponse& resp) {
         for (size_t i = 0; i < sessions.size(); ++i) {
-          sessions[i].tokens.resize(static_cast<size_t>(resp.states(static_cast<int>(i)).num_tokens()));
+          const int kept = resp.states(static_cast<int>(i)).num_tokens();
+          sessions[i].tokens.resize(static_cast<size_t>(kept));
         }
         return absl::OkStatus();
       });

@@ -155,7 +155,7 @@ class RemoteDecoder {
   absl::StatusOr<std::vector<Session>> InitStates(const DecodeConfig& config,
                                                   absl::Span<const InitRequest> requests,
                                                   MaskRows* masks = nullptr);
-  // The same, with jump-forward after each prefix: `forced` (not null) gets one chain per
+  // The same, with jump-forward after each prefix: `forced` (if not null) gets one chain per
   // session (empty ones with kOff).
   absl::StatusOr<std::vector<Session>> InitStates(const DecodeConfig& config,
                                                   absl::Span<const InitRequest> requests,

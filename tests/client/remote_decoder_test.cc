@@ -704,6 +704,12 @@ TEST_F(RemoteDecoderTest, JumpForwardApplyFailingBatchChangesNothing) {
     EXPECT_TRUE((*s)[i].terminated);
     EXPECT_EQ((*s)[i].num_tokens, 4);
   }
+  // <pad> after <eos> changes nothing, in the client's record either, so replay stays exact.
+  st = rpc_->Advance(absl::MakeSpan(*s), {Vocabulary::pad_id(), Vocabulary::pad_id()},
+                     JumpForward::kApply);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(*st, ForcedChains(2));
+  for (const Session& session : *s) EXPECT_EQ(session.tokens, done);
 }
 
 // Sessions that took applied chains (at InitStates and at Advance) are re-created from their
