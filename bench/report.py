@@ -26,6 +26,7 @@ SECTIONS = [
     ("memory", "4. Memory per session"),
     ("tokenize", "5. Tokenize versus CPython's ast.parse"),
     ("run", "6. Run versus CPython"),
+    ("model_step", "7. The constraint in a real model's decoding step"),
 ]
 
 

@@ -51,5 +51,12 @@ $py "$root/bench/rpc/run.py" --build "$build" --out "$results" $smoke
 echo "== 5-6. Tokenize and Run versus CPython"
 $py "$root/bench/cpython/run.py" --build "$build" --out-tokenize "$results/tokenize.json" \
   --out-run "$results/run.json" $smoke
+echo "== 7. the constraint in a real model's decoding step"
+# torch and the astcd_client package: the README's venv line, in the build tree.
+venv="$build/bench-venv"
+$py -m venv --system-site-packages "$venv"
+"$venv/bin/pip" install -q --no-build-isolation "$root/client/python"
+"$venv/bin/python" "$root/bench/model/model_step_bench.py" --build "$build" \
+  --out "$results/model_step.json" --rpc-step "$results/rpc_step.json" $smoke
 echo "== report"
 $py "$root/bench/report.py" --results "$results" --out "$out" --plot "$plot" $smoke

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -279,6 +280,90 @@ def _sample_batch(reqs: Sequence[Request], logits: torch.Tensor, step: int, eos_
 
 # ---- jump-forward -----------------------------------------------------------------------------
 
+class ConstrainedBatch:
+    """Rows decoding through astcd sessions, with or without jump-forward.
+
+    Each step the model reads every stepped row's unread tokens in one forward pass, the
+    logits are masked with the row's legal mask, a token is drawn, and one batched Advance
+    (with the next masks) takes the chosen tokens. With jump_forward="apply" the server also
+    appends the chain the grammar forces next (Session.forced): the model never chooses those
+    tokens, and reads them in its next pass together with the chosen one, the way a
+    transformer reads several tokens at once.
+    """
+
+    def __init__(self, model: TinyGRU, sessions: List[Any], masks: torch.Tensor,
+                 vocab_size: int, jump_forward: Optional[str] = None) -> None:
+        self.model = model
+        self.sessions = sessions
+        self.masks = masks.clone()  # rows are overwritten as the batch goes
+        self.vocab_size = vocab_size
+        self.jump_forward = jump_forward
+        self.unread = [[model.config.bos_id] + list(s.forced) for s in sessions]
+        self.state = model.initial_state(len(sessions))
+        self.passes = [0] * len(sessions)  # forward passes each row took part in
+
+    @classmethod
+    def open(cls, model: TinyGRU, client: Any, init: Dict[str, Any], batch_size: int,
+             config: Optional[Dict[str, Any]] = None,
+             jump_forward: Optional[str] = None) -> "ConstrainedBatch":
+        """batch_size fresh sessions from one InitStates (with masks and jump_forward)."""
+        sessions, masks = client.init_states([init] * batch_size, config=config,
+                                             return_masks=True, as_="torch",
+                                             jump_forward=jump_forward)
+        return cls(model, sessions, masks, client.vocabulary(config)["vocab_size"],
+                   jump_forward)
+
+    def live(self) -> List[int]:
+        return [i for i, s in enumerate(self.sessions) if not s.terminated]
+
+    @torch.no_grad()
+    def step(self, stepper: Any, rows: List[int], temperature: float = 1.0,
+             generator: Optional[torch.Generator] = None,
+             clock: Optional[List[Any]] = None) -> None:
+        """One decoding step of `rows` over `stepper` (a Client, or a StepStream). With
+        `clock`, appends the step's parts in seconds: (forward, mask, draw, Advance)."""
+        from astcd_client.torch import apply_token_bitmask_
+
+        every = len(rows) == len(self.sessions)  # no gathers and scatters then
+        t0 = time.perf_counter()
+        logits, new_state = self.model.feed([self.unread[i] for i in rows],
+                                            self.state if every else self.state[:, rows])
+        if every:
+            self.state = new_state
+        else:
+            self.state[:, rows] = new_state
+        t1 = time.perf_counter()
+        apply_token_bitmask_(logits, self.masks if every else self.masks[rows],
+                             vocab_size=self.vocab_size)
+        t2 = time.perf_counter()
+        chosen = pick(logits, temperature, generator)
+        t3 = time.perf_counter()
+        _, masks = stepper.advance([self.sessions[i] for i in rows], chosen, return_masks=True,
+                                   as_="torch", jump_forward=self.jump_forward)
+        t4 = time.perf_counter()
+        if every:
+            self.masks = masks.clone()  # the response's buffer; restart() writes rows into it
+        else:
+            self.masks[rows] = masks
+        for j, i in enumerate(rows):
+            self.unread[i] = [int(chosen[j])] + list(self.sessions[i].forced)
+            self.passes[i] += 1
+        if clock is not None:
+            clock.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+
+    def restart(self, client: Any, init: Dict[str, Any], rows: List[int],
+                config: Optional[Dict[str, Any]] = None) -> None:
+        """Gives `rows` fresh sessions and model state (the old sessions are released)."""
+        client.release([self.sessions[i] for i in rows])
+        fresh = ConstrainedBatch.open(self.model, client, init, len(rows), config,
+                                      self.jump_forward)
+        for j, i in enumerate(rows):
+            self.sessions[i], self.unread[i] = fresh.sessions[j], fresh.unread[j]
+            self.passes[i] = 0
+        self.masks[rows] = fresh.masks
+        self.state[:, rows] = 0.0
+
+
 @dataclasses.dataclass
 class JumpForwardRun:
     programs: List[Generated]
@@ -287,47 +372,23 @@ class JumpForwardRun:
     tokens: int          # tokens the programs hold: one model call each without jump-forward
 
 
-@torch.no_grad()
 def jump_forward_generate(model: TinyGRU, client: Any, batch_size: int,
                           init: Dict[str, Any], config: Optional[Dict[str, Any]] = None,
                           temperature: float = 1.0, generator: Optional[torch.Generator] = None,
                           stepper: Any = None, jump_forward: Optional[str] = "apply"
                           ) -> JumpForwardRun:
-    """Constrained decoding that calls the model only where the grammar leaves a choice.
-
-    With jump_forward="apply" every Advance (and the InitStates) also appends the chain of
-    tokens the grammar forces next (Session.forced); the model never chooses them. It still
-    has to read them, so they go into the next forward pass with the chosen token, the way a
-    transformer reads several tokens in one pass. jump_forward=None is the same loop with one
-    model call per token. stepper: the Client (unary Advance, the default) or a StepStream.
-    """
-    from astcd_client.torch import apply_token_bitmask_
-
-    stepper = stepper or client
-    vocab_size = client.vocabulary(config)["vocab_size"]
-    sessions, masks = client.init_states([init] * batch_size, config=config, return_masks=True,
-                                         as_="torch", jump_forward=jump_forward)
-    masks = masks.clone()  # rows are overwritten as the batch goes
-    unread = [[model.config.bos_id] + list(s.forced) for s in sessions]
-    state = model.initial_state(batch_size)
-    passes, steps = [0] * batch_size, 0
-    live = [i for i, s in enumerate(sessions) if not s.terminated]
-    while live:
-        logits, new_state = model.feed([unread[i] for i in live], state[:, live])
-        state[:, live] = new_state
-        apply_token_bitmask_(logits, masks[live], vocab_size=vocab_size)
-        chosen = pick(logits, temperature, generator)
-        _, new_masks = stepper.advance([sessions[i] for i in live], chosen, return_masks=True,
-                                       as_="torch", jump_forward=jump_forward)
+    """Decodes batch_size programs with ConstrainedBatch until every row has taken <eos>.
+    jump_forward=None is the same loop with one model call per token. stepper: the Client
+    (unary Advance, the default) or a StepStream."""
+    batch = ConstrainedBatch.open(model, client, init, batch_size, config, jump_forward)
+    steps = 0
+    while batch.live():
+        batch.step(stepper or client, batch.live(), temperature, generator)
         steps += 1
-        for j, i in enumerate(live):
-            unread[i] = [int(chosen[j])] + list(sessions[i].forced)
-            passes[i] += 1
-        masks[live] = new_masks
-        live = [i for i in live if not sessions[i].terminated]
-    client.release(sessions)
-    programs = [Generated(list(s.tokens), p, p) for s, p in zip(sessions, passes)]
-    return JumpForwardRun(programs, steps, sum(passes), sum(len(s.tokens) for s in sessions))
+    client.release(batch.sessions)
+    programs = [Generated(list(s.tokens), p, p) for s, p in zip(batch.sessions, batch.passes)]
+    return JumpForwardRun(programs, steps, sum(batch.passes),
+                          sum(len(s.tokens) for s in batch.sessions))
 
 
 # ---- the command line -------------------------------------------------------------------------
