@@ -231,9 +231,9 @@ def tables(s: Dict[Tuple[int, str], Dict[str, float]],
                             jf["step"] / jf["tokens_per_row_step"]])
     return [
         {"caption": "Per decoding step at a constant batch; µs; medians over steps, then over "
-                    "rounds. 'step vs model' = this step's median less the model's own; 'mask + RPC' "
-                    "= the constraint's own parts of the same steps; 'RPC / null' = this RPC's "
-                    "median over the null RPC's (same bytes, no server work)",
+                    "rounds. 'step vs model' = this step's median less the model's own; "
+                    "'mask + RPC' = the constraint's own parts of the same steps; 'RPC / null' = "
+                    "this RPC's median over the null RPC's (same bytes, no server work)",
          "columns": ["batch", "kind", "step p50", "forward p50", "mask + draw p50", "RPC p50",
                      "step vs model", "mask + RPC p50", "RPC / null", "C++ null p50 (bench 3)"],
          "rows": step_rows},
@@ -283,7 +283,8 @@ def notes(train_info: Dict[str, Any], rounds: int, steps: Dict[int, int],
     ]
 
 
-def findings(s: Dict[Tuple[int, str], Dict[str, float]]) -> List[str]:
+def findings(s: Dict[Tuple[int, str], Dict[str, float]],
+             cpp: Dict[Tuple[str, int], float]) -> List[str]:
     """The run's headline, from its own figures."""
     parts = []
     for b in BATCHES:
@@ -297,7 +298,13 @@ def findings(s: Dict[Tuple[int, str], Dict[str, float]]) -> List[str]:
             f"{unary['step']:,.0f} µs ({unary['step'] / model['step']:.1f}x the model's); "
             f"jump-forward saved {saved:,} of {jf['tokens']:,} forward passes "
             f"({100.0 * saved / max(1, jf['tokens']):.1f}%)")
-    return ["**In this run** (medians): " + "; ".join(parts) + "."]
+    out = ["**In this run** (medians): " + "; ".join(parts) + "."]
+    if ("unary", 1) in cpp:
+        out.append(f"At batch 1 this Python client's null unary RPC takes "
+                   f"{s[(1, 'unary null')]['rpc']:,.0f} µs and bench 3's C++ client's "
+                   f"{cpp[('unary', 1)]:,.0f} µs: the client's own work, not the server's, is "
+                   "most of the constraint's cost from Python.")
+    return out
 
 
 def build_type(build: str) -> str:
@@ -353,12 +360,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (rpc_run.BenchError, astcd_client.AstcdError) as e:
         log(f"FAILED: {e}")
         return 1
+    cpp = cpp_null_floor(args.rpc_step)
     result = {"name": "model_step",
               "title": "The constraint's cost in a real model's decoding step",
-              "tables": tables(summaries, cpp_null_floor(args.rpc_step)),
+              "tables": tables(summaries, cpp),
               "ratios": [],
-              "notes": findings(summaries) + notes(ckpt.training, rounds, steps,
-                                                   build_type(args.build))}
+              "notes": findings(summaries, cpp) + notes(ckpt.training, rounds, steps,
+                                                        build_type(args.build))}
     if args.smoke:
         result["notes"].insert(0, "**Smoke run**: tiny sizes; the numbers mean nothing.")
     with open(args.out, "w") as f:
