@@ -6,6 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash deploy/install-deps.sh
 jobs="${ASTCD_JOBS:-2}"
+# Paths relative to the checkout in ccache's keys, so that clones in other directories (CI's)
+# reuse each other's objects.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DASTCD_BUILD_TESTS=ON -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=OFF
