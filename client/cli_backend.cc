@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/errors.h"
 #include "core/sampler.h"
 
 namespace astcd::cli {
@@ -14,6 +15,28 @@ namespace {
 
 std::string TupleText(const RunCall& call, size_t k) {
   return k < call.input_texts.size() ? call.input_texts[k] : "(none)";
+}
+
+// The usage errors of `run`, the same from either backend.
+absl::Status EntryError(const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat("flag --entry: ", status.message()));
+}
+absl::Status ArgsError(const RunCall& call, size_t k, absl::string_view description) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--args ", TupleText(call, k), ": ", description));
+}
+
+// An InitStates error about requests[0] as InitState gives it for its one request: the
+// description (the message below requests[0]) and the path below it.
+absl::Status InitStateError(const absl::Status& status) {
+  const std::optional<FieldError> error = GetFieldError(status);
+  constexpr absl::string_view kRequest = "requests[0]";
+  if (!error || !PathIsWithin(error->field, kRequest)) return status;
+  absl::string_view below = absl::string_view(error->field).substr(kRequest.size());
+  absl::ConsumePrefix(&below, ".");
+  const absl::Status relative(status.code(), error->description);
+  if (below.empty()) return relative;
+  return WithFieldError(relative, FieldError{std::string(below), "", ": ", ""});
 }
 
 class LocalBackend final : public Backend {
@@ -52,27 +75,18 @@ class LocalBackend final : public Backend {
 
   absl::StatusOr<RunReply> Run(const RunCall& call) override {
     RunReply reply;
-    // A program that does not compile is an outcome; an --entry it does not have is a usage
-    // error, so compile once without the entry to tell the two apart.
+    // A program that does not compile is an outcome; an --entry it does not have (Compile's
+    // one error about `entry`) is a usage error.
     absl::StatusOr<Program> program =
-        Program::FromTokens(engine_, call.start, call.arity, call.tokens);
+        Program::FromTokens(engine_, call.start, call.arity, call.tokens, call.entry);
     if (!program.ok()) {
+      if (PathIsWithin(FieldPathOf(program.status()), "entry")) return EntryError(program.status());
       reply.invalid_program = std::string(program.status().message());
       return reply;
     }
-    if (call.entry) {
-      program = Program::FromTokens(engine_, call.start, call.arity, call.tokens, call.entry);
-      if (!program.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("flag --entry: ", program.status().message()));
-      }
-    }
     for (size_t k = 0; k < call.inputs.size(); ++k) {
       absl::StatusOr<RunOutcome> outcome = program->Run(call.inputs[k], call.options);
-      if (!outcome.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--args ", TupleText(call, k), ": ", outcome.status().message()));
-      }
+      if (!outcome.ok()) return ArgsError(call, k, outcome.status().message());
       reply.outcomes.push_back(*std::move(outcome));
     }
     return reply;
@@ -131,8 +145,9 @@ class RemoteBackend final : public Backend {
     return std::move((*results)[0]);
   }
 
-  // The server names what it refuses ("tokens: ...", "entry = ...", "inputs[k]: ..."); each
-  // becomes what the in-process run reports for it.
+  // The server's error names the field it refuses (tokens, entry or inputs[k]); each becomes
+  // what the in-process run reports for it. The description is the message below that field,
+  // which is the core's own message.
   absl::StatusOr<RunReply> Run(const RunCall& call) override {
     client::RunProgram program;
     program.tokens = call.tokens;
@@ -147,19 +162,16 @@ class RemoteBackend final : public Backend {
       return reply;
     }
     const absl::Status& s = outcomes.status();
-    if (!absl::IsInvalidArgument(s)) return s;
-    absl::string_view message = s.message();
-    if (absl::ConsumePrefix(&message, "tokens: ")) {
-      reply.invalid_program = std::string(message);
+    const std::optional<FieldError> error = GetFieldError(s);
+    if (!absl::IsInvalidArgument(s) || !error) return s;
+    if (PathIsWithin(error->field, "tokens")) {
+      reply.invalid_program = error->description;
       return reply;
     }
-    if (absl::StartsWith(message, "entry")) {
-      return absl::InvalidArgumentError(absl::StrCat("flag --entry: ", message));
-    }
+    if (PathIsWithin(error->field, "entry")) return EntryError(s);
     for (size_t k = 0; k < call.inputs.size(); ++k) {
-      if (absl::ConsumePrefix(&message, absl::StrCat("inputs[", k, "]: "))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--args ", TupleText(call, k), ": ", message));
+      if (PathIsWithin(error->field, absl::StrCat("inputs[", k, "]"))) {
+        return ArgsError(call, k, error->description);
       }
     }
     return s;
@@ -170,14 +182,7 @@ class RemoteBackend final : public Backend {
     client::ForcedChains forced;
     absl::StatusOr<std::vector<client::Session>> sessions =
         rpc_->InitStates(engine_->config(), {request}, client::JumpForward::kReport, &forced);
-    if (!sessions.ok()) {
-      // The server names the request ("requests[0]: prefix_tokens[2]: ..."); in-process
-      // there is only the one.
-      const absl::Status& s = sessions.status();
-      absl::string_view message = s.message();
-      if (!absl::ConsumePrefix(&message, "requests[0]: ")) return s;
-      return absl::Status(s.code(), message);
-    }
+    if (!sessions.ok()) return InitStateError(sessions.status());
     if (absl::StatusOr<int> released = rpc_->Release(*sessions); !released.ok()) {
       return released.status();
     }

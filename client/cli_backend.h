@@ -60,7 +60,7 @@ class Backend {
   // A bad --entry or a bad tuple is an error whose message is the CLI's.
   virtual absl::StatusOr<RunReply> Run(const RunCall& call) = 0;
   // The forced chain (jump-forward) after the request's prefix. A bad prefix is an error whose
-  // message starts with prefix_tokens[k], as the core's.
+  // field (core/errors.h) is prefix_tokens[k], and whose message is the core's.
   virtual absl::StatusOr<std::vector<int32_t>> Forced(const InitRequest& request) = 0;
 };
 

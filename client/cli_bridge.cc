@@ -13,6 +13,7 @@
 #include "client/cli_flags.h"
 #include "client/json.h"
 #include "core/codec.h"
+#include "core/errors.h"
 #include "core/interpreter.h"
 #include "core/tokenize.h"
 
@@ -251,7 +252,8 @@ int Forced(int argc, char** argv) {
         absl::StatusOr<std::vector<int32_t>> forced = command->backend->Forced(request);
         if (!forced.ok()) {
           // A prefix that does not decode is bad input, named by its line (exit 2).
-          if (absl::StartsWith(forced.status().message(), "prefix_tokens[")) {
+          const std::optional<FieldError> error = GetFieldError(forced.status());
+          if (error && PathIsWithin(error->path(), "prefix_tokens")) {
             return absl::InvalidArgumentError(
                 absl::StrCat(name, ": ", forced.status().message()));
           }

@@ -3,7 +3,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 #include "core/vocabulary.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 
 namespace astcd::client {
 namespace {
@@ -169,6 +172,20 @@ absl::StatusOr<DecodeResult> DecodeResultFromProto(const v1::DecodeResult& r) {
     out.padded_tokens.emplace(r.padded_tokens().begin(), r.padded_tokens().end());
   }
   return out;
+}
+
+absl::Status StatusFromRpc(int code, const std::string& message, const std::string& details) {
+  const absl::Status status(static_cast<absl::StatusCode>(code), message);
+  google::rpc::Status rpc;
+  if (status.ok() || !rpc.ParseFromString(details)) return status;
+  for (const google::protobuf::Any& detail : rpc.details()) {
+    google::rpc::BadRequest bad;
+    if (detail.UnpackTo(&bad) && bad.field_violations_size() > 0) {
+      const google::rpc::BadRequest::FieldViolation& v = bad.field_violations(0);
+      return WithFieldError(status, FieldError{v.field(), "", ": ", v.description()});
+    }
+  }
+  return status;
 }
 
 }  // namespace astcd::client

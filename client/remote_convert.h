@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "astcd/v1/astcd.pb.h"
 #include "core/config.h"
@@ -31,6 +32,12 @@ absl::StatusOr<RunOutcome> OutcomeFromProto(const v1::Outcome& outcome);
 absl::StatusOr<TokenizeResult> TokenizeResultFromProto(const v1::TokenizeResult& result,
                                                        Start start);
 absl::StatusOr<DecodeResult> DecodeResultFromProto(const v1::DecodeResult& result);
+
+// A server's error as an absl::Status: its code and message, and, when the serialized
+// google.rpc.Status `details` holds a BadRequest, its first FieldViolation as a FieldError
+// (core/errors.h) whose field is the violation's path and whose description is the
+// violation's (the message without its first field).
+absl::Status StatusFromRpc(int code, const std::string& message, const std::string& details);
 
 }  // namespace astcd::client
 

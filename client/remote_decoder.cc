@@ -31,7 +31,7 @@ namespace {
 
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return StatusFromRpc(s.error_code(), s.error_message(), s.error_details());
 }
 
 bool Replayable(const absl::Status& s) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/decoder.h"
+#include "core/errors.h"
 
 namespace astcd {
 namespace {
@@ -328,6 +329,11 @@ absl::Status Encode(const Vocabulary& vocab, const AstNode* node, std::vector<in
 
 namespace {
 
+absl::Status IncompleteStream(size_t num_tokens) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the stream ends after ", num_tokens, " tokens with the program incomplete"));
+}
+
 // Runs the stream through a decoder. On failure, *position is the index of the bad token, or
 // the stream's length when it ends with the program incomplete (and partial is off).
 absl::StatusOr<DecodeState> CheckStream(const std::shared_ptr<const Engine>& engine, Start start,
@@ -343,13 +349,12 @@ absl::StatusOr<DecodeState> CheckStream(const std::shared_ptr<const Engine>& eng
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (absl::Status s = state->Advance(tokens[i]); !s.ok()) {
       *position = static_cast<int>(i);
-      return absl::Status(s.code(), absl::StrCat("tokens[", i, "]: ", s.message()));
+      return Within(absl::StrCat("tokens[", i, "]"), s);
     }
   }
   if (!partial && !state->complete()) {
     *position = static_cast<int>(tokens.size());
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the stream ends after ", tokens.size(), " tokens with the program incomplete"));
+    return IncompleteStream(tokens.size());
   }
   return state;
 }
@@ -363,6 +368,12 @@ absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Sta
   absl::StatusOr<DecodeState> state = CheckStream(engine, start, arity, tokens, partial, &position);
   if (!state.ok()) return state.status();
   return internal::BuildAst(engine->vocab(), start, state->arity(), state->complete(), tokens);
+}
+
+absl::StatusOr<Ast> StateToAst(const DecodeState& state, bool partial) {
+  if (!partial && !state.complete()) return IncompleteStream(state.tokens().size());
+  return internal::BuildAst(state.engine().vocab(), state.start(), state.arity(),
+                            state.complete(), state.tokens());
 }
 
 DetokenizeResult Detokenize(const std::shared_ptr<const Engine>& engine, Start start,

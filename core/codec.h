@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/ast.h"
+#include "core/decoder.h"
 #include "core/engine.h"
 
 namespace astcd {
@@ -23,6 +24,10 @@ namespace astcd {
 absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Start start,
                                 std::optional<int> arity, absl::Span<const int32_t> tokens,
                                 bool partial);
+
+// The AST of the stream a state has accepted, without checking it again. Without `partial`, an
+// incomplete state is the InvalidArgument error TokensToAst gives for it.
+absl::StatusOr<Ast> StateToAst(const DecodeState& state, bool partial);
 
 // Python source with 4-space indents and only the parentheses the AST needs. Placeholders
 // print as <expr>, <stmt>, <name> or <def>. A statement root ends with a newline.

@@ -3,13 +3,22 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 
 namespace astcd {
 namespace {
 
+// "config.<field> ..." about one field of the config.
+absl::Status ConfigError(absl::string_view field, absl::string_view separator,
+                         absl::string_view description) {
+  return FieldStatus(absl::StatusCode::kInvalidArgument,
+                     FieldError{absl::StrCat("config.", field), "", std::string(separator),
+                                std::string(description)});
+}
+
 absl::Status OutOfRange(absl::string_view field, int64_t value, int64_t lo, int64_t hi) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("config.", field, " = ", value, " is outside its range [", lo, ", ", hi, "]"));
+  return ConfigError(field, " = ",
+                     absl::StrCat(value, " is outside its range [", lo, ", ", hi, "]"));
 }
 
 absl::Status CheckRange(absl::string_view field, int64_t value, int64_t lo, int64_t hi) {
@@ -43,7 +52,7 @@ int DecodeConfig::max_arity() const {
 
 absl::Status ValidateConfig(const DecodeConfig& c) {
   if (c.arities.empty() || c.arities.size() > 7) {
-    return absl::InvalidArgumentError("config.arities must list 1 to 7 arities");
+    return ConfigError("arities", " ", "must list 1 to 7 arities");
   }
   for (size_t i = 0; i < c.arities.size(); ++i) {
     if (auto s = CheckRange(absl::StrCat("arities[", i, "]"), c.arities[i], 0, 6); !s.ok()) {
@@ -51,8 +60,7 @@ absl::Status ValidateConfig(const DecodeConfig& c) {
     }
     for (size_t j = 0; j < i; ++j) {
       if (c.arities[j] == c.arities[i]) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("config.arities lists ", c.arities[i], " twice"));
+        return ConfigError("arities", " ", absl::StrCat("lists ", c.arities[i], " twice"));
       }
     }
   }
@@ -66,9 +74,9 @@ absl::Status ValidateConfig(const DecodeConfig& c) {
   if (auto s = CheckRange("const_range[0]", clo, 0, 1 << 20); !s.ok()) return s;
   if (auto s = CheckRange("const_range[1]", chi, clo, 1 << 20); !s.ok()) return s;
   if (chi - clo + 1 > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.const_range [", clo, ", ", chi, "] holds ", chi - clo + 1,
-        " constants; at most 1024 are allowed"));
+    return ConfigError("const_range", " ",
+                       absl::StrCat("[", clo, ", ", chi, "] holds ", chi - clo + 1,
+                                    " constants; at most 1024 are allowed"));
   }
   const auto [vlo, vhi] = c.value_range;
   constexpr int64_t kValueLimit = int64_t{1} << 62;

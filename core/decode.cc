@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 #include "core/codec.h"
 #include "core/codec_impl.h"
 #include "core/decoder_impl.h"
@@ -67,8 +68,10 @@ void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
 absl::StatusOr<StopAt> ParseStopAt(absl::string_view name) {
   if (name == "eos") return StopAt::kEos;
   if (name == "complete" || name == "module_boundary") return StopAt::kComplete;
-  return absl::InvalidArgumentError(
-      absl::StrCat("stop_at '", name, "' is not one of eos, complete, module_boundary"));
+  return FieldStatus(absl::StatusCode::kInvalidArgument,
+                     FieldError{"stop_at", "", " ",
+                                absl::StrCat("'", name,
+                                             "' is not one of eos, complete, module_boundary")});
 }
 
 absl::string_view StopReasonName(StopReason reason) {
@@ -81,41 +84,52 @@ absl::string_view StopReasonName(StopReason reason) {
   return "?";
 }
 
+namespace {
+
+absl::Status InvalidOption(absl::string_view field, absl::string_view separator,
+                           absl::string_view description) {
+  return FieldStatus(absl::StatusCode::kInvalidArgument,
+                     FieldError{std::string(field), "", std::string(separator),
+                                std::string(description)});
+}
+
+}  // namespace
+
 absl::Status ValidateDecode(absl::Span<const DecodeState> states, const DecodeOptions& options) {
-  if (options.n < 1 || options.n > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat("n = ", options.n, " is outside [1, 4096]"));
+  if (options.n < 1 || options.n > kMaxSamples) {
+    return InvalidOption("n", ": ", absl::StrCat(options.n, " is outside [1, ", kMaxSamples, "]"));
   }
-  if (options.sample_offset < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sample_offset = ", options.sample_offset, " is negative"));
+  // sample_offset + n must stay an int32 sample index.
+  if (options.sample_offset < 0 || options.sample_offset > INT32_MAX - options.n) {
+    return InvalidOption("sample_offset", ": ",
+                         absl::StrCat(options.sample_offset, " is outside [0, ",
+                                      INT32_MAX - options.n,
+                                      "] (sample_offset + n must fit in int32)"));
   }
   if (options.max_new_tokens < 0 || options.max_new_tokens > kMaxLenLimit) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_new_tokens = ", options.max_new_tokens, " is outside [0, ", kMaxLenLimit, "]"));
+    return InvalidOption("max_new_tokens", " = ",
+                         absl::StrCat(options.max_new_tokens, " is outside [0, ", kMaxLenLimit,
+                                      "]"));
   }
   if (options.max_total_tokens < 0 || options.max_total_tokens > kMaxLenLimit) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_total_tokens = ", options.max_total_tokens, " is outside [0, ", kMaxLenLimit, "]"));
+    return InvalidOption("max_total_tokens", " = ",
+                         absl::StrCat(options.max_total_tokens, " is outside [0, ", kMaxLenLimit,
+                                      "]"));
   }
   if (options.pad && options.max_new_tokens == 0) {
-    return absl::InvalidArgumentError("pad needs max_new_tokens > 0: it pads to that length");
+    return InvalidOption("pad", " ", "needs max_new_tokens > 0: it pads to that length");
   }
   if (options.num_threads < 1 || options.num_threads > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("num_threads = ", options.num_threads, " is outside [1, 64]"));
+    return InvalidOption("num_threads", " = ",
+                         absl::StrCat(options.num_threads, " is outside [1, 64]"));
   }
-  for (size_t i = 0; i < states.size(); ++i) {
-    if (states[i].engine().vocab().fingerprint() != states[0].engine().vocab().fingerprint()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("states[", i, "] uses another vocabulary than states[0]"));
-    }
-    if (options.max_total_tokens > 0) {
-      DecodeState probe = states[i];
-      if (absl::Status s = probe.LimitMaxLen(options.max_total_tokens); !s.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("states[", i, "]: max_total_tokens = ", options.max_total_tokens, ": ",
-                         s.message()));
-      }
+  if (absl::Status s = SameVocabulary(states); !s.ok()) return s;
+  for (size_t i = 0; options.max_total_tokens > 0 && i < states.size(); ++i) {
+    DecodeState probe = states[i];
+    if (absl::Status s = probe.LimitMaxLen(options.max_total_tokens); !s.ok()) {
+      return InvalidOption(absl::StrCat("states[", i, "]"), ": ",
+                           absl::StrCat("max_total_tokens = ", options.max_total_tokens, ": ",
+                                        s.message()));
     }
   }
   return absl::OkStatus();

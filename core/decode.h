@@ -26,9 +26,13 @@ enum class StopReason : uint8_t { kEos, kComplete, kMaxNewTokens, kAlreadyTermin
 absl::string_view StopReasonName(StopReason reason);  // "eos", "complete", "max_new_tokens",
                                                      // "terminated"
 
+// Samples per input state: n is 1..kMaxSamples.
+inline constexpr int kMaxSamples = 4096;
+
 struct DecodeOptions {
-  int n = 1;                 // samples per input state, 1..4096
-  int sample_offset = 0;     // sample indices start here, so a large n can be split in calls
+  int n = 1;                 // samples per input state, 1..kMaxSamples
+  int sample_offset = 0;     // sample indices start here, so a large n can be split in calls;
+                             // 0..INT32_MAX - n
   int max_new_tokens = 0;    // 0: no cap beyond the budget
   int max_total_tokens = 0;  // 0: keep each state's max_len; else lower it to this
   StopAt stop_at = StopAt::kEos;
@@ -64,7 +68,8 @@ struct DecodeBatch {
   int n = 0;
 };
 
-// The checks Decode makes before it starts: InvalidArgument naming the option, or states[i].
+// The checks Decode makes before it starts: InvalidArgument whose field (core/errors.h) is the
+// option, or states[i].
 absl::Status ValidateDecode(absl::Span<const DecodeState> states, const DecodeOptions& options);
 
 // Result (i, j) depends only on the sampler's seed, i, j and states[i]: not on the other

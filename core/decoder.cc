@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/errors.h"
 
 namespace astcd {
 namespace {
@@ -360,26 +361,31 @@ absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine> engine,
   if (request.start == Start::kBlock || request.start == Start::kExpr) {
     arity = request.arity.value_or(cfg.arities.front());
     if (std::find(cfg.arities.begin(), cfg.arities.end(), arity) == cfg.arities.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("arity ", arity, " is not in config.arities"));
+      return FieldStatus(absl::StatusCode::kInvalidArgument,
+                         FieldError{"arity", "", " ",
+                                    absl::StrCat(arity, " is not in config.arities")});
     }
   }
   const int max_len = request.max_len == 0 ? kDefaultMaxLen : request.max_len;
   if (max_len < 1 || max_len > kMaxLenLimit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_len = ", request.max_len, " is outside [1, ", kMaxLenLimit, "]"));
+    return FieldStatus(
+        absl::StatusCode::kInvalidArgument,
+        FieldError{"max_len", "", " = ",
+                   absl::StrCat(request.max_len, " is outside [1, ", kMaxLenLimit, "]")});
   }
   DecodeState state;
   state.engine_ = std::move(engine);
   state.Reset(request.start, arity, max_len);
   if (state.pending_ > max_len) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_len = ", max_len, " is below the shortest ", StartName(request.start),
-                     " program (", state.pending_, " tokens with EOS)"));
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       FieldError{"max_len", "", " = ",
+                                  absl::StrCat(max_len, " is below the shortest ",
+                                               StartName(request.start), " program (",
+                                               state.pending_, " tokens with EOS)")});
   }
   for (size_t i = 0; i < request.prefix_tokens.size(); ++i) {
     if (absl::Status s = state.Advance(request.prefix_tokens[i]); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("prefix_tokens[", i, "]: ", s.message()));
+      return Within(absl::StrCat("prefix_tokens[", i, "]"), s);
     }
   }
   return state;
@@ -391,13 +397,30 @@ absl::StatusOr<std::vector<DecodeState>> InitStates(std::shared_ptr<const Engine
   states.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     absl::StatusOr<DecodeState> state = InitState(engine, requests[i]);
-    if (!state.ok()) {
-      return absl::Status(state.status().code(),
-                          absl::StrCat("requests[", i, "]: ", state.status().message()));
-    }
+    if (!state.ok()) return Within(absl::StrCat("requests[", i, "]"), state.status());
     states.push_back(*std::move(state));
   }
   return states;
+}
+
+absl::Status SameVocabulary(absl::Span<const DecodeState* const> states) {
+  for (size_t i = 1; i < states.size(); ++i) {
+    const std::string& fingerprint = states[i]->engine().vocab().fingerprint();
+    const std::string& first = states[0]->engine().vocab().fingerprint();
+    if (fingerprint != first) {
+      return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat("states[", i, "]"),
+                         absl::StrCat("uses vocabulary ", fingerprint, ", not ", first,
+                                      "; a batch shares one"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SameVocabulary(absl::Span<const DecodeState> states) {
+  std::vector<const DecodeState*> ptrs;
+  ptrs.reserve(states.size());
+  for (const DecodeState& s : states) ptrs.push_back(&s);
+  return SameVocabulary(ptrs);
 }
 
 absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<int32_t> out) {
@@ -409,12 +432,7 @@ absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<
                                                    " words; ", states.size() * words,
                                                    " are needed"));
   }
-  for (size_t i = 0; i < states.size(); ++i) {
-    if (states[i]->engine().vocab().fingerprint() != engine.vocab().fingerprint()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "states[", i, "] uses another vocabulary than states[0]; a batch shares one"));
-    }
-  }
+  if (absl::Status s = SameVocabulary(states); !s.ok()) return s;
   for (size_t i = 0; i < states.size(); ++i) {
     states[i]->FillMask(reinterpret_cast<uint32_t*>(out.data() + i * words));
   }
@@ -445,13 +463,13 @@ absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int
   for (size_t i = 0; i < states.size(); ++i) {  // validate the whole batch first
     const DecodeState& s = *states[i];
     if (tokens[i] < 0 || tokens[i] >= s.engine().vocab().size()) {
-      return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "]: token id ", tokens[i],
-                                                     " is outside the vocabulary [0, ",
-                                                     s.engine().vocab().size(), ")"));
+      return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat("token_ids[", i, "]"),
+                         absl::StrCat("token id ", tokens[i], " is outside the vocabulary [0, ",
+                                      s.engine().vocab().size(), ")"));
     }
     if (!s.IsLegal(tokens[i])) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("token_ids[", i, "]: ", s.DescribeIllegal(tokens[i])));
+      return FieldStatus(absl::StatusCode::kFailedPrecondition,
+                         absl::StrCat("token_ids[", i, "]"), s.DescribeIllegal(tokens[i]));
     }
   }
   for (size_t i = 0; i < states.size(); ++i) states[i]->Apply(tokens[i]);
@@ -473,6 +491,25 @@ absl::Status Rollback(DecodeState& state, int k) {
   std::vector<int32_t> keep(state.tokens_.begin(), state.tokens_.end() - k);
   state.Reset(state.start_, state.root_arity_, state.max_len_);
   for (int32_t token : keep) state.Apply(token);  // a prefix of a legal stream stays legal
+  return absl::OkStatus();
+}
+
+absl::Status Rollback(absl::Span<DecodeState* const> states, absl::Span<const int> num_tokens) {
+  if (states.size() != num_tokens.size()) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       FieldError{"num_tokens", "", " ",
+                                  absl::StrCat("has ", num_tokens.size(), " entries for ",
+                                               states.size(), " states")});
+  }
+  std::vector<DecodeState> copies;  // validate everything before changing anything
+  copies.reserve(states.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    copies.push_back(*states[i]);
+    if (absl::Status s = Rollback(copies.back(), num_tokens[i]); !s.ok()) {
+      return Within(absl::StrCat("num_tokens[", i, "]"), s);
+    }
+  }
+  for (size_t i = 0; i < states.size(); ++i) *states[i] = std::move(copies[i]);
   return absl::OkStatus();
 }
 

@@ -116,12 +116,15 @@ class DecodeState {
   bool terminated_ = false;
 };
 
-// Batch API. A batch is all-or-nothing: on error no state changes, and the message names
-// the batch index.
+// Batch API. A batch is all-or-nothing: on error no state changes, and the error's field
+// (core/errors.h) names the batch index: requests[i], states[i], token_ids[i], num_tokens[i].
 absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine> engine,
                                       const InitRequest& request);
 absl::StatusOr<std::vector<DecodeState>> InitStates(std::shared_ptr<const Engine> engine,
                                                     absl::Span<const InitRequest> requests);
+// InvalidArgument naming states[i] unless every state has states[0]'s vocabulary.
+absl::Status SameVocabulary(absl::Span<const DecodeState* const> states);
+absl::Status SameVocabulary(absl::Span<const DecodeState> states);
 // Fills a [batch, words] row-major bitmask. All states must share one vocabulary.
 absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<int32_t> out);
 absl::Status LegalMasks(absl::Span<const DecodeState> states, absl::Span<int32_t> out);
@@ -129,6 +132,8 @@ absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int
 absl::Status Advance(absl::Span<DecodeState> states, absl::Span<const int32_t> tokens);
 // Removes the last k tokens (replaying the rest from the start; O(length)).
 absl::Status Rollback(DecodeState& state, int k);
+// Removes num_tokens[i] tokens from states[i], for every i or (on error) none.
+absl::Status Rollback(absl::Span<DecodeState* const> states, absl::Span<const int> num_tokens);
 // A copy that evolves independently.
 inline DecodeState Fork(const DecodeState& state) { return state; }
 // The chain of tokens that are forced (the mask has one bit) from this state on.

@@ -6,6 +6,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "core/errors.h"
 #include "core/vocabulary.h"
 
 namespace astcd {
@@ -353,6 +354,16 @@ absl::string_view RunStatusName(RunStatus status) {
   return "?";
 }
 
+absl::Status ValidateRunOptions(const RunOptions& options) {
+  if (options.max_steps < 1 || options.max_steps > kMaxStepsLimit) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       FieldError{"options.max_steps", "", " = ",
+                                  absl::StrCat(options.max_steps, " is outside [1, ",
+                                               kMaxStepsLimit, "]")});
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Program> Program::Compile(const Ast& ast, const DecodeConfig& config,
                                          std::optional<int> entry) {
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
@@ -376,12 +387,10 @@ absl::StatusOr<Program> Program::Compile(const Ast& ast, const DecodeConfig& con
   };
 
   const int num_functions = ast.start == Start::kModule ? ast.root->num_children : 1;
-  if (entry.has_value() && (*entry < 0 || *entry >= num_functions)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "entry = ", *entry, " is outside [0, ", num_functions - 1, "]: the ",
-        StartName(ast.start), " has ", num_functions, " function", num_functions == 1 ? "" : "s"));
-  }
-  program.entry_ = entry.value_or(num_functions - 1);
+  // The program is checked before the entry, so that a bad entry of a good program is the only
+  // error that names `entry`.
+  const bool entry_exists = !entry.has_value() || (*entry >= 0 && *entry < num_functions);
+  program.entry_ = entry_exists ? entry.value_or(num_functions - 1) : 0;
   switch (ast.start) {
     case Start::kModule: {
       if (ast.root->is_hole || ast.root->kind != NodeKind::kModule || num_functions < 1) {
@@ -427,6 +436,14 @@ absl::StatusOr<Program> Program::Compile(const Ast& ast, const DecodeConfig& con
     }
   }
 
+  if (!entry_exists) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       FieldError{"entry", "", " = ",
+                                  absl::StrCat(*entry, " is outside [0, ", num_functions - 1,
+                                               "]: the ", StartName(ast.start), " has ",
+                                               num_functions, " function",
+                                               num_functions == 1 ? "" : "s")});
+  }
   // Lines: printed once if the AST does not carry them yet (every statement printed gets
   // one, so a 0 anywhere means the AST was never printed or parsed).
   bool missing = false;
@@ -445,15 +462,17 @@ absl::StatusOr<Program> Program::FromTokens(const std::shared_ptr<const Engine>&
   return Compile(*ast, engine->config(), entry);
 }
 
+absl::StatusOr<Program> Program::FromState(const DecodeState& state, std::optional<int> entry) {
+  absl::StatusOr<Ast> ast = StateToAst(state, /*partial=*/false);
+  if (!ast.ok()) return ast.status();
+  return Compile(*ast, state.engine().config(), entry);
+}
+
 std::string Program::entry_name() const { return FunctionName(entry_); }
 
 absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
                                         const RunOptions& options) const {
-  if (options.max_steps < 1 || options.max_steps > kMaxStepsLimit) {
-    return absl::InvalidArgumentError(absl::StrCat("options.max_steps = ", options.max_steps,
-                                                   " is outside its range [1, ",
-                                                   kMaxStepsLimit, "]"));
-  }
+  if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
   if (static_cast<int>(args.size()) != arity_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the program takes ", arity_, " argument", arity_ == 1 ? "" : "s", ", got ",
@@ -463,9 +482,10 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
   uint32_t bound = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] < lo_ || args[i] > hi_) {
-      return absl::InvalidArgumentError(absl::StrCat("args[", i, "] = ", args[i],
-                                                     " is outside value_range [", lo_, ", ",
-                                                     hi_, "]"));
+      return FieldStatus(absl::StatusCode::kInvalidArgument,
+                         FieldError{absl::StrCat("args[", i, "]"), "", " = ",
+                                    absl::StrCat(args[i], " is outside value_range [", lo_,
+                                                 ", ", hi_, "]")});
     }
     vars[i] = Value::Int(args[i]);
     bound |= 1u << i;
@@ -684,14 +704,12 @@ done:
 
 absl::StatusOr<std::vector<RunOutcome>> Program::RunBatch(
     absl::Span<const std::vector<int64_t>> inputs, const RunOptions& options) const {
+  if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
   std::vector<RunOutcome> outcomes;
   outcomes.reserve(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k) {
     absl::StatusOr<RunOutcome> outcome = Run(inputs[k], options);
-    if (!outcome.ok()) {
-      return absl::Status(outcome.status().code(),
-                          absl::StrCat("inputs[", k, "]: ", outcome.status().message()));
-    }
+    if (!outcome.ok()) return Within(absl::StrCat("inputs[", k, "]"), outcome.status());
     outcomes.push_back(*std::move(outcome));
   }
   return outcomes;

@@ -56,6 +56,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/ast.h"
+#include "core/decoder.h"
 #include "core/config.h"
 #include "core/engine.h"
 
@@ -107,6 +108,9 @@ struct RunOptions {
   bool trace = false;           // fill RunOutcome::trace
   bool locals = false;          // fill RunOutcome::locals
 };
+
+// InvalidArgument naming options.max_steps when it is outside 1..kMaxStepsLimit.
+absl::Status ValidateRunOptions(const RunOptions& options);
 
 struct RunOutcome {
   RunStatus status = RunStatus::kOk;
@@ -162,10 +166,11 @@ class Program {
   //   FUNCTION: the one function (entry, if given, must be 0).
   //   BLOCK and EXPR: the block, or `return <expr>`, as the body of a function of ast.arity
   //   parameters named func (entry, if given, must be 0).
-  // InvalidArgument for an incomplete AST, a bad entry index, or a tree that is not a
-  // well-formed program of the language (a hole, a node in the wrong place, a variable
-  // outside a..z, break/continue outside a loop). Unbound variables are not checked here:
-  // reading one is invalid_program at run time, as in CPython.
+  // InvalidArgument for an incomplete AST, a tree that is not a well-formed program of the
+  // language (a hole, a node in the wrong place, a variable outside a..z, break/continue
+  // outside a loop), or a bad entry index: checked last, and the only error whose field
+  // (core/errors.h) is `entry`. Unbound variables are not checked here: reading one is
+  // invalid_program at run time, as in CPython.
   //
   // Lines: statements carry AstNode::line. If any statement of the AST has line 0, Compile
   // prints the AST once (AstToSource) to fill them in; that writes the AST's `line` fields,
@@ -179,6 +184,11 @@ class Program {
                                             absl::Span<const int32_t> tokens,
                                             std::optional<int> entry = std::nullopt);
 
+  // StateToAst(state, /*partial=*/false), then Compile with the state's config: a state that
+  // Tokenize or a session made runs as it is, without replaying its tokens.
+  static absl::StatusOr<Program> FromState(const DecodeState& state,
+                                           std::optional<int> entry = std::nullopt);
+
   int arity() const { return arity_; }
   int entry() const { return entry_; }
   // The entry function's name as printed: func, func1, ... (BLOCK and EXPR roots: func).
@@ -190,7 +200,8 @@ class Program {
   // message names args[i]) or options.max_steps is outside 1..kMaxStepsLimit.
   absl::StatusOr<RunOutcome> Run(absl::Span<const int64_t> args,
                                  const RunOptions& options = {}) const;
-  // Runs each tuple in turn; an argument error names inputs[k] and args[i].
+  // Checks the options, then runs each tuple in turn; an argument error names inputs[k] and
+  // args[i].
   absl::StatusOr<std::vector<RunOutcome>> RunBatch(absl::Span<const std::vector<int64_t>> inputs,
                                                    const RunOptions& options = {}) const;
 

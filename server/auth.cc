@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/errors.h"
 
 namespace astcd::server {
 namespace {
@@ -73,18 +74,28 @@ absl::StatusOr<TokenAuthenticator> TokenAuthenticator::FromFile(const std::strin
   return Parse(text.str());
 }
 
+namespace {
+
+// The `authorization` header is metadata, not a request field; its errors name it all the same
+// (docs/api.md, "Errors").
+absl::Status MetadataError(absl::string_view description) {
+  return FieldStatus(absl::StatusCode::kUnauthenticated, "authorization", description);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> TokenAuthenticator::TenantOfHeader(
     absl::string_view authorization) const {
   absl::string_view token = authorization;
   if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
-    return absl::UnauthenticatedError("authorization: want `Bearer <token>`");
+    return MetadataError("want `Bearer <token>`");
   }
   token = absl::StripAsciiWhitespace(token);
   const std::string* found = nullptr;
   for (const auto& [known, tenant] : tokens_) {  // all of them, whatever matches
     if (ConstantTimeEqual(known, token)) found = &tenant;
   }
-  if (found == nullptr) return absl::UnauthenticatedError("authorization: unknown token");
+  if (found == nullptr) return MetadataError("unknown token");
   return *found;
 }
 
@@ -93,7 +104,7 @@ absl::StatusOr<std::string> TokenAuthenticator::Authenticate(
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
-    return absl::UnauthenticatedError("authorization: missing; send `Bearer <token>`");
+    return MetadataError("missing; send `Bearer <token>`");
   }
   return TenantOfHeader(absl::string_view(it->second.data(), it->second.size()));
 }

@@ -1,6 +1,7 @@
 #include "server/convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 #include "core/vocabulary.h"
 
 namespace astcd::server {
@@ -27,13 +28,14 @@ absl::StatusOr<Start> StartFromProto(int start) {
     case v1::START_EXPR: return Start::kExpr;
     default: break;
   }
-  return absl::InvalidArgumentError(absl::StrCat("start: ", start, " is not a Start value"));
+  return FieldStatus(absl::StatusCode::kInvalidArgument, "start",
+                     absl::StrCat(start, " is not a Start value"));
 }
 
 absl::StatusOr<v1::JumpForward> JumpForwardFromProto(int mode) {
   if (v1::JumpForward_IsValid(mode)) return static_cast<v1::JumpForward>(mode);
-  return absl::InvalidArgumentError(
-      absl::StrCat("jump_forward: ", mode, " is not a JumpForward value"));
+  return FieldStatus(absl::StatusCode::kInvalidArgument, "jump_forward",
+                     absl::StrCat(mode, " is not a JumpForward value"));
 }
 
 std::optional<int> ArityFromProto(bool has, int32_t arity) {

@@ -1,7 +1,6 @@
-// absl::Status <-> gRPC status, one code to one code, with a google.rpc.BadRequest naming the
-// offending field. Every error of core/ and server/ starts with the field it is about
-// ("token_ids[3]: ...", "config.max_expr_depth = 99 is outside ..."); that prefix becomes the
-// FieldViolation's field.
+// The edge of the error path: core's errors (core/errors.h: a code and a FieldError) become
+// gRPC statuses. The FieldError's path, renamed from core's names to the request's proto
+// names, becomes a google.rpc.BadRequest FieldViolation; no message is read.
 #ifndef ASTCD_SERVER_ERRORS_H_
 #define ASTCD_SERVER_ERRORS_H_
 
@@ -15,13 +14,13 @@
 
 namespace astcd::server {
 
-// "a[1]: b[2]: text" -> "a[1].b[2]"; "config.x = 5 is ..." -> "config.x"; "" if none.
-std::string FieldFromMessage(absl::string_view message);
+// The request of `rpc` ("InitStates", "Decode", ...; "Decode/init_requests" for a Decode
+// from init_requests) names some fields unlike core ("init_requests[1]" for core's
+// "requests[1]", "config.const_range.lo" for "config.const_range[0]"): the status with its
+// field, and the message, in the request's names. Every such renaming is in this one table.
+absl::Status InRequestNames(absl::string_view rpc, const absl::Status& status);
 
-// Prefixes `field` to the message ("field: message"), keeping the code.
-absl::Status Prefix(absl::string_view field, const absl::Status& status);
-
-// The google.rpc.Status for a status (with a BadRequest detail when a field is named).
+// The google.rpc.Status for a status (with a BadRequest detail when it names a field).
 google::rpc::Status ToRpcStatus(const absl::Status& status);
 
 // The grpc::Status; details carry the serialized google.rpc.Status, which gRPC sends as the

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "server/errors.h"
+#include "core/errors.h"
 
 namespace astcd::server {
 namespace {
@@ -64,7 +64,7 @@ void LogEvent(absl::string_view level, absl::string_view event,
 void LogCallError(absl::string_view method, const absl::Status& status,
                   absl::string_view tenant) {
   const std::string code = absl::StatusCodeToString(status.code());
-  const std::string field = FieldFromMessage(status.message());
+  const std::string field = FieldPathOf(status);
   if (DebugLogging()) {
     LogEvent("debug", "call_failed",
              {{"method", std::string(method)}, {"code", code}, {"field", field},

@@ -17,7 +17,10 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/private_handle_accessor.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -52,23 +55,15 @@ ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20,
 ABSL_FLAG(std::string, log_level, "info",
           "info, or debug (adds error messages, which may quote source or tokens)");
 
-// Whether -flag or --flag (with or without =value) is among the arguments.
-bool OnCommandLine(const std::vector<std::string>& args, const std::string& flag) {
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") break;
-    const size_t name = a.find_first_not_of('-');
-    if (name == 0 || name > 2 || name == std::string::npos) continue;
-    if (a.compare(name, flag.size(), flag) == 0 &&
-        (a.size() == name + flag.size() || a[name + flag.size()] == '=')) {
-      return true;
-    }
-  }
-  return false;
+// Whether --metrics-listen was given. absl keeps CommandLineFlag::IsSpecifiedOnCommandLine
+// private and exposes it through this accessor.
+bool MetricsListenGiven() {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag("metrics_listen");
+  return absl::flags_internal::PrivateHandleAccessor::IsSpecifiedOnCommandLine(*flag);
 }
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args = astcd::server::ParseServerFlags(argc, argv);
+  astcd::server::ParseServerFlags(argc, argv);
   auto usage_error = [](const std::string& message) {
     astcd::server::LogEvent("error", "bad_flags", {{"message", message}});
     std::cerr << "astcd-server: " << message << "\n";
@@ -148,7 +143,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<int> p = metrics->Listen(metrics_listen);
     if (p.ok()) {
       metrics_port = *p;
-    } else if (OnCommandLine(args, "metrics_listen")) {  // an address given must work
+    } else if (MetricsListenGiven()) {  // an address given must work
       astcd::server::LogEvent("error", "metrics_listen_failed", {{"address", metrics_listen}});
       std::cerr << "astcd-server: " << p.status().message() << "\n";
       return 1;

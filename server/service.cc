@@ -10,10 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/codec.h"
+#include "core/errors.h"
 #include "core/decode.h"
 #include "core/decoder.h"
 #include "core/interpreter.h"
@@ -27,18 +27,6 @@
 
 namespace astcd::server {
 namespace {
-
-// All states of a batch on one vocabulary; the error names field[i].
-absl::Status SameVocab(absl::Span<const DecodeState* const> states, absl::string_view field) {
-  for (size_t i = 1; i < states.size(); ++i) {
-    if (states[i]->engine().vocab().fingerprint() != states[0]->engine().vocab().fingerprint()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, "[", i, "]: uses vocabulary ", states[i]->engine().vocab().fingerprint(),
-          ", not ", states[0]->engine().vocab().fingerprint(), "; a batch shares one"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 std::vector<const DecodeState*> ConstPtrs(absl::Span<DecodeState* const> states) {
   return std::vector<const DecodeState*>(states.begin(), states.end());
@@ -97,7 +85,35 @@ void ObserveForced(Metrics* metrics, v1::JumpForward mode, int64_t n) {
   }
 }
 
+// The state Tokenize leaves for a whole program, or the error that says where the source falls
+// outside the language.
+absl::StatusOr<DecodeState> TokenizedState(const std::shared_ptr<const Engine>& engine,
+                                           Start start, std::optional<int> arity,
+                                           absl::string_view source, int64_t max_source_bytes) {
+  TokenizeOptions options;
+  options.start = start;
+  options.arity = arity;
+  options.max_source_bytes = max_source_bytes;
+  TokenizeResult t = astcd::Tokenize(engine, source, options);
+  if (t.ok) return *std::move(t.state);
+  const absl::string_view stage =
+      t.error ? TokenizeStageName(t.error->stage) : absl::string_view("tokenize");
+  return absl::InvalidArgumentError(absl::StrCat(stage, " at line ", t.error ? t.error->line : 0,
+                                                 ", column ", t.error ? t.error->column : 0, ": ",
+                                                 t.error ? t.error->message : ""));
+}
+
 }  // namespace
+
+absl::Status DecoderService::CheckSourceSize(absl::string_view field,
+                                             absl::string_view source) const {
+  if (static_cast<int64_t>(source.size()) > options_.max_source_bytes) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument, field,
+                       absl::StrCat(source.size(), " bytes exceed the server's --max-source-bytes of ",
+                                    options_.max_source_bytes));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status DecoderService::Admit() const {
   if (draining()) return absl::UnavailableError("the server is shutting down; retry elsewhere");
@@ -106,9 +122,9 @@ absl::Status DecoderService::Admit() const {
 
 absl::Status DecoderService::CheckBatch(absl::string_view field, int size) const {
   if (size > options_.max_batch) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": ", size,
-                                                   " entries exceed the server's --max-batch of ",
-                                                   options_.max_batch));
+    return FieldStatus(absl::StatusCode::kInvalidArgument, field,
+                       absl::StrCat(size, " entries exceed the server's --max-batch of ",
+                                    options_.max_batch));
   }
   return absl::OkStatus();
 }
@@ -130,7 +146,7 @@ grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx
     status = t.status();
     if (t.ok()) tenant = *std::move(t);
   }
-  if (status.ok()) status = fn(tenant);
+  if (status.ok()) status = InRequestNames(method, fn(tenant));
   if (!status.ok()) LogCallError(method, status, tenant);
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -161,7 +177,7 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
   std::vector<InitRequest> requests;
   for (int i = 0; i < req.requests_size(); ++i) {
     absl::StatusOr<InitRequest> r = InitFromProto(req.requests(i));
-    if (!r.ok()) return Prefix(absl::StrCat("requests[", i, "]"), r.status());
+    if (!r.ok()) return Within(absl::StrCat("requests[", i, "]"), r.status());
     requests.push_back(*std::move(r));
   }
   absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
@@ -190,9 +206,7 @@ absl::Status DecoderService::DoLegalMasks(const v1::LegalMasksRequest& req,
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   const std::vector<std::string> ids = Ids(req.session_ids());
   const auto masks = [&](absl::Span<DecodeState* const> states) {
-    const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
-    if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
-    return AddMasks(ptrs, /*masks=*/true, resp);
+    return AddMasks(ConstPtrs(states), /*masks=*/true, resp);
   };
   absl::Status status = store_->With(ids, "session_ids", masks, tenant);
   if (status.ok() && options_.metrics != nullptr) {
@@ -206,9 +220,9 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
   ObserveBatch(options_.metrics, "Advance", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   if (req.token_ids_size() != req.session_ids_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("token_ids: ", req.token_ids_size(),
-                                                   " token ids for ", req.session_ids_size(),
-                                                   " sessions; give one per session"));
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "token_ids",
+                       absl::StrCat(req.token_ids_size(), " token ids for ",
+                                    req.session_ids_size(), " sessions; give one per session"));
   }
   absl::StatusOr<v1::JumpForward> jump = JumpForwardFromProto(req.jump_forward());
   if (!jump.ok()) return jump.status();
@@ -217,7 +231,7 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
   int64_t forced = 0;
   const auto advance = [&](absl::Span<DecodeState* const> states) {
     const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
-    if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
+    if (absl::Status s = SameVocabulary(ptrs); !s.ok()) return s;
     // All-or-nothing in core: on error no state changed.
     if (absl::Status s = astcd::Advance(states, tokens); !s.ok()) return s;
     forced = AddForced(*jump, states, resp->mutable_forced());
@@ -239,25 +253,19 @@ absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
   ObserveBatch(options_.metrics, "Rollback", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   if (req.num_tokens_size() != req.session_ids_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("num_tokens: ", req.num_tokens_size(),
-                                                   " counts for ", req.session_ids_size(),
-                                                   " sessions; give one per session"));
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "num_tokens",
+                       absl::StrCat(req.num_tokens_size(), " counts for ",
+                                    req.session_ids_size(), " sessions; give one per session"));
   }
   const std::vector<std::string> ids = Ids(req.session_ids());
+  const std::vector<int> num_tokens(req.num_tokens().begin(), req.num_tokens().end());
   const auto rollback = [&](absl::Span<DecodeState* const> states) {
     const std::vector<const DecodeState*> ptrs = ConstPtrs(states);
     if (req.return_masks()) {
-      if (absl::Status s = SameVocab(ptrs, "session_ids"); !s.ok()) return s;
+      if (absl::Status s = SameVocabulary(ptrs); !s.ok()) return s;
     }
-    std::vector<DecodeState> copies;  // validate everything before changing anything
-    for (size_t i = 0; i < states.size(); ++i) {
-      copies.push_back(*states[i]);
-      if (absl::Status s = astcd::Rollback(copies.back(), req.num_tokens(static_cast<int>(i)));
-          !s.ok()) {
-        return Prefix(absl::StrCat("num_tokens[", i, "]"), s);
-      }
-    }
-    for (size_t i = 0; i < states.size(); ++i) *states[i] = std::move(copies[i]);
+    // All-or-nothing in core: on error no state changed.
+    if (absl::Status s = astcd::Rollback(states, num_tokens); !s.ok()) return s;
     AddStates(ids, states, resp);
     return AddMasks(ptrs, req.return_masks(), resp);
   };
@@ -273,11 +281,15 @@ absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
     absl::string_view tenant) {
   const int n = req.n() == 0 ? 1 : req.n();
   ObserveBatch(options_.metrics, "ForkStates", int64_t{n} * req.session_ids_size());
-  if (n < 1) return absl::InvalidArgumentError(absl::StrCat("n: ", req.n(), " is negative"));
+  if (n < 1) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "n",
+                       absl::StrCat(req.n(), " is negative"));
+  }
   if (int64_t{n} * req.session_ids_size() > options_.max_batch) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "n: ", n, " copies of ", req.session_ids_size(),
-        " sessions exceed the server's --max-batch of ", options_.max_batch));
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "n",
+                       absl::StrCat(n, " copies of ", req.session_ids_size(),
+                                    " sessions exceed the server's --max-batch of ",
+                                    options_.max_batch));
   }
   absl::StatusOr<std::vector<DecodeState>> states =
       store_->Get(Ids(req.session_ids()), "session_ids", tenant);
@@ -306,15 +318,15 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
     absl::string_view tenant) {
   ObserveBatch(options_.metrics, "Tokenize", req.sources_size());
   if (req.sources_size() > options_.max_sources) {
-    return absl::InvalidArgumentError(absl::StrCat("sources: ", req.sources_size(),
-                                                   " sources exceed the server's --max-sources of ",
-                                                   options_.max_sources));
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "sources",
+                       absl::StrCat(req.sources_size(),
+                                    " sources exceed the server's --max-sources of ",
+                                    options_.max_sources));
   }
   for (int i = 0; i < req.sources_size(); ++i) {
-    if (static_cast<int64_t>(req.sources(i).size()) > options_.max_source_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sources[", i, "]: ", req.sources(i).size(),
-          " bytes exceed the server's --max-source-bytes of ", options_.max_source_bytes));
+    if (absl::Status s = CheckSourceSize(absl::StrCat("sources[", i, "]"), req.sources(i));
+        !s.ok()) {
+      return s;
     }
   }
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
@@ -388,67 +400,42 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
   if (!engine.ok()) return engine.status();
   absl::StatusOr<Start> start = StartFromProto(req.start());
   if (!start.ok()) return start.status();
-  std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
-  std::vector<int32_t> tokens;
+  const std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+  const std::optional<int> entry = ArityFromProto(req.has_entry(), req.entry());
+  // The program's own errors name the field that holds it; a bad entry names `entry`.
+  absl::StatusOr<Program> program;
   std::string field;
   switch (req.program_case()) {
-    case v1::RunRequest::kTokens:
+    case v1::RunRequest::kTokens: {
       field = "tokens";
-      tokens.assign(req.tokens().tokens().begin(), req.tokens().tokens().end());
+      const std::vector<int32_t> tokens(req.tokens().tokens().begin(),
+                                        req.tokens().tokens().end());
+      program = Program::FromTokens(*engine, *start, arity, tokens, entry);
       break;
+    }
     case v1::RunRequest::kSource: {
       field = "source";
-      if (static_cast<int64_t>(req.source().size()) > options_.max_source_bytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("source: ", req.source().size(),
-                         " bytes exceed the server's --max-source-bytes of ",
-                         options_.max_source_bytes));
-      }
-      TokenizeOptions options;
-      options.start = *start;
-      options.arity = arity;
-      options.max_source_bytes = options_.max_source_bytes;
-      const TokenizeResult t = astcd::Tokenize(*engine, req.source(), options);
-      if (!t.ok) {
-        const absl::string_view stage =
-            t.error ? TokenizeStageName(t.error->stage) : absl::string_view("tokenize");
-        return absl::InvalidArgumentError(
-            absl::StrCat("source: ", stage, " at line ", t.error ? t.error->line : 0,
-                         ", column ", t.error ? t.error->column : 0, ": ",
-                         t.error ? t.error->message : ""));
-      }
-      tokens = t.tokens;
+      if (absl::Status s = CheckSourceSize("source", req.source()); !s.ok()) return s;
+      absl::StatusOr<DecodeState> state =
+          TokenizedState(*engine, *start, arity, req.source(), options_.max_source_bytes);
+      program = state.ok() ? Program::FromState(*state, entry) : state.status();
       break;
     }
     case v1::RunRequest::kSessionId: {
       field = "session_id";
-      const std::vector<std::string> ids = {req.session_id()};
-      absl::StatusOr<std::vector<DecodeState>> states = store_->Get(ids, "session_id", tenant);
-      if (!states.ok()) {
-        absl::string_view msg = states.status().message();
-        const size_t colon = msg.find(": ");
-        if (colon != absl::string_view::npos) msg.remove_prefix(colon + 2);
-        return absl::Status(states.status().code(), absl::StrCat("session_id: ", msg));
-      }
-      const DecodeState& state = (*states)[0];
-      *engine = state.shared_engine();
-      *start = state.start();
-      arity = state.arity() >= 0 ? std::optional<int>(state.arity()) : std::nullopt;
-      tokens = state.tokens();
+      absl::StatusOr<std::vector<DecodeState>> states =
+          store_->Get({req.session_id()}, "session_id", tenant);
+      if (!states.ok()) return states.status();
+      program = Program::FromState((*states)[0], entry);
       break;
     }
     default:
-      return absl::InvalidArgumentError(
-          "program: give one of tokens, source or session_id");
+      return FieldStatus(absl::StatusCode::kInvalidArgument, "program",
+                         "give one of tokens, source or session_id");
   }
-  const std::optional<int> entry = ArityFromProto(req.has_entry(), req.entry());
-  absl::StatusOr<Program> program = Program::FromTokens(*engine, *start, arity, tokens, entry);
   if (!program.ok()) {
-    // Blame `entry` (its message names it) when the program itself compiles.
-    if (entry.has_value() && Program::FromTokens(*engine, *start, arity, tokens).ok()) {
-      return program.status();
-    }
-    return Prefix(field, program.status());
+    const bool bad_entry = PathIsWithin(FieldPathOf(program.status()), "entry");
+    return bad_entry ? program.status() : Within(field, program.status());
   }
   std::vector<std::vector<int64_t>> inputs;
   for (const v1::ArgTuple& t : req.inputs()) inputs.emplace_back(t.args().begin(), t.args().end());
@@ -457,10 +444,6 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
                                                      : req.limits().max_steps();
   options.trace = req.trace();
   options.locals = req.locals();
-  if (options.max_steps < 1 || options.max_steps > kMaxStepsLimit) {
-    return absl::InvalidArgumentError(absl::StrCat("limits.max_steps = ", options.max_steps,
-                                                   " is outside [1, ", kMaxStepsLimit, "]"));
-  }
   absl::StatusOr<std::vector<RunOutcome>> outcomes = program->RunBatch(inputs, options);
   if (!outcomes.ok()) return outcomes.status();
   for (const RunOutcome& o : *outcomes) {
@@ -483,11 +466,12 @@ void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
         status = DoLegalMasks(req.legal_masks(), resp->mutable_legal_masks(), tenant);
         break;
       default:
-        status = absl::InvalidArgumentError("action: give advance or legal_masks");
+        status = FieldStatus(absl::StatusCode::kInvalidArgument, "action",
+                             "give advance or legal_masks");
     }
   }
   if (!status.ok()) resp->clear_result();
-  *resp->mutable_status() = ToRpcStatus(status);
+  *resp->mutable_status() = ToRpcStatus(InRequestNames("Step", status));
 }
 
 #define ASTCD_UNARY(Name, Req, Resp)                                                  \
@@ -526,7 +510,10 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       s = tenant.status();
       if (tenant.ok()) tenant_ = *std::move(tenant);
     }
-    if (s.ok()) s = Prepare(req);
+    if (s.ok()) {
+      s = InRequestNames(req.session_ids_size() > 0 ? "Decode" : "Decode/init_requests",
+                         Prepare(req));
+    }
     if (!s.ok()) {
       LogCallError("Decode", s, tenant_);
       {
@@ -574,11 +561,12 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     ObserveBatch(service_->options().metrics, "Decode",
                  from_sessions ? req.session_ids_size() : req.init_requests_size());
     if (from_sessions && req.init_requests_size() > 0) {
-      return absl::InvalidArgumentError(
-          "init_requests: give session_ids or init_requests, not both");
+      return FieldStatus(absl::StatusCode::kInvalidArgument, "init_requests",
+                         "give session_ids or init_requests, not both");
     }
     if (!from_sessions && req.init_requests_size() == 0) {
-      return absl::InvalidArgumentError("init_requests: give session_ids or init_requests");
+      return FieldStatus(absl::StatusCode::kInvalidArgument, "init_requests",
+                         "give session_ids or init_requests");
     }
     if (from_sessions) {
       if (absl::Status s = service_->CheckBatch("session_ids", req.session_ids_size()); !s.ok()) {
@@ -588,13 +576,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       absl::StatusOr<std::vector<DecodeState>> states = service_->store()->Get(ids, "session_ids", tenant_);
       if (!states.ok()) return states.status();
       states_ = *std::move(states);
-      for (size_t i = 1; i < states_.size(); ++i) {
-        if (states_[i].engine().vocab().fingerprint() !=
-            states_[0].engine().vocab().fingerprint()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("session_ids[", i, "]: uses another vocabulary than session_ids[0]"));
-        }
-      }
+      if (absl::Status s = SameVocabulary(states_); !s.ok()) return s;
     } else {
       if (absl::Status s = service_->CheckBatch("init_requests", req.init_requests_size());
           !s.ok()) {
@@ -606,14 +588,11 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       std::vector<InitRequest> requests;
       for (int i = 0; i < req.init_requests_size(); ++i) {
         absl::StatusOr<InitRequest> r = InitFromProto(req.init_requests(i));
-        if (!r.ok()) return Prefix(absl::StrCat("init_requests[", i, "]"), r.status());
+        if (!r.ok()) return Within(absl::StrCat("requests[", i, "]"), r.status());
         requests.push_back(*std::move(r));
       }
       absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
-      if (!states.ok()) {  // core names requests[i]; the request calls them init_requests[i]
-        return absl::Status(states.status().code(),
-                            absl::StrCat("init_", states.status().message()));
-      }
+      if (!states.ok()) return states.status();
       states_ = *std::move(states);
     }
     PolicyConfig policy;
@@ -625,7 +604,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     const std::string kind = req.sampler().kind().empty() ? "uniform" : req.sampler().kind();
     absl::StatusOr<std::unique_ptr<Sampler>> sampler =
         MakeSampler(kind, req.sampler().seed(), policy, states_[0].shared_engine());
-    if (!sampler.ok()) return Prefix("sampler", sampler.status());
+    if (!sampler.ok()) return Within("sampler", sampler.status());
     sampler_ = *std::move(sampler);
     absl::StatusOr<StopAt> stop_at = ParseStopAt(req.stop_at().empty() ? "eos" : req.stop_at());
     if (!stop_at.ok()) return stop_at.status();
@@ -636,24 +615,9 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     options_.pad = req.pad();
     options_.trace = req.trace();
     keep_sessions_ = req.keep_sessions();
-    if (options_.n < 1 || options_.n > 4096) {
-      return absl::InvalidArgumentError(absl::StrCat("n: ", options_.n, " is outside [1, 4096]"));
-    }
-    if (req.sample_offset() < 0 || req.sample_offset() > INT32_MAX - options_.n) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sample_offset: ", req.sample_offset(), " is outside [0, ", INT32_MAX - options_.n,
-          "] (sample_offset + n must fit in int32)"));
-    }
     options_.sample_offset = req.sample_offset();
-    // Everything else core checks is checked now, so that it fails the call, not the stream.
-    absl::Status valid = ValidateDecode(states_, options_);
-    if (!valid.ok() && absl::StartsWith(valid.message(), "states[")) {
-      // core numbers the inputs; name them as the request does
-      valid = absl::Status(valid.code(),
-                           absl::StrCat(from_sessions ? "session_ids" : "init_requests",
-                                        valid.message().substr(6)));
-    }
-    return valid;
+    // Everything core checks is checked now, so that it fails the call, not the stream.
+    return ValidateDecode(states_, options_);
   }
 
   void Work() {

@@ -96,6 +96,8 @@ class DecoderService final : public v1::Decoder::CallbackService {
   EngineCache* engines() { return engines_; }
   const ServiceOptions& options() const { return options_; }
   absl::Status CheckBatch(absl::string_view field, int size) const;
+  // InvalidArgument naming `field` for a source over --max-source-bytes.
+  absl::Status CheckSourceSize(absl::string_view field, absl::string_view source) const;
   absl::Status Admit() const;  // UNAVAILABLE while draining
   // The caller's tenant: "" without --auth-tokens; Unauthenticated for a bad token.
   absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& ctx) const;

@@ -11,6 +11,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 #include "absl/strings/str_join.h"
 
 namespace astcd::server {
@@ -112,9 +113,10 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
   if (!Reserve(n)) {
     Sweep();  // expired sessions not yet swept do not count against the cap
     if (!Reserve(n)) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("sessions: ", live_.load(), " live sessions and ", n, " more exceed the cap of ",
-                       options_.max_sessions, "; release some"));
+      return FieldStatus(absl::StatusCode::kResourceExhausted, "sessions",
+                         absl::StrCat(live_.load(), " live sessions and ", n,
+                                      " more exceed the cap of ", options_.max_sessions,
+                                      "; release some"));
     }
   }
   const uint32_t owner = TenantIndex(tenant, /*create=*/true);
@@ -122,9 +124,9 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
     Sweep();
     if (!ReserveTenant(owner, n)) {
       live_.fetch_sub(n);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "sessions: ", n, " more sessions exceed this tenant's cap of ",
-          options_.max_sessions_per_tenant, "; release some"));
+      return FieldStatus(absl::StatusCode::kResourceExhausted, "sessions",
+                         absl::StrCat(n, " more sessions exceed this tenant's cap of ",
+                                      options_.max_sessions_per_tenant, "; release some"));
     }
   }
   std::vector<std::string> ids;
@@ -159,9 +161,9 @@ absl::Status SessionStore::With(
   for (size_t i = 0; i < ids.size(); ++i) {
     auto [it, fresh] = seen.emplace(ids[i], i);
     if (!fresh) {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: session ", ids[i],
-                                                     " is named twice (also at ", field, "[",
-                                                     it->second, "])"));
+      return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat(field, "[", i, "]"),
+                         absl::StrCat("session ", ids[i], " is named twice (also at ", field,
+                                      "[", it->second, "])"));
     }
   }
   const uint32_t owner = TenantIndex(tenant, /*create=*/false);
@@ -188,8 +190,9 @@ absl::Status SessionStore::With(
     }
     // Another tenant's session answers exactly as an unknown one, so existence does not leak.
     if (it == shard.map.end() || it->second.tenant != owner) {
-      status = absl::NotFoundError(absl::StrCat(field, "[", i, "]: session '", ids[i],
-                                                "' does not exist (unknown, released or expired)"));
+      status = FieldStatus(absl::StatusCode::kNotFound, absl::StrCat(field, "[", i, "]"),
+                           absl::StrCat("session '", ids[i],
+                                        "' does not exist (unknown, released or expired)"));
       break;
     }
     states.push_back(&it->second.state);

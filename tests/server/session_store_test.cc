@@ -6,8 +6,8 @@
 
 #include "core/decoder.h"
 #include "core/engine.h"
+#include "core/errors.h"
 #include "gtest/gtest.h"
-#include "server/errors.h"
 
 namespace astcd::server {
 namespace {
@@ -60,7 +60,7 @@ TEST(SessionStore, TtlEvictsIdleSessionsWithAnInjectedClock) {
   EXPECT_TRUE(store.Get({ids[0]}, "session_ids").ok());
   absl::Status gone = store.Get({ids[0], ids[1]}, "session_ids").status();
   EXPECT_EQ(gone.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(FieldFromMessage(gone.message()), "session_ids[1]");
+  EXPECT_EQ(FieldPathOf(gone), "session_ids[1]");
   EXPECT_EQ(store.Sweep(), 1);  // ids[2]; ids[1] went on access
   EXPECT_EQ(store.size(), 1);
 }
@@ -87,7 +87,7 @@ TEST(SessionStore, WithRefusesDuplicatesAndUnknownIdsWithoutCallingFn) {
   };
   absl::Status dup = store.With({ids[0], ids[1], ids[0]}, "session_ids", fn);
   EXPECT_EQ(dup.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FieldFromMessage(dup.message()), "session_ids[2]");
+  EXPECT_EQ(FieldPathOf(dup), "session_ids[2]");
   absl::Status missing = store.With({ids[1], "nope"}, "session_ids", fn);
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(called);
@@ -114,21 +114,6 @@ TEST(SessionStore, TotalsCountCreatedReleasedAndEvicted) {
   EXPECT_EQ(store.evicted_total(), 2);
   EXPECT_EQ(store.size(), 0);
   EXPECT_EQ(store.max_sessions(), 4);
-}
-
-TEST(Errors, FieldFromMessage) {
-  EXPECT_EQ(FieldFromMessage("token_ids[3]: token 2 is not legal"), "token_ids[3]");
-  EXPECT_EQ(FieldFromMessage("requests[1]: prefix_tokens[2]: x"), "requests[1].prefix_tokens[2]");
-  EXPECT_EQ(FieldFromMessage("config.max_expr_depth = 99 is outside"), "config.max_expr_depth");
-  EXPECT_EQ(FieldFromMessage("the server is shutting down"), "");
-  EXPECT_EQ(FieldFromMessage("source: python_parse at line 2, column 4: invalid syntax"),
-            "source");
-  EXPECT_EQ(FieldFromMessage("entry = 5 is outside [0, 1]"), "entry");
-  EXPECT_EQ(FieldFromMessage("limits.max_steps = 0 is outside [1, 100000000]"),
-            "limits.max_steps");
-  EXPECT_EQ(FieldFromMessage("inputs[1]: args[0] = 99999999999 is outside value_range"),
-            "inputs[1].args[0]");
-  EXPECT_EQ(FieldFromMessage("authorization: unknown token"), "authorization");
 }
 
 }  // namespace
