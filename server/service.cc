@@ -109,7 +109,8 @@ absl::Status DecoderService::CheckSourceSize(absl::string_view field,
                                              absl::string_view source) const {
   if (static_cast<int64_t>(source.size()) > options_.max_source_bytes) {
     return FieldStatus(absl::StatusCode::kInvalidArgument, field,
-                       absl::StrCat(source.size(), " bytes exceed the server's --max-source-bytes of ",
+                       absl::StrCat(source.size(),
+                                    " bytes exceed the server's --max-source-bytes of ",
                                     options_.max_source_bytes));
   }
   return absl::OkStatus();
