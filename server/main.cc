@@ -63,6 +63,14 @@ bool MetricsListenGiven() {
 }
 
 int main(int argc, char** argv) {
+  // SIGTERM and SIGINT are taken by sigwait below. Block them first of all, so that every
+  // thread inherits the mask, including any a library starts before the server does; a thread
+  // without it would take a SIGTERM with the default action and kill the process mid-drain.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   astcd::server::ParseServerFlags(argc, argv);
   auto usage_error = [](const std::string& message) {
     astcd::server::LogEvent("error", "bad_flags", {{"message", message}});
@@ -118,13 +126,6 @@ int main(int argc, char** argv) {
     if (!parsed.ok()) return usage_error(std::string(parsed.status().message()));
     auth = *std::move(parsed);
   }
-
-  // Signals are taken by sigwait below; every thread started from here on inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   astcd::server::SessionStoreOptions store_options;
   store_options.max_sessions = absl::GetFlag(FLAGS_max_sessions);

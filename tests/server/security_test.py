@@ -299,11 +299,14 @@ def main():
             stream = stub.Decode(req, timeout=600)
             next(stream)
             # Read nothing more. The transport buffers some results; after that the server must
-            # stop producing, where one without backpressure would decode all of them.
-            time.sleep(3)
-            first = decoded()
-            time.sleep(2)
-            second = decoded()
+            # stop producing, where one without backpressure would decode all of them. Wait
+            # until the count holds still for 2 s (a loaded sanitizer build takes a while to
+            # fill the buffers), then it must be short of the total.
+            first, second = -1.0, decoded()
+            deadline = time.monotonic() + 120  # a safety stop, not a timing check
+            while first != second and time.monotonic() < deadline:
+                time.sleep(2)
+                first, second = second, decoded()
             print(f"     {first:.0f}, then {second:.0f} of {total} results made while the "
                   "reader stalled")
             assert first == second < total, (first, second, total)
