@@ -23,7 +23,7 @@ RUN bash /tmp/deploy/install-deps.sh runtime \
  && groupadd --system --gid 10001 astcd \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin astcd
 COPY --from=build /build/server/astcd-server /usr/local/bin/astcd-server
-COPY --from=build /build/client/astcd /usr/local/bin/astcd
+COPY --from=build /build/cli/astcd /usr/local/bin/astcd
 # Numeric, so Kubernetes' runAsNonRoot can check it.
 USER 10001:10001
 # 50051: gRPC (astcd.v1.Decoder, grpc.health.v1.Health, reflection). 9464: Prometheus /metrics.

@@ -38,8 +38,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_timing.h"
-#include "client/config_json.h"
-#include "client/json.h"
+#include "cli/config_json.h"
+#include "cli/json.h"
 #include "core/engine.h"
 #include "core/interpreter.h"
 

@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
-#include "client/config_json.h"
-#include "client/json.h"
+#include "cli/config_json.h"
+#include "cli/json.h"
 #include "core/config.h"
 #include "core/decoder.h"
 #include "core/engine.h"

@@ -4,7 +4,7 @@
 Both sides of the Tokenize benchmark (bench/tokenize_bench.cc and bench/cpython/worker.py)
 read this file, so they work on exactly the same byte strings.
 
-The functions are those `astcd audit` counts (client/cli_audit.cc, core TokenizeFunctions):
+The functions are those `astcd audit` counts (cli/cli_audit.cc, core TokenizeFunctions):
 every `def` and `async def` directly in the module body of every .py file under the paths,
 files sorted by path, functions in file order. A file that CPython cannot parse is skipped
 (the audit counts it as "did not parse"). A function's source runs from its first decorator

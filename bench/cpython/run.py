@@ -5,7 +5,7 @@ usage: run.py --build DIR --out-tokenize FILE.json --out-run FILE.json [--smoke]
               [--rounds N] [--min-seconds S] [--python /usr/bin/python3]
               [--stdlib /usr/lib/python3.11] [--work DIR]
 
-DIR is a build directory holding bench/tokenize_bench, bench/run_bench and client/astcd.
+DIR is a build directory holding bench/tokenize_bench, bench/run_bench and cli/astcd.
 Both sides run side by side in this one run, on the same inputs:
 
   5. Every top-level function of the standard library, extracted once into a file of sources
@@ -499,7 +499,7 @@ def main():
             capture_output=True, text=True, check=True).stdout.strip()
     bins = {"tokenize_bench": os.path.join(args.build, "bench", "tokenize_bench"),
             "run_bench": os.path.join(args.build, "bench", "run_bench"),
-            "astcd": os.path.join(args.build, "client", "astcd")}
+            "astcd": os.path.join(args.build, "cli", "astcd")}
     for name, path in bins.items():
         if not os.access(path, os.X_OK):
             print(f"run.py: {path} is missing; build {name} first", file=sys.stderr)

@@ -3,7 +3,7 @@
 
   run.py --build DIR --out FILE.json [--smoke] [--rounds N]
 
-DIR is a CMake build directory with bench/astcd_walk_bench and client/astcd. The script
+DIR is a CMake build directory with bench/astcd_walk_bench and cli/astcd. The script
   1. installs the pinned @mlc-ai/web-xgrammar into bench/xgrammar/node_modules if needed
      (npm install --no-audit --no-fund; nothing is vendored),
   2. for each config (default, and allow_loops) generates the XGrammar EBNF from `astcd vocab`
@@ -97,7 +97,7 @@ def main():
     args = ap.parse_args()
 
     walk_bench = os.path.join(args.build, "bench", "astcd_walk_bench")
-    astcd = os.path.join(args.build, "client", "astcd")
+    astcd = os.path.join(args.build, "cli", "astcd")
     for exe in (walk_bench, astcd):
         if not os.access(exe, os.X_OK):
             log(f"missing executable {exe} (build with -DASTCD_BUILD_BENCH=ON)")

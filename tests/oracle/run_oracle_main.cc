@@ -23,7 +23,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/json.h"
+#include "cli/json.h"
 #include "core/codec.h"
 #include "core/decode.h"
 #include "core/engine.h"

@@ -1,4 +1,4 @@
-#include "client/cli_flags.h"
+#include "cli/cli_flags.h"
 
 #include <algorithm>
 #include <fstream>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/config_json.h"
+#include "cli/config_json.h"
 
 namespace astcd::cli {
 

@@ -1,11 +1,11 @@
 // DecodeConfig and PolicyConfig from JSON objects whose keys are the fields' names.
-#ifndef ASTCD_CLIENT_CONFIG_JSON_H_
-#define ASTCD_CLIENT_CONFIG_JSON_H_
+#ifndef ASTCD_CLI_CONFIG_JSON_H_
+#define ASTCD_CLI_CONFIG_JSON_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "client/json.h"
+#include "cli/json.h"
 #include "core/config.h"
 #include "core/sampler.h"
 
@@ -23,4 +23,4 @@ std::string DecodeConfigToJson(const DecodeConfig& config);
 
 }  // namespace astcd
 
-#endif  // ASTCD_CLIENT_CONFIG_JSON_H_
+#endif  // ASTCD_CLI_CONFIG_JSON_H_

@@ -1,5 +1,5 @@
 // DecodeConfig and PolicyConfig from JSON: every field, defaults, and refusals that name the key.
-#include "client/config_json.h"
+#include "cli/config_json.h"
 
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/json.h"
+#include "cli/json.h"
 #include "core/config.h"
 #include "core/sampler.h"
 #include "gtest/gtest.h"

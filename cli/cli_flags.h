@@ -1,6 +1,6 @@
 // Flag parsing and shared helpers for the astcd CLI's commands.
-#ifndef ASTCD_CLIENT_CLI_FLAGS_H_
-#define ASTCD_CLIENT_CLI_FLAGS_H_
+#ifndef ASTCD_CLI_FLAGS_H_
+#define ASTCD_CLI_FLAGS_H_
 
 #include <cstdint>
 #include <map>
@@ -50,4 +50,4 @@ absl::StatusOr<std::string> ReadInput(const std::string& path);
 
 }  // namespace astcd::cli
 
-#endif  // ASTCD_CLIENT_CLI_FLAGS_H_
+#endif  // ASTCD_CLI_FLAGS_H_

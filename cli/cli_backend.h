@@ -1,8 +1,8 @@
 // Where the CLI's work happens: in this process (the core), or on astcd-server with
 // --server HOST:PORT. Both return the core's types, and the commands print them with the same
 // code, so a command prints exactly the same either way.
-#ifndef ASTCD_CLIENT_CLI_BACKEND_H_
-#define ASTCD_CLIENT_CLI_BACKEND_H_
+#ifndef ASTCD_CLI_BACKEND_H_
+#define ASTCD_CLI_BACKEND_H_
 
 #include <functional>
 #include <memory>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "client/cli_flags.h"
+#include "cli/cli_flags.h"
 #include "client/remote_decoder.h"
 #include "core/codec.h"
 #include "core/decode.h"
@@ -73,4 +73,4 @@ int FailCall(const absl::Status& status);
 
 }  // namespace astcd::cli
 
-#endif  // ASTCD_CLIENT_CLI_BACKEND_H_
+#endif  // ASTCD_CLI_BACKEND_H_

@@ -1,4 +1,4 @@
-#include "client/config_json.h"
+#include "cli/config_json.h"
 
 #include <climits>
 

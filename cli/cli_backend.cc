@@ -1,4 +1,4 @@
-#include "client/cli_backend.h"
+#include "cli/cli_backend.h"
 
 #include <algorithm>
 #include <iostream>

@@ -1,4 +1,4 @@
-#include "client/json.h"
+#include "cli/json.h"
 
 #include <cmath>
 #include <cstdint>

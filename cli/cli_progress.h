@@ -1,6 +1,6 @@
 // A one-line progress bar on stderr for the CLI's long runs.
-#ifndef ASTCD_CLIENT_CLI_PROGRESS_H_
-#define ASTCD_CLIENT_CLI_PROGRESS_H_
+#ifndef ASTCD_CLI_PROGRESS_H_
+#define ASTCD_CLI_PROGRESS_H_
 
 #include <atomic>
 #include <cstdio>
@@ -38,4 +38,4 @@ class Progress {
 
 }  // namespace astcd::cli
 
-#endif  // ASTCD_CLIENT_CLI_PROGRESS_H_
+#endif  // ASTCD_CLI_PROGRESS_H_

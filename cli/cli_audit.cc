@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/cli_flags.h"
-#include "client/cli_progress.h"
-#include "client/json.h"
+#include "cli/cli_flags.h"
+#include "cli/cli_progress.h"
+#include "cli/json.h"
 #include "core/tokenize.h"
 
 namespace astcd::cli {

@@ -19,8 +19,8 @@
 //   w.EndObject();
 //   w.str();  // {"id":3,"tags":["a"]}
 
-#ifndef ASTCD_CLIENT_JSON_H_
-#define ASTCD_CLIENT_JSON_H_
+#ifndef ASTCD_CLI_JSON_H_
+#define ASTCD_CLI_JSON_H_
 
 #include <cstdint>
 #include <string>
@@ -146,4 +146,4 @@ class Writer {
 
 }  // namespace astcd::json
 
-#endif  // ASTCD_CLIENT_JSON_H_
+#endif  // ASTCD_CLI_JSON_H_

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/cli_backend.h"
-#include "client/cli_flags.h"
-#include "client/cli_progress.h"
-#include "client/config_json.h"
-#include "client/json.h"
+#include "cli/cli_backend.h"
+#include "cli/cli_flags.h"
+#include "cli/cli_progress.h"
+#include "cli/config_json.h"
+#include "cli/json.h"
 #include "core/codec.h"
 #include "core/decode.h"
 #include "core/engine.h"
