@@ -1,5 +1,6 @@
 // Core <-> protobuf for the client side: requests out, results back into the core's types.
-// The server's half is server/convert.h; remote_convert_test checks the two against each other.
+// The server's half is server/convert.h; tests/client/remote_convert_test.cc checks that
+// what one writes the other reads back unchanged.
 #ifndef ASTCD_CLIENT_REMOTE_CONVERT_H_
 #define ASTCD_CLIENT_REMOTE_CONVERT_H_
 
