@@ -10,10 +10,11 @@
 namespace astcd {
 namespace {
 
-bool IsScopeNode(NodeKind k) {
-  return k == NodeKind::kBody || k == NodeKind::kBlock || k == NodeKind::kLoopBody ||
-         k == NodeKind::kExprRoot;
-}
+bool IsScopeNode(NodeKind k) { return Spec(k).flow & kFlowOpensScope; }
+
+// The branches a joining node's frame keeps apart: its body, then its orelse.
+constexpr int kFirstBranch = FieldIndex(NodeKind::kIfElse, "body");
+static_assert(kFirstBranch >= 0 && FieldIndex(NodeKind::kIfElse, "orelse") == kFirstBranch + 1);
 
 uint32_t LowBits(int n) { return n >= 32 ? ~0u : (1u << n) - 1; }
 
@@ -140,12 +141,37 @@ bool DecodeState::IsLegal(int32_t token) const {
   return (word >> (token & 31)) & 1u;
 }
 
-int DecodeState::CountLegal() const {
-  absl::InlinedVector<uint32_t, 64> row(engine_->words());
-  FillMask(row.data());
-  int n = 0;
-  for (uint32_t w : row) n += std::popcount(w);
-  return n;
+// The guard behind each condition bit, in Refusal's order.
+constexpr std::pair<unsigned, Refusal> kCondRefusals[] = {
+    {kCondSeqItem, Refusal::kGrammar},          {kCondAssigned, Refusal::kScope},
+    {kCondInLoop, Refusal::kOutsideLoop},       {kCondLoops, Refusal::kLoops},
+    {kCondSeqRoom, Refusal::kBlockSize},        {kCondControlRoom, Refusal::kControlDepth},
+    {kCondExprRoom, Refusal::kExprDepth},       {kCondTarget, Refusal::kLocals},
+};
+
+Refusal DecodeState::WhyRefused(int32_t token) const {
+  const Engine& e = *engine_;
+  if (token < 0 || token >= e.vocab().size()) return Refusal::kVocabulary;
+  if (IsLegal(token)) return Refusal::kNone;
+  unsigned conds;
+  int hole_cost, depth;
+  uint32_t var_bits;
+  const MaskContext ctx = Context(&conds, &hole_cost, &var_bits, &depth);
+  const TokenInfo& info = e.vocab().info(token);
+  if (Spec(info.node).kind == TokenKind::kVariable) {
+    if (ctx == MaskContext::kExpr || ctx == MaskContext::kAugTarget) return Refusal::kScope;
+    const bool next_fresh = ctx == MaskContext::kTarget && info.value == introduced_;
+    return next_fresh ? Refusal::kLocals : Refusal::kGrammar;  // names are canonical
+  }
+  if (!Fills(ctx, info.node)) return Refusal::kGrammar;
+  const unsigned missing = Needs(ctx, info.node) & ~e.Held(ctx, conds);
+  for (const auto& [cond, refusal] : kCondRefusals) {
+    if (missing & cond) {
+      const bool module = ctx == MaskContext::kModule && refusal == Refusal::kBlockSize;
+      return module ? Refusal::kFunctions : refusal;
+    }
+  }
+  return Refusal::kBudget;  // every condition holds, so the subtree does not fit
 }
 
 HoleView DecodeState::hole_view() const {
@@ -237,10 +263,7 @@ void DecodeState::OpenNode(int32_t token, int depth) {
   const NodeKind node = info.node;
   const NodeSpec& spec = Spec(node);
   if (spec.num_children == 0) {
-    // Leaf statements that end the path through their block.
-    if (node == NodeKind::kReturnNone || node == NodeKind::kBreak || node == NodeKind::kContinue) {
-      scope().flags &= ~kFallsThrough;
-    }
+    Completed({node, 0, 0, 0, 0});
     return;
   }
   if (node == NodeKind::kDef) arity_ = introduced_ = static_cast<uint8_t>(info.value);
@@ -274,10 +297,10 @@ void DecodeState::PushScope(Hole hole) {
     frame.bits = outer.bits;
     frame.depth = outer.depth + 1;
     frame.flags |= outer.flags & kInLoop;
-    if (hole == Hole::kLoopBody) {
+    if (Spec(stack_.back().node).flow & kFlowBindsInBody) {
       frame.bits |= 1u << stack_.back().bits;  // the loop variable
-      frame.flags |= kInLoop;
     }
+    if (hole == Hole::kLoopBody) frame.flags |= kInLoop;
   }
   stack_.push_back(frame);
   scope_index_ = static_cast<int8_t>(stack_.size() - 1);
@@ -295,11 +318,11 @@ void DecodeState::CloseTop() {
         break;
       }
     }
-    if (!stack_.empty() && stack_.back().node == NodeKind::kIfElse) {
+    if (!stack_.empty() && (Spec(stack_.back().node).flow & kFlowJoinsBranches)) {
       Frame& branch = stack_.back();
       const bool first_falls = branch.flags & kFallsThrough;
       const bool done_falls = done.flags & kFallsThrough;
-      if (branch.next == 2) {  // the if branch: remember it for the merge
+      if (branch.next == kFirstBranch + 1) {  // the first branch: remember it for the join
         branch.bits = done.bits;
         branch.flags = done.flags & kFallsThrough;
       } else {  // the else branch: only branches that fall through reach the next statement
@@ -311,20 +334,18 @@ void DecodeState::CloseTop() {
     }
     return;
   }
-  switch (done.node) {
-    case NodeKind::kAssign:
-      scope().bits |= 1u << done.bits;
-      break;
-    case NodeKind::kIfElse:
-      scope().bits = done.bits;
-      if (!(done.flags & kFallsThrough)) scope().flags &= ~kFallsThrough;
-      break;
-    case NodeKind::kReturn:
-      scope().flags &= ~kFallsThrough;
-      break;
-    default:
-      break;
+  Completed(done);
+}
+
+// What a finished node means to the scope it stands in (its row's flow bits).
+void DecodeState::Completed(const Frame& done) {
+  const uint8_t flow = Spec(done.node).flow;
+  if (flow & kFlowBindsAfter) scope().bits |= 1u << done.bits;
+  if (flow & kFlowJoinsBranches) {
+    scope().bits = done.bits;
+    if (!(done.flags & kFallsThrough)) scope().flags &= ~kFallsThrough;
   }
+  if (flow & kFlowEndsPath) scope().flags &= ~kFallsThrough;
 }
 
 absl::Status DecodeState::LimitMaxLen(int max_len) {

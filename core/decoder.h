@@ -41,6 +41,22 @@ struct HoleView {
   int slack;      // budget left beyond what the open holes need
 };
 
+// Which rule of the legal mask (docs/language.md, section 7.1) refuses a token.
+enum class Refusal : uint8_t {
+  kNone,          // the token is legal
+  kVocabulary,    // the id is outside the vocabulary
+  kGrammar,       // the token cannot fill this hole (after EOS: anything but PAD)
+  kScope,         // a name that may be unbound, or an augmented assignment with none assigned
+  kOutsideLoop,   // break or continue outside a for body
+  kLoops,         // a loop token with config.allow_loops off
+  kBlockSize,     // the block already holds max_block_stmts statements
+  kFunctions,     // the module already holds max_functions functions
+  kControlDepth,  // if/for at max_control_depth
+  kExprDepth,     // an operator at max_expr_depth
+  kLocals,        // a fresh name beyond max_locals
+  kBudget,        // the program could no longer complete within max_len
+};
+
 class DecodeState {
  public:
   Start start() const { return start_; }
@@ -59,7 +75,9 @@ class DecodeState {
   // Writes engine().words() words: token i is bit i%32 of word i/32.
   void FillMask(uint32_t* out) const;
   bool IsLegal(int32_t token) const;
-  int CountLegal() const;
+  // Why `token` is not in the mask: the first rule that refuses it, in the order of the enum
+  // (a rule no config can relax comes before a guard, a guard before the budget).
+  Refusal WhyRefused(int32_t token) const;
   // Accepts one token. Out-of-vocabulary ids are InvalidArgument; tokens outside the mask
   // are FailedPrecondition. Either way the state is unchanged.
   absl::Status Advance(int32_t token);
@@ -99,6 +117,7 @@ class DecodeState {
   void Settle();
   void PushScope(Hole hole);
   void CloseTop();
+  void Completed(const Frame& done);
   Frame& scope() { return stack_[scope_index_]; }
   const Frame& scope() const { return stack_[scope_index_]; }
   std::string DescribeIllegal(int32_t token) const;

@@ -8,12 +8,9 @@ namespace {
 
 constexpr int kInfinity = INT_MAX / 4;
 
-// The hole a context's tokens fill, and the token that closes it (if a sequence).
-struct ContextShape {
-  Hole item;
-  NodeKind terminator;
-  bool has_terminator;
-};
+void SetBit(uint32_t* row, int id) { row[id >> 5] |= 1u << (id & 31); }
+
+}  // namespace
 
 ContextShape ShapeOf(MaskContext ctx) {
   switch (ctx) {
@@ -25,9 +22,22 @@ ContextShape ShapeOf(MaskContext ctx) {
   }
 }
 
-void SetBit(uint32_t* row, int id) { row[id >> 5] |= 1u << (id & 31); }
+bool Fills(MaskContext ctx, NodeKind node) {
+  const ContextShape shape = ShapeOf(ctx);
+  if (shape.item == Hole::kNone) return false;
+  return Spec(node).fills == shape.item || (shape.has_terminator && node == shape.terminator);
+}
 
-}  // namespace
+unsigned Needs(MaskContext ctx, NodeKind node) {
+  const ContextShape shape = ShapeOf(ctx);
+  const bool terminates = shape.has_terminator && node == shape.terminator;
+  return Spec(node).conds | (terminates ? kCondSeqItem : 0u);
+}
+
+unsigned Engine::Held(MaskContext ctx, unsigned conds) const {
+  return conds | (config_.allow_loops ? kCondLoops : 0u) |
+         (ShapeOf(ctx).has_terminator ? 0u : kCondSeqRoom);
+}
 
 absl::StatusOr<std::shared_ptr<const Engine>> Engine::Create(const DecodeConfig& config) {
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
@@ -92,20 +102,15 @@ void Engine::BuildMasks() {
   base_masks_.assign(static_cast<size_t>(num_ctx) * num_conds * words_, 0);
   for (int c = 0; c < num_ctx; ++c) {
     const auto ctx = static_cast<MaskContext>(c);
-    const ContextShape shape = ShapeOf(ctx);
     for (unsigned conds = 0; conds < static_cast<unsigned>(num_conds); ++conds) {
       uint32_t* row = &base_masks_[(static_cast<size_t>(c) * num_conds + conds) * words_];
       if (ctx == MaskContext::kComplete) SetBit(row, Vocabulary::eos_id());
       if (ctx == MaskContext::kTerminated) SetBit(row, Vocabulary::pad_id());
-      if (shape.item == Hole::kNone) continue;
-      unsigned held = conds | (config_.allow_loops ? kCondLoops : 0u);
-      if (!shape.has_terminator) held |= kCondSeqRoom;  // a single hole always has room
+      const unsigned held = Held(ctx, conds);
       for (int id = 0; id < vocab_.size(); ++id) {
-        const NodeSpec& spec = Spec(vocab_.info(id).node);
-        if (spec.kind == TokenKind::kVariable) continue;  // scope-dependent, OR-ed in later
-        const bool terminates = shape.has_terminator && spec.node == shape.terminator;
-        if (terminates && (conds & kCondSeqItem) == 0) continue;  // a sequence is never empty
-        if ((spec.fills == shape.item || terminates) && (spec.conds & ~held) == 0) SetBit(row, id);
+        const NodeKind node = vocab_.info(id).node;
+        if (Spec(node).kind == TokenKind::kVariable) continue;  // scope-dependent, OR-ed in later
+        if (Fills(ctx, node) && (Needs(ctx, node) & ~held) == 0) SetBit(row, id);
       }
     }
   }

@@ -18,6 +18,19 @@ enum class MaskContext : uint8_t {
   kFunc, kModule, kStmt, kExpr, kTarget, kAugTarget, kComplete, kTerminated, kCount
 };
 
+// The hole a context's tokens fill, and the token that closes it (if a sequence).
+struct ContextShape {
+  Hole item;
+  NodeKind terminator;
+  bool has_terminator;
+};
+ContextShape ShapeOf(MaskContext ctx);
+// Whether a token of `node` fills the context's hole (or closes its sequence) at all.
+bool Fills(MaskContext ctx, NodeKind node);
+// The conditions a token of `node` needs in `ctx`: its row's, and for a terminator an item
+// (a sequence is never empty).
+unsigned Needs(MaskContext ctx, NodeKind node);
+
 class Engine {
  public:
   // Validates the config (InvalidArgument naming the field) and builds the tables.
@@ -37,6 +50,9 @@ class Engine {
   const uint32_t* base_mask(MaskContext ctx, unsigned conds) const {
     return &base_masks_[(static_cast<size_t>(ctx) * (1u << kNumConds) + conds) * words_];
   }
+  // The conditions that hold in `ctx` given a state's varying ones: the engine's fixed ones, and
+  // room in a single hole.
+  unsigned Held(MaskContext ctx, unsigned conds) const;
   // Tokens whose subtree fits in `slack` tokens.
   const uint32_t* budget_mask(int slack) const {
     const int row = slack < max_token_cost_ ? slack : max_token_cost_;

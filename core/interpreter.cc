@@ -13,6 +13,7 @@ namespace astcd {
 
 using interpreter_internal::Instr;
 using interpreter_internal::Op;
+using interpreter_internal::Opcode;
 
 namespace {
 
@@ -34,35 +35,20 @@ std::string Int128ToString(__int128 v) {
   return digits;
 }
 
-absl::string_view OpText(Op op) {
-  switch (op) {
-    case Op::kAdd: return "+";
-    case Op::kSub: return "-";
-    case Op::kMul: return "*";
-    case Op::kFloorDiv: return "//";
-    case Op::kMod: return "%";
-    default: return "?";
-  }
-}
+// The source text of an operator's opcode: "+", "//", ...
+absl::string_view OpText(Op op) { return Spec(static_cast<NodeKind>(op)).text; }
 
-Op BinaryOp(NodeKind kind) {
-  switch (kind) {
-    case NodeKind::kAdd: case NodeKind::kAddAssign: return Op::kAdd;
-    case NodeKind::kSub: case NodeKind::kSubAssign: return Op::kSub;
-    case NodeKind::kMul: case NodeKind::kMulAssign: return Op::kMul;
-    case NodeKind::kFloorDiv: case NodeKind::kFloorDivAssign: return Op::kFloorDiv;
-    case NodeKind::kMod: case NodeKind::kModAssign: return Op::kMod;
-    case NodeKind::kLt: return Op::kLt;
-    case NodeKind::kLtE: return Op::kLtE;
-    case NodeKind::kEq: return Op::kEq;
-    case NodeKind::kNotEq: return Op::kNotEq;
-    case NodeKind::kGt: return Op::kGt;
-    case NodeKind::kGtE: return Op::kGtE;
-    case NodeKind::kMin: return Op::kMin;
-    case NodeKind::kMax: return Op::kMax;
-    default: return Op::kStep;  // not a binary operator
-  }
-}
+// Child fields by name (core/grammar.h), checked when compiled.
+constexpr int kTest = FieldIndex(NodeKind::kIfElse, "test");
+constexpr int kBody = FieldIndex(NodeKind::kIfElse, "body");
+constexpr int kOrelse = FieldIndex(NodeKind::kIfElse, "orelse");
+constexpr int kValue = FieldIndex(NodeKind::kAssign, "value");
+static_assert(kTest >= 0 && kBody >= 0 && kOrelse >= 0 && kValue >= 0);
+static_assert(FieldIndex(NodeKind::kIf, "test") == kTest &&
+              FieldIndex(NodeKind::kIf, "body") == kBody &&
+              FieldIndex(NodeKind::kIfExp, "test") == kTest &&
+              FieldIndex(NodeKind::kIfExp, "body") == kBody &&
+              FieldIndex(NodeKind::kIfExp, "orelse") == kOrelse);
 
 }  // namespace
 
@@ -167,27 +153,12 @@ class ProgramCompiler {
   absl::Status Statement(const AstNode* s) {
     if (!WellFormed(s) || Spec(s->kind).fills != Hole::kStmt) return Malformed(s, "a statement");
     int var = 0;
+    if (Spec(s->kind).op != NodeKind::kNone) return AugAssign(s);
     switch (s->kind) {
       case NodeKind::kAssign: {
         StepFor(s);
         if (absl::Status st = Variable(s->child(0), &var); !st.ok()) return st;
-        if (absl::Status st = Expr(s->child(1)); !st.ok()) return st;
-        Emit({.op = Op::kStore, .var = static_cast<uint8_t>(var)});
-        Pop(1);
-        return absl::OkStatus();
-      }
-      case NodeKind::kAddAssign:
-      case NodeKind::kSubAssign:
-      case NodeKind::kMulAssign:
-      case NodeKind::kFloorDivAssign:
-      case NodeKind::kModAssign: {
-        StepFor(s);
-        if (absl::Status st = Variable(s->child(0), &var); !st.ok()) return st;
-        Emit({.op = Op::kLoad, .var = static_cast<uint8_t>(var)});
-        Push(1);
-        if (absl::Status st = Expr(s->child(1)); !st.ok()) return st;
-        Emit({.op = BinaryOp(s->kind)});
-        Pop(1);
+        if (absl::Status st = Expr(s->child(kValue)); !st.ok()) return st;
         Emit({.op = Op::kStore, .var = static_cast<uint8_t>(var)});
         Pop(1);
         return absl::OkStatus();
@@ -195,17 +166,17 @@ class ProgramCompiler {
       case NodeKind::kIf:
       case NodeKind::kIfElse: {
         StepFor(s);
-        if (absl::Status st = Expr(s->child(0)); !st.ok()) return st;
+        if (absl::Status st = Expr(s->child(kTest)); !st.ok()) return st;
         const int test = Emit({.op = Op::kPopJumpIfFalse});
         Pop(1);
-        if (absl::Status st = Sequence(s->child(1), NodeKind::kBlock); !st.ok()) return st;
+        if (absl::Status st = Sequence(s->child(kBody), NodeKind::kBlock); !st.ok()) return st;
         if (s->kind == NodeKind::kIf) {
           p_.code_[test].arg = Here();
           return absl::OkStatus();
         }
         const int skip = Emit({.op = Op::kJump});
         p_.code_[test].arg = Here();
-        if (absl::Status st = Sequence(s->child(2), NodeKind::kBlock); !st.ok()) return st;
+        if (absl::Status st = Sequence(s->child(kOrelse), NodeKind::kBlock); !st.ok()) return st;
         p_.code_[skip].arg = Here();
         return absl::OkStatus();
       }
@@ -265,6 +236,7 @@ class ProgramCompiler {
 
   absl::Status Expr(const AstNode* e) {
     if (!WellFormed(e) || Spec(e->kind).fills != Hole::kExpr) return Malformed(e, "an expression");
+    if (Spec(e->kind).op != NodeKind::kNone) return Operator(e);
     switch (e->kind) {
       case NodeKind::kName: {
         int var = 0;
@@ -277,14 +249,6 @@ class ProgramCompiler {
         Emit({.op = Op::kConst, .imm = e->value});
         Push(1);
         return absl::OkStatus();
-      case NodeKind::kNeg:
-      case NodeKind::kNot:
-      case NodeKind::kAbs:
-        if (absl::Status st = Expr(e->child(0)); !st.ok()) return st;
-        Emit({.op = e->kind == NodeKind::kNeg   ? Op::kNeg
-                    : e->kind == NodeKind::kNot ? Op::kNot
-                                                : Op::kAbs});
-        return absl::OkStatus();
       case NodeKind::kAnd:
       case NodeKind::kOr: {
         if (absl::Status st = Expr(e->child(0)); !st.ok()) return st;
@@ -295,28 +259,46 @@ class ProgramCompiler {
         p_.code_[jump].arg = Here();
         return absl::OkStatus();
       }
-      case NodeKind::kIfExp: {  // children: test, body, orelse
-        if (absl::Status st = Expr(e->child(0)); !st.ok()) return st;
+      case NodeKind::kIfExp: {
+        if (absl::Status st = Expr(e->child(kTest)); !st.ok()) return st;
         const int test = Emit({.op = Op::kPopJumpIfFalse});
         Pop(1);
-        if (absl::Status st = Expr(e->child(1)); !st.ok()) return st;
+        if (absl::Status st = Expr(e->child(kBody)); !st.ok()) return st;
         const int skip = Emit({.op = Op::kJump});
         Pop(1);
         p_.code_[test].arg = Here();
-        if (absl::Status st = Expr(e->child(2)); !st.ok()) return st;
+        if (absl::Status st = Expr(e->child(kOrelse)); !st.ok()) return st;
         p_.code_[skip].arg = Here();
         return absl::OkStatus();
       }
-      default: {
-        const Op op = BinaryOp(e->kind);
-        if (op == Op::kStep) return Malformed(e, "an expression");
-        if (absl::Status st = Expr(e->child(0)); !st.ok()) return st;
-        if (absl::Status st = Expr(e->child(1)); !st.ok()) return st;
-        Emit({.op = op});
-        Pop(1);
-        return absl::OkStatus();
-      }
+      default:
+        return Malformed(e, "an expression");
     }
+  }
+
+  // An operator that evaluates its operands in order, then applies its opcode to them.
+  absl::Status Operator(const AstNode* e) {
+    for (int i = 0; i < e->num_children; ++i) {
+      if (absl::Status st = Expr(e->child(i)); !st.ok()) return st;
+    }
+    Emit({.op = Opcode(Spec(e->kind).op)});
+    Pop(e->num_children - 1);
+    return absl::OkStatus();
+  }
+
+  // `x op= e`: x = x op e, reading x before e is evaluated.
+  absl::Status AugAssign(const AstNode* s) {
+    int var = 0;
+    StepFor(s);
+    if (absl::Status st = Variable(s->child(0), &var); !st.ok()) return st;
+    Emit({.op = Op::kLoad, .var = static_cast<uint8_t>(var)});
+    Push(1);
+    if (absl::Status st = Expr(s->child(kValue)); !st.ok()) return st;
+    Emit({.op = Opcode(Spec(s->kind).op)});
+    Pop(1);
+    Emit({.op = Op::kStore, .var = static_cast<uint8_t>(var)});
+    Pop(1);
+    return absl::OkStatus();
   }
 
   Program& p_;
@@ -678,6 +660,10 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
       case Op::kReturnNone:
         out.value = Value::None();
         if (trace && in.var == 1) out.trace.back().returned = out.value;
+        goto done;
+      default:  // an operator row without its case here (tests/core/interpreter_test.cc)
+        fail(RunStatus::kInvalidProgram,
+             absl::StrCat("no case runs '", Spec(static_cast<NodeKind>(in.op)).token, "'"));
         goto done;
     }
   arithmetic:

@@ -26,17 +26,22 @@ int32_t NthSetBit(const uint32_t* mask, int words, uint64_t k) {
   return -1;
 }
 
+// The grammar table's weights, keyed as a policy would key them: statements, `end` and
+// operators by token name; the family and special rows by their token kind.
 const std::map<std::string, double>& DefaultWeights() {
-  static const auto* weights = new std::map<std::string, double>{
-      {"=", 4},        {"+=", 0.4},     {"-=", 0.4},  {"*=", 0.3},   {"//=", 0.2},
-      {"%=", 0.2},     {"if", 1},       {"if/else", 0.8}, {"for/1", 0.8}, {"for/2", 0.5},
-      {"return", 2},   {"return/0", 0.1}, {"pass", 0.1}, {"break", 0.3}, {"continue", 0.2},
-      {"end", 1},      {"+", 1},        {"-", 1},     {"*", 1},      {"//", 0.3},
-      {"%", 0.3},      {"<", 0.4},      {"<=", 0.4},  {"==", 0.4},   {"!=", 0.4},
-      {">", 0.4},      {">=", 0.4},     {"and", 0.3}, {"or", 0.3},   {"neg", 0.2},
-      {"not", 0.2},    {"ifexp", 0.3},  {"abs", 0.2}, {"min", 0.3},  {"max", 0.3},
-      {"variable", 6}, {"constant", 3}, {"function", 1}, {"special", 1},
-  };
+  static const auto* weights = [] {
+    auto* w = new std::map<std::string, double>();
+    for (const NodeSpec& spec : kGrammar) {
+      switch (spec.kind) {
+        case TokenKind::kPseudo: break;
+        case TokenKind::kStatement:
+        case TokenKind::kBlockEnd:
+        case TokenKind::kOperator: w->emplace(spec.token, spec.weight); break;
+        default: w->emplace(TokenKindName(spec.kind), spec.weight); break;
+      }
+    }
+    return w;
+  }();
   return *weights;
 }
 

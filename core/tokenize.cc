@@ -36,9 +36,22 @@ bool IsDocstring(const PyNode* stmt) {
 
 bool IsHole(const PyNode* node) { return node->type == "<hole>"; }
 
-bool IsReservedName(absl::string_view name) {
-  return name == "abs" || name == "min" || name == "max" || name == "range";
+// The widest config: every knob at the far end of its range (docs/language.md, section 4).
+// A source it refuses only for a limit is refused by every config.
+DecodeConfig WidestConfig() {
+  DecodeConfig c;
+  c.arities = {0, 1, 2, 3, 4, 5, 6};
+  c.max_block_stmts = 64;
+  c.max_expr_depth = 16;
+  c.max_control_depth = 8;
+  c.max_locals = 20;
+  c.max_functions = 16;
+  c.const_range = {0, 1023};
+  c.allow_loops = true;
+  return c;
 }
+constexpr int64_t kMaxConstant = int64_t{1} << 20;  // const_range's upper bound
+constexpr int64_t kMaxConstants = 1024;             // values one const_range may hold
 
 // Maps a parse tree onto canonical names and tokens, in preorder. Stops at the first
 // construct outside the language (recording why) or at the first hole of a partial parse.
@@ -46,6 +59,26 @@ bool IsReservedName(absl::string_view name) {
 class Normalizer {
  public:
   explicit Normalizer(const Engine& engine) : engine_(engine), vocab_(engine.vocab()) {}
+
+  // Accepts every constant up to const_range's bound as the config's lowest one, and records
+  // them: whether one const_range can hold them all is for SpanError to say.
+  void AcceptAnyConstant() { any_constant_ = true; }
+  // The first constant (in preorder) that no one const_range holds together with the smallest.
+  std::optional<TokenizeError> SpanError() const {
+    if (constants_.empty()) return std::nullopt;
+    int64_t lo = constants_[0].first;
+    for (const auto& [value, node] : constants_) lo = std::min(lo, value);
+    for (const auto& [value, node] : constants_) {
+      if (value - lo >= kMaxConstants) {
+        return TokenizeError{TokenizeStage::kLimits,
+                             absl::StrCat("the constants ", lo, " and ", node->text,
+                                          " do not fit one const_range of ", kMaxConstants,
+                                          " values"),
+                             node->line, node->column, "Constant[int]"};
+      }
+    }
+    return std::nullopt;
+  }
 
   const std::vector<int32_t>& tokens() const { return tokens_; }
   const std::vector<const PyNode*>& origins() const { return origins_; }
@@ -141,10 +174,10 @@ class Normalizer {
       }
       const PyNode* iter = s->kids[1];
       const bool is_range = iter->type == "Call" && iter->kids[0]->type == "Name" &&
-                            iter->kids[0]->name == "range" && iter->extra.empty() &&
+                            iter->kids[0]->name == kLoopIterable && iter->extra.empty() &&
                             (iter->kids.size() == 2 || iter->kids.size() == 3);
       if (!is_range) {
-        return Fail(TokenizeStage::kUnsupportedSyntax, iter, std::string(iter->type),
+        return Fail(TokenizeStage::kUnsupportedSyntax, iter, "For.iter",
                     "a for loop iterates over range(stop) or range(start, stop)");
       }
       Emit(vocab_.id(iter->kids.size() == 2 ? NodeKind::kFor1 : NodeKind::kFor2), s);
@@ -177,7 +210,7 @@ class Normalizer {
       return Fail(TokenizeStage::kUnsupportedSyntax, target, std::string(target->type),
                   "only a single name can be assigned");
     }
-    if (IsReservedName(target->name)) {
+    if (IsBuiltinName(target->name)) {
       return Fail(TokenizeStage::kNameNormalization, target, "Name",
                   absl::StrCat("cannot bind '", target->name,
                                "': the language keeps it for the builtin"));
@@ -217,7 +250,7 @@ class Normalizer {
     const absl::string_view t = e->type;
     // Deeper than any config allows: stop before recursing further. The decoder has already
     // refused the operator at the config's own max_expr_depth, which is the error reported.
-    if (depth > 17) {
+    if (depth > WidestConfig().max_expr_depth + 1) {
       return Fail(TokenizeStage::kLimits, e, std::string(t), "the expression is too deep");
     }
     if (t == "Name") return Read(e, false);
@@ -228,7 +261,13 @@ class Normalizer {
                     "only integer constants");
       }
       const auto [lo, hi] = engine_.config().const_range;
-      if (!PyIntValue(e->text, &value) || value < lo || value > hi) {
+      const bool parsed = PyIntValue(e->text, &value);
+      if (parsed && any_constant_ && value <= kMaxConstant) {  // the check waits for the span
+        constants_.emplace_back(value, e);
+        Emit(vocab_.const_id(lo), e);
+        return true;
+      }
+      if (!parsed || value < lo || value > hi) {
         return Fail(TokenizeStage::kLimits, e, "Constant[int]",
                     absl::StrCat("the constant ", e->text, " is outside const_range [", lo, ", ",
                                  hi, "]"));
@@ -314,49 +353,61 @@ class Normalizer {
   std::vector<const PyNode*> origins_;
   std::optional<TokenizeError> error_;
   bool stopped_ = false;
+  bool any_constant_ = false;
+  std::vector<std::pair<int64_t, const PyNode*>> constants_;
   absl::flat_hash_map<std::string, int> scope_;  // source name -> variable index
   int arity_ = 0, introduced_ = 0;
 };
 
-// Why the decoder refused `token` in `state`: the same guards the mask applies, named.
+// Why the decoder refused `token` in `state`, as the decoder says, in Tokenize's terms.
 TokenizeError ClassifyRefusal(const DecodeState& state, int32_t token, const PyNode* at) {
-  const Engine& engine = state.engine();
-  const DecodeConfig& cfg = engine.config();
-  const TokenInfo& info = engine.vocab().info(token);
-  const HoleView hole = state.hole_view();
+  const DecodeConfig& cfg = state.engine().config();
+  const TokenInfo& info = state.engine().vocab().info(token);
   TokenizeError e{TokenizeStage::kLimits, "", at ? at->line : 0, at ? at->column : 0,
                   at ? std::string(at->type) : ""};
-  const NodeKind k = info.node;
-  const bool statement = hole.context == MaskContext::kStmt;
-  if (k == NodeKind::kName) {
-    e.stage = TokenizeStage::kScope;
-    e.message = "this name may be unbound here: it is not assigned on every path to it";
-  } else if (statement && hole.items >= cfg.max_block_stmts && k != NodeKind::kEnd) {
-    e.message = absl::StrCat("the block has more than max_block_stmts = ", cfg.max_block_stmts,
-                             " statements");
-  } else if (k == NodeKind::kBreak || k == NodeKind::kContinue) {  // CPython: SyntaxError
-    e.stage = TokenizeStage::kPythonParse;
-    e.message = absl::StrCat("'", info.name, "' outside loop");
-  } else if ((Spec(k).conds & kCondLoops) && !cfg.allow_loops) {
-    e.message = "loops are off in this config (allow_loops)";
-  } else if (hole.context == MaskContext::kExpr && hole.depth >= cfg.max_expr_depth) {
-    e.message = absl::StrCat("the expression is deeper than max_expr_depth = ", cfg.max_expr_depth);
-  } else if (statement && (Spec(k).conds & kCondControlRoom) &&
-             hole.depth >= cfg.max_control_depth) {
-    e.message = absl::StrCat("if/for nest deeper than max_control_depth = ",
-                             cfg.max_control_depth);
-  } else if (hole.context == MaskContext::kModule && hole.items >= cfg.max_functions) {
-    e.message = absl::StrCat("the module has more than max_functions = ", cfg.max_functions,
-                             " functions");
-  } else if (engine.token_cost(token) > hole.slack) {
-    e.message = absl::StrCat("the program needs more than max_len = ", state.max_len(),
-                             " tokens");
-  } else if (Spec(k).syntax == Syntax::kAugAssign) {
-    e.stage = TokenizeStage::kScope;
-    e.message = "augmented assignment to a name that may be unbound here";
-  } else {
-    e.stage = TokenizeStage::kVocabEncode;
-    e.message = absl::StrCat("the decoder refused token '", info.name, "'");
+  switch (state.WhyRefused(token)) {
+    case Refusal::kScope:
+      e.stage = TokenizeStage::kScope;
+      e.message = Spec(info.node).kind == TokenKind::kVariable
+                      ? "this name may be unbound here: it is not assigned on every path to it"
+                      : "augmented assignment to a name that may be unbound here";
+      break;
+    case Refusal::kOutsideLoop:  // CPython: SyntaxError
+      e.stage = TokenizeStage::kPythonParse;
+      e.message = absl::StrCat("'", info.name, "' outside loop");
+      break;
+    case Refusal::kLoops:
+      e.message = "loops are off in this config (allow_loops)";
+      break;
+    case Refusal::kBlockSize:
+      e.message = absl::StrCat("the block has more than max_block_stmts = ", cfg.max_block_stmts,
+                               " statements");
+      break;
+    case Refusal::kFunctions:
+      e.message = absl::StrCat("the module has more than max_functions = ", cfg.max_functions,
+                               " functions");
+      break;
+    case Refusal::kControlDepth:
+      e.message = absl::StrCat("if/for nest deeper than max_control_depth = ",
+                               cfg.max_control_depth);
+      break;
+    case Refusal::kExprDepth:
+      e.message = absl::StrCat("the expression is deeper than max_expr_depth = ",
+                               cfg.max_expr_depth);
+      break;
+    case Refusal::kLocals:
+      e.message = absl::StrCat("one local more than max_locals = ", cfg.max_locals);
+      break;
+    case Refusal::kBudget:
+      e.message = absl::StrCat("the program needs more than max_len = ", state.max_len(),
+                               " tokens");
+      break;
+    case Refusal::kNone:
+    case Refusal::kVocabulary:
+    case Refusal::kGrammar:
+      e.stage = TokenizeStage::kVocabEncode;
+      e.message = absl::StrCat("the decoder refused token '", info.name, "'");
+      break;
   }
   return e;
 }
@@ -402,8 +453,9 @@ TokenizeResult Finish(const std::shared_ptr<const Engine>& engine, const PyNode*
     }
     (void)state->Advance(tokens[i]);
   }
-  if (normalizer.error()) {
-    result.error = normalizer.error();
+  if (std::optional<TokenizeError> error = normalizer.error() ? normalizer.error()
+                                                                : normalizer.SpanError()) {
+    result.error = std::move(error);
     result.tokens = state->tokens();
     return result;
   }
@@ -447,14 +499,14 @@ TokenizeResult ParseFailure(const PySyntaxError& error, Start start) {
 
 }  // namespace
 
-TokenizeResult Tokenize(const std::shared_ptr<const Engine>& engine, absl::string_view source,
-                        const TokenizeOptions& options) {
-  if (auto r = TooLarge(source, options.max_source_bytes, options.start)) return *std::move(r);
-  PyArena arena;
-  PyParseResult parsed = ParsePython(source, options.partial, &arena);
-  if (!parsed.ok) return ParseFailure(parsed.error, options.start);
-  const PyNode* module = parsed.module;
+namespace {
+
+// Normalizes a parsed source (or, when `def` is set, that one function) for `engine` and checks
+// the tokens with its decoder.
+TokenizeResult Encode(const std::shared_ptr<const Engine>& engine, const PyNode* module,
+                      const PyNode* def, const TokenizeOptions& options, bool any_constant) {
   Normalizer normalizer(*engine);
+  if (any_constant) normalizer.AcceptAnyConstant();
   int arity = -1;
   std::vector<const PyNode*> body(module->body.begin(), module->body.end());
   if (!body.empty() && IsDocstring(body[0])) body.erase(body.begin());
@@ -465,20 +517,20 @@ TokenizeResult Tokenize(const std::shared_ptr<const Engine>& engine, absl::strin
                             at ? at->line : 1, at ? at->column : 0, std::move(type)};
     return r;
   };
-  switch (options.start) {
+  switch (def != nullptr ? Start::kFunction : options.start) {
     case Start::kModule:
       normalizer.Module(module);
       break;
     case Start::kFunction:
-      if (body.empty() || IsHole(body[0])) {
+      if (def == nullptr && (body.empty() || IsHole(body[0]))) {
         if (!options.partial) return fail(nullptr, "Module", "a FUNCTION source holds one def");
         break;
       }
-      if (body[0]->type != "FunctionDef" || body.size() > 1) {
+      if (def == nullptr && (body[0]->type != "FunctionDef" || body.size() > 1)) {
         const PyNode* at = body[0]->type != "FunctionDef" ? body[0] : body[1];
         return fail(at, std::string(at->type), "a FUNCTION source holds exactly one def");
       }
-      normalizer.Function(body[0]);
+      normalizer.Function(def != nullptr ? def : body[0]);
       break;
     case Start::kBlock:
       arity = options.arity.value_or(engine->config().arities.front());
@@ -499,6 +551,39 @@ TokenizeResult Tokenize(const std::shared_ptr<const Engine>& engine, absl::strin
   return Finish(engine, module, normalizer, options, arity);
 }
 
+// `limits` answers "would a bigger config admit this source?", so a limit is reported only
+// when the widest config admits the source. Any other failure under the widest config
+// outranks it, wherever it stands; a limit even the widest config hits is outside the
+// language (docs/language.md, section 10).
+TokenizeResult EncodeRanked(const std::shared_ptr<const Engine>& engine, const PyNode* module,
+                            const PyNode* def, const TokenizeOptions& options) {
+  TokenizeResult result = Encode(engine, module, def, options, /*any_constant=*/false);
+  if (result.ok || result.error->stage != TokenizeStage::kLimits) return result;
+  static const auto* widest = new std::shared_ptr<const Engine>(*Engine::Create(WidestConfig()));
+  TokenizeOptions wide_options = options;
+  wide_options.max_len = kMaxLenLimit;
+  wide_options.arity = options.arity.value_or(engine->config().arities.front());
+  TokenizeResult wide = Encode(*widest, module, def, wide_options, /*any_constant=*/true);
+  if (wide.ok) return result;
+  result.error = wide.error;
+  if (wide.error->stage == TokenizeStage::kLimits) {
+    result.error->stage = TokenizeStage::kUnsupportedSyntax;
+    absl::StrAppend(&result.error->message, "; no config admits it");
+  }
+  return result;
+}
+
+}  // namespace
+
+TokenizeResult Tokenize(const std::shared_ptr<const Engine>& engine, absl::string_view source,
+                        const TokenizeOptions& options) {
+  if (auto r = TooLarge(source, options.max_source_bytes, options.start)) return *std::move(r);
+  PyArena arena;
+  PyParseResult parsed = ParsePython(source, options.partial, &arena);
+  if (!parsed.ok) return ParseFailure(parsed.error, options.start);
+  return EncodeRanked(engine, parsed.module, nullptr, options);
+}
+
 std::vector<FunctionTokenizeResult> TokenizeFunctions(const std::shared_ptr<const Engine>& engine,
                                                       absl::string_view source,
                                                       int64_t max_source_bytes) {
@@ -517,7 +602,6 @@ std::vector<FunctionTokenizeResult> TokenizeFunctions(const std::shared_ptr<cons
   options.start = Start::kFunction;
   for (const PyNode* stmt : parsed.module->body) {
     if (stmt->type != "FunctionDef" && stmt->type != "AsyncFunctionDef") continue;
-    Normalizer normalizer(*engine);
     if (stmt->type == "AsyncFunctionDef") {
       TokenizeResult r;
       r.start = Start::kFunction;
@@ -526,9 +610,8 @@ std::vector<FunctionTokenizeResult> TokenizeFunctions(const std::shared_ptr<cons
       out.push_back({std::string(stmt->name), stmt->line, std::move(r)});
       continue;
     }
-    normalizer.Function(stmt);
     out.push_back({std::string(stmt->name), stmt->line,
-                   Finish(engine, parsed.module, normalizer, options, -1)});
+                   EncodeRanked(engine, parsed.module, stmt, options)});
   }
   return out;
 }

@@ -22,7 +22,7 @@ enum class TokenizeStage : uint8_t {
   kUnsupportedSyntax,  // valid Python outside the language; node_type names the construct
   kNameNormalization,  // names the language cannot express (e.g. binding `min`)
   kScope,              // a read of a name that may be unbound, a global, or a builtin
-  kLimits,             // in the language, outside this config (constants, depth, size, arity)
+  kLimits,             // outside this config, but a bigger config admits it (constants, depth, ...)
   kVocabEncode,        // the decoder refused a token for no reason above (a bug if ever seen)
 };
 absl::string_view TokenizeStageName(TokenizeStage stage);  // "python_parse", ...

@@ -295,6 +295,65 @@ TEST(Decoder, GuardsBoundDepthAndBlockSize) {
   EXPECT_EQ(MaskNames(s), "end");
 }
 
+// WhyRefused names the rule behind every token the mask leaves out, and nothing else.
+TEST(Decoder, WhyRefusedNamesTheGuard) {
+  DecodeConfig config;
+  config.max_expr_depth = 2;
+  config.max_block_stmts = 2;
+  config.max_control_depth = 1;
+  config.max_locals = 1;
+  config.const_range = {0, 1};
+  auto engine = MakeEngine(config);
+  auto why = [&](const std::string& prefix, const std::string& token, int max_len = 0,
+                 Start start = Start::kFunction) {
+    return MustInit(engine, start, prefix, max_len).WhyRefused(Ids(*engine, token)[0]);
+  };
+  EXPECT_EQ(why("def/1 return", "a"), Refusal::kNone);
+  EXPECT_EQ(why("def/1 return", "b"), Refusal::kScope);
+  EXPECT_EQ(why("def/1", "+="), Refusal::kNone);
+  EXPECT_EQ(why("", "+=", 0, Start::kBlock), Refusal::kNone);
+  EXPECT_EQ(why("def/1 return +", "+"), Refusal::kExprDepth);
+  EXPECT_EQ(why("def/1 if a", "if"), Refusal::kControlDepth);
+  EXPECT_EQ(why("def/1 pass pass", "pass"), Refusal::kBlockSize);
+  EXPECT_EQ(why("def/1", "for/1"), Refusal::kLoops);
+  EXPECT_EQ(why("def/1", "break"), Refusal::kOutsideLoop);
+  EXPECT_EQ(why("def/1 = b 0", "="), Refusal::kNone);
+  EXPECT_EQ(why("def/1 = b 0 =", "c"), Refusal::kLocals);
+  EXPECT_EQ(why("def/1", "end"), Refusal::kGrammar);
+  EXPECT_EQ(why("def/1 return", "pass"), Refusal::kGrammar);
+  EXPECT_EQ(why("def/1", "=", 5), Refusal::kBudget);
+  EXPECT_EQ(MustInit(engine, Start::kFunction).WhyRefused(-1), Refusal::kVocabulary);
+  config.max_functions = 1;
+  engine = MakeEngine(config);
+  EXPECT_EQ(why("def/1 pass end", "def/1", 0, Start::kModule), Refusal::kFunctions);
+  // An augmented assignment with nothing assigned: arity 0 and no local yet.
+  config.arities = {0};
+  engine = MakeEngine(config);
+  EXPECT_EQ(why("def/0", "+="), Refusal::kScope);
+}
+
+TEST(DecoderProperties, WhyRefusedIsNoneExactlyForLegalTokens) {
+  for (const Case& c : Cases()) {
+    auto engine = MakeEngine(c.config);
+    for (uint64_t seed = 0; seed < 10; ++seed) {
+      SCOPED_TRACE(::testing::Message() << c.name << " seed=" << seed);
+      DecodeState state = MustInit(engine, Start::kModule, "", c.max_len);
+      Rng rng(seed);
+      while (!state.terminated()) {
+        const std::set<int> mask = MaskSet(state);
+        for (int id = 0; id < engine->vocab().size(); ++id) {
+          const Refusal why = state.WhyRefused(id);
+          ASSERT_EQ(why == Refusal::kNone, mask.count(id) == 1) << engine->vocab().info(id).name;
+          ASSERT_NE(why, Refusal::kVocabulary);
+        }
+        auto it = mask.begin();
+        std::advance(it, rng.Below(mask.size()));
+        ASSERT_TRUE(state.Advance(*it).ok());
+      }
+    }
+  }
+}
+
 TEST(Decoder, BudgetKeepsOnlyTokensThatStillFit) {
   auto engine = MakeEngine();
   // def/1 <stmt> end <eos>: with max_len 4 the statement is one token, with 5 two, with 6 three.

@@ -86,6 +86,29 @@ TEST(ValueTest, BoolsAndIntsStayDistinct) {
   EXPECT_EQ(RunStatusName(RunStatus::kInvalidProgram), "invalid_program");
 }
 
+// Every row of the grammar that names an operation has its case in Run: an operator
+// applied to constants, and an augmented assignment, run to a value.
+TEST_F(ExprTest, EveryOperatorRowRuns) {
+  int operators = 0;
+  for (const NodeSpec& spec : kGrammar) {
+    if (spec.op == NodeKind::kNone) continue;
+    SCOPED_TRACE(spec.token);
+    ++operators;
+    std::string tokens(spec.token);
+    for (int i = 0; i < spec.num_children; ++i) tokens += i == 0 ? " 7" : " 3";
+    RunOutcome outcome;
+    if (spec.fills == Hole::kExpr) {
+      outcome = MustRun(MustCompile(engine_, Start::kExpr, tokens, 0), {});
+    } else {
+      const std::string block = "= a 7 " + std::string(spec.token) + " a 3 return a end";
+      outcome = MustRun(MustCompile(engine_, Start::kBlock, block, 0), {});
+    }
+    EXPECT_EQ(outcome.status, RunStatus::kOk) << outcome.message;
+    EXPECT_FALSE(outcome.value.is_none());
+  }
+  EXPECT_EQ(operators, 21);  // 16 operators and 5 augmented assignments
+}
+
 TEST_F(ExprTest, BoolsAreIntsInArithmetic) {
   // a = 1, b = 2: (a < b) is True.
   EXPECT_EQ(Eval("+ < a b < a b", {1, 2}), Int(2));       // True + True

@@ -101,6 +101,68 @@ TEST(Tokenize, FailuresKeepTheLongestValidPrefixAndAPosition) {
   EXPECT_EQ(r.tokens, Ids(*e, "def/1 if a = b 1 end return"));
 }
 
+void ExpectError(const TokenizeResult& r, TokenizeStage stage, absl::string_view node_type,
+                 int line) {
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(TokenizeStageName(r.error->stage), TokenizeStageName(stage)) << r.error->message;
+  EXPECT_EQ(r.error->node_type, node_type) << r.error->message;
+  EXPECT_EQ(r.error->line, line) << r.error->message;
+}
+
+// `limits` means a bigger config admits the source (docs/language.md, section 10).
+TEST(TokenizeRanking, AnythingNoConfigAdmitsOutranksALimit) {
+  auto e = MakeEngine();
+  TokenizeResult r = Tok(e, "def f(a):\n    x = 5000\n    return a[0]\n");
+  ExpectError(r, TokenizeStage::kUnsupportedSyntax, "Subscript", 3);
+  EXPECT_EQ(r.tokens, Ids(*e, "def/1 = b"));  // still the prefix this config accepts
+  ExpectError(Tok(e, "def f(a):\n    if a > 50:\n        return y\n    return a\n"),
+              TokenizeStage::kScope, "Name", 3);
+  ExpectError(Tok(e, "def f(a, b, c, d):\n    return len(a)\n"),
+              TokenizeStage::kUnsupportedSyntax, "Call", 2);
+  ExpectError(Tok(e, "def f(a):\n    for x in a:\n        pass\n"),
+              TokenizeStage::kUnsupportedSyntax, "For.iter", 2);
+}
+
+TEST(TokenizeRanking, ALimitSomeConfigLiftsStaysALimit) {
+  auto e = MakeEngine();
+  ExpectError(Tok(e, "def f(a):\n    return a + 100\n"), TokenizeStage::kLimits,
+              "Constant[int]", 2);
+  ExpectError(Tok(e, "def f(a):\n    return 1048576\n"), TokenizeStage::kLimits,
+              "Constant[int]", 2);
+  ExpectError(Tok(e, "def f(a, b, c, d, e, f):\n    return a\n"), TokenizeStage::kLimits,
+              "FunctionDef", 1);
+  ExpectError(Tok(e, "def f(a):\n    for i in range(a):\n        pass\n"),
+              TokenizeStage::kLimits, "For", 2);
+}
+
+TEST(TokenizeRanking, ALimitNoConfigLiftsIsUnsupportedSyntax) {
+  auto e = MakeEngine();
+  TokenizeResult r = Tok(e, "def f(a, b, c, d, e, f, g):\n    return a\n");
+  ExpectError(r, TokenizeStage::kUnsupportedSyntax, "FunctionDef", 1);
+  EXPECT_NE(r.error->message.find("no config admits it"), std::string::npos) << r.error->message;
+  ExpectError(Tok(e, "def f(a):\n    return 2147483648\n"), TokenizeStage::kUnsupportedSyntax,
+              "Constant[int]", 2);
+  // 1024 values fit one const_range; 0 and 1024 do not.
+  ExpectError(Tok(e, "def f(a):\n    b = 0\n    return 1023\n"), TokenizeStage::kLimits,
+              "Constant[int]", 3);
+  ExpectError(Tok(e, "def f(a):\n    b = 0\n    return 1024\n"),
+              TokenizeStage::kUnsupportedSyntax, "Constant[int]", 3);
+  std::string deep = "def f(a):\n    return a";
+  for (int i = 0; i < 16; ++i) deep += " + a";
+  ExpectError(Tok(e, deep + "\n"), TokenizeStage::kUnsupportedSyntax, "BinOp", 2);
+}
+
+TEST(TokenizeRanking, TheBudgetIsALimitUpToTheLargestMaxLen) {
+  auto e = MakeEngine();
+  TokenizeOptions options;
+  options.start = Start::kFunction;
+  options.max_len = 5;
+  TokenizeResult r = Tokenize(e, "def f(a):\n    return a + a\n", options);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kLimits) << r.error->message;
+  EXPECT_NE(r.error->message.find("max_len = 5"), std::string::npos) << r.error->message;
+}
+
 TEST(Tokenize, HostileInputIsAnsweredQuickly) {
   auto e = MakeEngine();
   std::string long_line = "def f(a):\n    return a";

@@ -146,7 +146,7 @@ UNSUPPORTED = [
     ("def f(*a):\n    return 1\n", "function", "unsupported_syntax", "arguments.vararg"),
     ("def f(a: int):\n    return a\n", "function", "unsupported_syntax", "arg.annotation"),
     ("@d\ndef f(a):\n    return a\n", "function", "unsupported_syntax", "FunctionDef.decorator_list"),
-    ("def f(a):\n    for i in a:\n        pass\n", "function", "unsupported_syntax", "Name"),
+    ("def f(a):\n    for i in a:\n        pass\n", "function", "unsupported_syntax", "For.iter"),
     ("def f(a):\n    return b\n", "function", "scope", "Name"),
     ("def f(a):\n    if a:\n        b = 1\n    return b\n", "function", "scope", "Name"),
     ("def f(a):\n    return c\n    c = 1\n", "function", "scope", "Name"),
