@@ -102,10 +102,10 @@ inline constexpr unsigned kFlowJoinsBranches = 1u << 4;  // after it: what every
     expr("test"), block("body"), block("orelse"))                                                \
   X(kFor1, "for/1", kStatement, kStmt, kFor, "For", "", "for", 0,                                \
     kCondSeqRoom | kCondControlRoom | kCondTarget | kCondLoops, kFlowBindsInBody, 0.8, kNone,    \
-    target("target"), expr("stop"), loop_body("body"))                                           \
+    target("target"), expr("iter"), loop_body("body"))                                           \
   X(kFor2, "for/2", kStatement, kStmt, kFor, "For", "", "for", 0,                                \
     kCondSeqRoom | kCondControlRoom | kCondTarget | kCondLoops, kFlowBindsInBody, 0.5, kNone,    \
-    target("target"), expr("start"), expr("stop"), loop_body("body"))                            \
+    target("target"), expr("iter"), expr("iter"), loop_body("body"))                            \
   X(kReturn, "return", kStatement, kStmt, kReturn, "Return", "", "return", 0, kCondSeqRoom,      \
     kFlowEndsPath, 2, kNone,                                                                     \
     expr("value"))                                                                               \
