@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "core/errors.h"
+#include "core/interpreter_impl.h"
 #include "core/vocabulary.h"
 
 namespace astcd {
@@ -14,6 +15,13 @@ namespace astcd {
 using interpreter_internal::Instr;
 using interpreter_internal::Op;
 using interpreter_internal::Opcode;
+
+Program::Program() = default;
+Program::Program(const Program&) = default;
+Program::Program(Program&&) noexcept = default;
+Program& Program::operator=(const Program&) = default;
+Program& Program::operator=(Program&&) noexcept = default;
+Program::~Program() = default;
 
 namespace {
 

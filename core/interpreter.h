@@ -124,39 +124,7 @@ struct RunOutcome {
 };
 
 namespace interpreter_internal {
-// The instruction set of a compiled program (private to core/interpreter.cc). Expressions
-// compile to postfix code over a value stack; statements to jumps.
-// clang-format off
-enum class Op : uint8_t {
-  // One opcode per node kind, in the grammar's order, so that the operation a row names in its
-  // operator column is its opcode (Opcode() below); kinds no row names are never emitted.
-  // Binary operators pop b, pop a and push the result: arithmetic an int, comparisons a bool,
-  // min/max the operand Python's min/max returns. Unary ones work in place. kConst (imm: the
-  // constant; overflow if outside value_range), kReturn (pops the value) and kReturnNone
-  // (var == 1: an explicit `return`, traced; 0: falling off the end) are the leaves' own.
-#define ASTCD_OPCODE(name, ...) name,
-  ASTCD_GRAMMAR(ASTCD_OPCODE)
-#undef ASTCD_OPCODE
-  kStep,   // imm: line. Counts a step and opens a trace event.
-  kLoad,   // var. invalid_program if unbound.
-  kStore,  // var: pops
-  kJump,                // arg: target
-  kPopJumpIfFalse,      // arg: target
-  kJumpIfFalseElsePop,  // `and`: keep the operand and jump if falsy, else pop it
-  kJumpIfTrueElsePop,   // `or`: keep the operand and jump if truthy, else pop it
-  kForInit,             // loop: pops stop (and start, if var == 1; else start is 0)
-  kForIter,             // loop, var: target; arg: exit; imm: line. A step per iteration.
-};
-constexpr Op Opcode(NodeKind kind) { return static_cast<Op>(kind); }
-// clang-format on
-
-struct Instr {
-  Op op;
-  uint8_t var = 0;
-  uint16_t loop = 0;
-  int32_t arg = 0;
-  int64_t imm = 0;
-};
+struct Instr;  // the instruction set is private: core/interpreter_impl.h
 }  // namespace interpreter_internal
 
 class Program {
@@ -195,6 +163,13 @@ class Program {
   std::string entry_name() const;
   std::pair<int64_t, int64_t> value_range() const { return {lo_, hi_}; }
 
+  // Out of line, where the private instruction type is complete.
+  Program(const Program&);
+  Program(Program&&) noexcept;
+  Program& operator=(const Program&);
+  Program& operator=(Program&&) noexcept;
+  ~Program();
+
   // Runs the entry function on one argument tuple. Thread-safe (const).
   // InvalidArgument if args.size() != arity(), an argument is outside value_range (the
   // message names args[i]) or options.max_steps is outside 1..kMaxStepsLimit.
@@ -206,7 +181,7 @@ class Program {
                                                    const RunOptions& options = {}) const;
 
  private:
-  Program() = default;
+  Program();
   friend class ProgramCompiler;
 
   std::vector<interpreter_internal::Instr> code_;
