@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace astcd {
 namespace {
@@ -19,12 +20,60 @@ absl::StatusOr<int> ToInt(const std::string& key, const json::Value& v) {
   return static_cast<int>(v.as_int());
 }
 
-absl::StatusOr<std::pair<int64_t, int64_t>> ToRange(const std::string& key, const json::Value& v) {
+// One field from its JSON value, by the field's type.
+absl::Status FromJson(const std::string& key, const json::Value& v, int* out) {
+  absl::StatusOr<int> i = ToInt(key, v);
+  if (!i.ok()) return i.status();
+  *out = *i;
+  return absl::OkStatus();
+}
+absl::Status FromJson(const std::string& key, const json::Value& v, DecodeConfig::IntList* out) {
+  if (!v.is_array()) return KeyError(key, "must be an array of integers");
+  out->clear();
+  for (const json::Value& item : v.as_array()) {
+    absl::StatusOr<int> i = ToInt(key, item);
+    if (!i.ok()) return i.status();
+    out->push_back(*i);
+  }
+  return absl::OkStatus();
+}
+absl::Status FromJson(const std::string& key, const json::Value& v, DecodeConfig::Range* out) {
   if (!v.is_array() || v.as_array().size() != 2 || !v.as_array()[0].is_int() ||
       !v.as_array()[1].is_int()) {
     return KeyError(key, "must be a [lo, hi] pair of integers");
   }
-  return std::make_pair(v.as_array()[0].as_int(), v.as_array()[1].as_int());
+  *out = {v.as_array()[0].as_int(), v.as_array()[1].as_int()};
+  return absl::OkStatus();
+}
+absl::Status FromJson(const std::string& key, const json::Value& v, bool* out) {
+  if (!v.is_bool()) return KeyError(key, "must be true or false");
+  *out = v.as_bool();
+  return absl::OkStatus();
+}
+
+// One field as JSON, by the field's type.
+void ToJson(int v, json::Writer& w) { w.Int(v); }
+void ToJson(bool v, json::Writer& w) { w.Bool(v); }
+void ToJson(const DecodeConfig::IntList& v, json::Writer& w) {
+  w.BeginArray();
+  for (int i : v) w.Int(i);
+  w.EndArray();
+}
+void ToJson(const DecodeConfig::Range& v, json::Writer& w) {
+  w.BeginArray();
+  w.Int(v.first);
+  w.Int(v.second);
+  w.EndArray();
+}
+
+absl::Status FieldFromJson(const std::string& key, const json::Value& value, DecodeConfig* c) {
+#define ASTCD_FIELD_FROM_JSON(type, name, default_value, check) \
+  if (key == #name) return FromJson(key, value, &c->name);
+  ASTCD_DECODE_CONFIG(ASTCD_FIELD_FROM_JSON)
+#undef ASTCD_FIELD_FROM_JSON
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown config key '", key,
+                   "' (known: ", absl::StrJoin(DecodeConfigFieldNames(), ", "), ")"));
 }
 
 }  // namespace
@@ -33,37 +82,7 @@ absl::StatusOr<DecodeConfig> DecodeConfigFromJson(const json::Value& object) {
   if (!object.is_object()) return absl::InvalidArgumentError("the config must be a JSON object");
   DecodeConfig config;
   for (const auto& [key, value] : object.as_object()) {
-    int* int_field = key == "max_block_stmts"     ? &config.max_block_stmts
-                     : key == "max_expr_depth"    ? &config.max_expr_depth
-                     : key == "max_control_depth" ? &config.max_control_depth
-                     : key == "max_locals"        ? &config.max_locals
-                     : key == "max_functions"     ? &config.max_functions
-                                                  : nullptr;
-    if (int_field != nullptr) {
-      absl::StatusOr<int> v = ToInt(key, value);
-      if (!v.ok()) return v.status();
-      *int_field = *v;
-    } else if (key == "const_range" || key == "value_range") {
-      absl::StatusOr<std::pair<int64_t, int64_t>> v = ToRange(key, value);
-      if (!v.ok()) return v.status();
-      (key == "const_range" ? config.const_range : config.value_range) = *v;
-    } else if (key == "allow_loops") {
-      if (!value.is_bool()) return KeyError(key, "must be true or false");
-      config.allow_loops = value.as_bool();
-    } else if (key == "arities") {
-      if (!value.is_array()) return KeyError(key, "must be an array of integers");
-      config.arities.clear();
-      for (const json::Value& a : value.as_array()) {
-        absl::StatusOr<int> v = ToInt(key, a);
-        if (!v.ok()) return v.status();
-        config.arities.push_back(*v);
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown config key '", key,
-          "' (known: arities, max_block_stmts, max_expr_depth, max_control_depth, max_locals, "
-          "max_functions, const_range, value_range, allow_loops)"));
-    }
+    if (absl::Status s = FieldFromJson(key, value, &config); !s.ok()) return s;
   }
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
   return config;
@@ -105,30 +124,11 @@ absl::StatusOr<PolicyConfig> PolicyConfigFromJsonText(const std::string& text) {
 std::string DecodeConfigToJson(const DecodeConfig& config) {
   json::Writer w;
   w.BeginObject();
-  w.Key("arities");
-  w.BeginArray();
-  for (int a : config.arities) w.Int(a);
-  w.EndArray();
-  w.Key("max_block_stmts");
-  w.Int(config.max_block_stmts);
-  w.Key("max_expr_depth");
-  w.Int(config.max_expr_depth);
-  w.Key("max_control_depth");
-  w.Int(config.max_control_depth);
-  w.Key("max_locals");
-  w.Int(config.max_locals);
-  w.Key("max_functions");
-  w.Int(config.max_functions);
-  for (const auto& [name, range] : {std::make_pair("const_range", config.const_range),
-                                    std::make_pair("value_range", config.value_range)}) {
-    w.Key(name);
-    w.BeginArray();
-    w.Int(range.first);
-    w.Int(range.second);
-    w.EndArray();
-  }
-  w.Key("allow_loops");
-  w.Bool(config.allow_loops);
+#define ASTCD_FIELD_TO_JSON(type, name, default_value, check) \
+  w.Key(#name);                                               \
+  ToJson(config.name, w);
+  ASTCD_DECODE_CONFIG(ASTCD_FIELD_TO_JSON)
+#undef ASTCD_FIELD_TO_JSON
   w.EndObject();
   return w.str();
 }

@@ -11,16 +11,32 @@
 namespace astcd::client {
 namespace {
 
-// The enum value whose name is `name`, found by asking the core for every value's name, so the
-// names live only in core/.
-template <typename Enum, typename NameFn>
-absl::StatusOr<Enum> EnumFromName(const std::string& name, int count, NameFn name_of,
-                                  absl::string_view what) {
-  for (int i = 0; i < count; ++i) {
-    const Enum e = static_cast<Enum>(i);
-    if (name_of(e) == name) return e;
-  }
+// The enum value the server named, from core's name table.
+template <typename Enum>
+absl::StatusOr<Enum> EnumFromName(const std::string& name, absl::string_view what) {
+  if (std::optional<Enum> value = FindEnum<Enum>(name)) return *value;
   return absl::InvalidArgumentError(absl::StrCat(what, ": unknown name '", name, "'"));
+}
+
+void Put(const DecodeConfig::IntList& from, google::protobuf::RepeatedField<int32_t>* to) {
+  to->Add(from.begin(), from.end());
+}
+void Put(const DecodeConfig::Range& from, v1::Range* to) {
+  to->set_lo(from.first);
+  to->set_hi(from.second);
+}
+
+// A template only so that `requires` can tell scalar fields (set_<name>) from the others.
+template <typename Proto>
+void ConfigTo(const DecodeConfig& c, Proto* out) {
+#define ASTCD_FIELD_TO_PROTO(type, name, default_value, check) \
+  if constexpr (requires { out->set_##name(c.name); }) {       \
+    out->set_##name(c.name);                                   \
+  } else {                                                     \
+    Put(c.name, out->mutable_##name());                        \
+  }
+  ASTCD_DECODE_CONFIG(ASTCD_FIELD_TO_PROTO)
+#undef ASTCD_FIELD_TO_PROTO
 }
 
 absl::StatusOr<int> VariableFromName(const std::string& name) {
@@ -45,29 +61,10 @@ absl::StatusOr<std::vector<std::pair<int, Value>>> BindingsFromProto(
 
 }  // namespace
 
-void ConfigToProto(const DecodeConfig& c, v1::DecodeConfig* out) {
-  out->mutable_arities()->Add(c.arities.begin(), c.arities.end());
-  out->set_max_block_stmts(c.max_block_stmts);
-  out->set_max_expr_depth(c.max_expr_depth);
-  out->set_max_control_depth(c.max_control_depth);
-  out->set_max_locals(c.max_locals);
-  out->set_max_functions(c.max_functions);
-  out->mutable_const_range()->set_lo(c.const_range.first);
-  out->mutable_const_range()->set_hi(c.const_range.second);
-  out->mutable_value_range()->set_lo(c.value_range.first);
-  out->mutable_value_range()->set_hi(c.value_range.second);
-  out->set_allow_loops(c.allow_loops);
-}
+void ConfigToProto(const DecodeConfig& c, v1::DecodeConfig* out) { ConfigTo(c, out); }
 
-v1::Start StartToProto(Start start) {
-  switch (start) {
-    case Start::kModule: return v1::START_MODULE;
-    case Start::kFunction: return v1::START_FUNCTION;
-    case Start::kBlock: return v1::START_BLOCK;
-    case Start::kExpr: return v1::START_EXPR;
-  }
-  return v1::START_MODULE;
-}
+// Core's enums have the proto's numbers (tests/proto/wire_tables_test.cc checks them by name).
+v1::Start StartToProto(Start start) { return static_cast<v1::Start>(start); }
 
 void InitToProto(const InitRequest& r, v1::InitRequest* out) {
   out->set_start(StartToProto(r.start));
@@ -104,8 +101,7 @@ absl::StatusOr<Value> ValueFromProto(const v1::Value& v) {
 
 absl::StatusOr<RunOutcome> OutcomeFromProto(const v1::Outcome& o) {
   RunOutcome out;
-  absl::StatusOr<RunStatus> status = EnumFromName<RunStatus>(
-      o.status(), 5, [](RunStatus s) { return RunStatusName(s); }, "outcome.status");
+  absl::StatusOr<RunStatus> status = EnumFromName<RunStatus>(o.status(), "outcome.status");
   if (!status.ok()) return status.status();
   out.status = *status;
   absl::StatusOr<Value> value = ValueFromProto(o.value());
@@ -141,9 +137,8 @@ absl::StatusOr<TokenizeResult> TokenizeResultFromProto(const v1::TokenizeResult&
   out.normalized_source = r.normalized_source();
   if (!r.ok()) {
     TokenizeError error;
-    absl::StatusOr<TokenizeStage> stage = EnumFromName<TokenizeStage>(
-        r.error().stage(), 6, [](TokenizeStage s) { return TokenizeStageName(s); },
-        "error.stage");
+    absl::StatusOr<TokenizeStage> stage =
+        EnumFromName<TokenizeStage>(r.error().stage(), "error.stage");
     if (!stage.ok()) return stage.status();
     error.stage = *stage;
     error.message = r.error().message();
@@ -163,8 +158,7 @@ absl::StatusOr<DecodeResult> DecodeResultFromProto(const v1::DecodeResult& r) {
   out.new_tokens.assign(r.new_tokens().begin(), r.new_tokens().end());
   out.source = r.source();
   out.complete = r.complete();
-  absl::StatusOr<StopReason> reason = EnumFromName<StopReason>(
-      r.stop_reason(), 4, [](StopReason s) { return StopReasonName(s); }, "stop_reason");
+  absl::StatusOr<StopReason> reason = EnumFromName<StopReason>(r.stop_reason(), "stop_reason");
   if (!reason.ok()) return reason.status();
   out.stop_reason = *reason;
   for (const v1::DecodeStep& s : r.trace()) out.trace.push_back({s.token(), s.num_legal()});

@@ -515,7 +515,8 @@ absl::Status RemoteDecoder::Decode(
   v1::Sampler* sampler = req.mutable_sampler();
   sampler->set_kind(spec.sampler);
   sampler->set_seed(spec.seed);
-  if (spec.sampler == "weighted") {
+  if (ParseEnum<SamplerKind>(spec.sampler).value_or(SamplerKind::kUniform) ==
+      SamplerKind::kWeighted) {
     for (const auto& [key, weight] : spec.policy.weights) (*sampler->mutable_weights())[key] = weight;
     sampler->set_depth_pressure(spec.policy.depth_pressure);
     sampler->set_budget_pressure(spec.policy.budget_pressure);
@@ -525,7 +526,7 @@ absl::Status RemoteDecoder::Decode(
   req.set_sample_offset(o.sample_offset);
   req.set_max_new_tokens(o.max_new_tokens);
   req.set_max_total_tokens(o.max_total_tokens);
-  req.set_stop_at(o.stop_at == StopAt::kEos ? "eos" : "complete");
+  req.set_stop_at(std::string(EnumName(o.stop_at)));
   req.set_pad(o.pad);
   req.set_trace(o.trace);
   req.set_keep_sessions(spec.keep_sessions);

@@ -77,12 +77,10 @@ struct Session {
 
 // Jump-forward (docs/api.md): after a step, the tokens the grammar forces, i.e. the chain that
 // follows while a session's mask has exactly one legal token. A model server that appends them
-// itself saves a forward pass for each one. The values are the proto's.
-enum class JumpForward {
-  kOff = 0,     // no chains
-  kReport = 1,  // each session's chain; the sessions stay where the step left them
-  kApply = 2,   // each session takes its chain (into Session::tokens); masks are after it
-};
+// itself saves a forward pass for each one. kOff: no chains; kReport: each session's chain,
+// the sessions stay where the step left them; kApply: each session takes its chain (into
+// Session::tokens), masks are after it. The values are the proto's.
+using JumpForward = astcd::JumpForward;
 // One chain per session, in request order; a chain may be empty.
 using ForcedChains = std::vector<std::vector<int32_t>>;
 

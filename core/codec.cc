@@ -80,13 +80,15 @@ class Printer {
       case Syntax::kConst:
         absl::StrAppend(&out_, node->value);
         return;
-      case Syntax::kBinary:  // left-associative: a right operand of equal precedence nests
+      // Left-associative: a right operand of equal precedence nests. A left-nested `and`/`or`
+      // chain prints flat, as CPython's one n-ary BoolOp (docs/language.md, section 3).
+      case Syntax::kBinary:
+      case Syntax::kBoolOp:
         Operand(node->child(0), Precedence(node->child(0)) < prec);
         absl::StrAppend(&out_, " ", spec.text, " ");
         Operand(node->child(1), Precedence(node->child(1)) <= prec);
         return;
-      case Syntax::kCompare:  // a < b < c would chain, and `and`/`or` would flatten
-      case Syntax::kBoolOp:
+      case Syntax::kCompare:  // a < b < c would chain
         Operand(node->child(0), Precedence(node->child(0)) <= prec);
         absl::StrAppend(&out_, " ", spec.text, " ");
         Operand(node->child(1), Precedence(node->child(1)) <= prec);

@@ -26,62 +26,88 @@ absl::Status CheckRange(absl::string_view field, int64_t value, int64_t lo, int6
   return absl::OkStatus();
 }
 
+// The checks of ASTCD_DECODE_CONFIG's last column: each takes the field's name, its value and
+// the whole config (a range may depend on an earlier field).
+struct Between {
+  int64_t lo, hi;
+  absl::Status operator()(absl::string_view field, int value, const DecodeConfig&) const {
+    return CheckRange(field, value, lo, hi);
+  }
+};
+
+struct DistinctBetween {
+  int lo, hi;
+  absl::Status operator()(absl::string_view field, const std::vector<int>& values,
+                          const DecodeConfig&) const {
+    const size_t most = static_cast<size_t>(hi - lo + 1);
+    if (values.empty() || values.size() > most) {
+      return ConfigError(field, " ", absl::StrCat("must list 1 to ", most, " ", field));
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (auto s = CheckRange(absl::StrCat(field, "[", i, "]"), values[i], lo, hi); !s.ok()) {
+        return s;
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (values[j] == values[i]) {
+          return ConfigError(field, " ", absl::StrCat("lists ", values[i], " twice"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+};
+
+// Every constant is a token, so there are at most 1024 of them.
+struct ConstRange {
+  absl::Status operator()(absl::string_view field, std::pair<int64_t, int64_t> range,
+                          const DecodeConfig&) const {
+    const auto [lo, hi] = range;
+    if (auto s = CheckRange(absl::StrCat(field, "[0]"), lo, 0, 1 << 20); !s.ok()) return s;
+    if (auto s = CheckRange(absl::StrCat(field, "[1]"), hi, lo, 1 << 20); !s.ok()) return s;
+    if (hi - lo + 1 > 1024) {
+      return ConfigError(field, " ",
+                         absl::StrCat("[", lo, ", ", hi, "] holds ", hi - lo + 1,
+                                      " constants; at most 1024 are allowed"));
+    }
+    return absl::OkStatus();
+  }
+};
+
+// The interpreter's values hold every constant and stay far from int64's ends.
+struct ValueRange {
+  absl::Status operator()(absl::string_view field, std::pair<int64_t, int64_t> range,
+                          const DecodeConfig& c) const {
+    constexpr int64_t kValueLimit = int64_t{1} << 62;
+    const auto [lo, hi] = range;
+    if (auto s = CheckRange(absl::StrCat(field, "[0]"), lo, -kValueLimit, -1); !s.ok()) return s;
+    return CheckRange(absl::StrCat(field, "[1]"), hi, c.const_range.second, kValueLimit);
+  }
+};
+
+struct AnyBool {
+  absl::Status operator()(absl::string_view, bool, const DecodeConfig&) const {
+    return absl::OkStatus();
+  }
+};
+
 }  // namespace
-
-absl::string_view StartName(Start start) {
-  switch (start) {
-    case Start::kModule: return "module";
-    case Start::kFunction: return "function";
-    case Start::kBlock: return "block";
-    case Start::kExpr: return "expr";
-  }
-  return "?";
-}
-
-absl::StatusOr<Start> ParseStart(absl::string_view name) {
-  for (Start s : {Start::kModule, Start::kFunction, Start::kBlock, Start::kExpr}) {
-    if (name == StartName(s)) return s;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("start '", name, "' is not one of module, function, block, expr"));
-}
 
 int DecodeConfig::max_arity() const {
   return arities.empty() ? 0 : *std::max_element(arities.begin(), arities.end());
 }
 
+absl::Span<const absl::string_view> DecodeConfigFieldNames() {
+#define ASTCD_FIELD_NAME(type, name, default_value, check) #name,
+  static constexpr absl::string_view kNames[] = {ASTCD_DECODE_CONFIG(ASTCD_FIELD_NAME)};
+#undef ASTCD_FIELD_NAME
+  return kNames;
+}
+
 absl::Status ValidateConfig(const DecodeConfig& c) {
-  if (c.arities.empty() || c.arities.size() > 7) {
-    return ConfigError("arities", " ", "must list 1 to 7 arities");
-  }
-  for (size_t i = 0; i < c.arities.size(); ++i) {
-    if (auto s = CheckRange(absl::StrCat("arities[", i, "]"), c.arities[i], 0, 6); !s.ok()) {
-      return s;
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (c.arities[j] == c.arities[i]) {
-        return ConfigError("arities", " ", absl::StrCat("lists ", c.arities[i], " twice"));
-      }
-    }
-  }
-  if (auto s = CheckRange("max_block_stmts", c.max_block_stmts, 1, 64); !s.ok()) return s;
-  if (auto s = CheckRange("max_expr_depth", c.max_expr_depth, 1, 16); !s.ok()) return s;
-  if (auto s = CheckRange("max_control_depth", c.max_control_depth, 0, 8); !s.ok()) return s;
-  if (auto s = CheckRange("max_locals", c.max_locals, 0, 20); !s.ok()) return s;
-  if (auto s = CheckRange("max_functions", c.max_functions, 1, 16); !s.ok()) return s;
-  // The ranges keep num_names() <= 6 + 20 = 26, so every variable is one letter a..z.
-  const auto [clo, chi] = c.const_range;
-  if (auto s = CheckRange("const_range[0]", clo, 0, 1 << 20); !s.ok()) return s;
-  if (auto s = CheckRange("const_range[1]", chi, clo, 1 << 20); !s.ok()) return s;
-  if (chi - clo + 1 > 1024) {
-    return ConfigError("const_range", " ",
-                       absl::StrCat("[", clo, ", ", chi, "] holds ", chi - clo + 1,
-                                    " constants; at most 1024 are allowed"));
-  }
-  const auto [vlo, vhi] = c.value_range;
-  constexpr int64_t kValueLimit = int64_t{1} << 62;
-  if (auto s = CheckRange("value_range[0]", vlo, -kValueLimit, -1); !s.ok()) return s;
-  if (auto s = CheckRange("value_range[1]", vhi, chi, kValueLimit); !s.ok()) return s;
+#define ASTCD_CHECK_FIELD(type, name, default_value, check) \
+  if (absl::Status s = check(#name, c.name, c); !s.ok()) return s;
+  ASTCD_DECODE_CONFIG(ASTCD_CHECK_FIELD)
+#undef ASTCD_CHECK_FIELD
   return absl::OkStatus();
 }
 

@@ -4,36 +4,58 @@
 
 #include <cstdint>
 #include <optional>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/enum_names.h"
 
 namespace astcd {
 
-// The root a decode starts from. MODULE is the default.
-enum class Start : uint8_t { kModule, kFunction, kBlock, kExpr };
+// The root a decode starts from. MODULE is the default. Proto enum Start has the same numbers
+// and names (START_ + the name in capitals; tests/proto/wire_tables_test.cc checks it).
+#define ASTCD_START(X)     \
+  X(kModule, "module")     \
+  X(kFunction, "function") \
+  X(kBlock, "block")       \
+  X(kExpr, "expr")
+ASTCD_WIRE_ENUM(Start, "start", ASTCD_START)
 
-absl::string_view StartName(Start start);  // "module", "function", "block", "expr"
-absl::StatusOr<Start> ParseStart(absl::string_view name);
+inline absl::string_view StartName(Start start) { return EnumName(start); }
+inline absl::StatusOr<Start> ParseStart(absl::string_view name) { return ParseEnum<Start>(name); }
 
-// Every field has a documented default and range (docs/language.md, "Configuration").
+// Every DecodeConfig field, once: type, name, default, the check ValidateConfig applies
+// (core/config.cc). The struct, its validation, JSON in and out (client/config_json.cc), the
+// proto mapping both ways (server/convert.cc, client/remote_convert.cc) and the engine cache
+// key (server/session_store.cc) expand it; tests check it against proto DecodeConfig's fields.
+// docs/language.md ("Configuration") gives each field's meaning, default and range. The ranges
+// of arities and max_locals keep num_names() <= 6 + 20 = 26: every variable is one letter.
+#define ASTCD_DECODE_CONFIG(X)                                                              \
+  X(IntList, arities, (IntList{1, 2, 3}), DistinctBetween(0, 6))                             \
+  X(int, max_block_stmts, 4, Between(1, 64))                                                 \
+  X(int, max_expr_depth, 4, Between(1, 16))                                                  \
+  X(int, max_control_depth, 2, Between(0, 8))                                                \
+  X(int, max_locals, 4, Between(0, 20))                                                      \
+  X(int, max_functions, 3, Between(1, 16))                                                   \
+  X(Range, const_range, (Range{0, 9}), ConstRange())                                        \
+  X(Range, value_range, (Range{-(int64_t{1} << 31), (int64_t{1} << 31) - 1}), ValueRange()) \
+  X(bool, allow_loops, false, AnyBool())
+
 struct DecodeConfig {
-  std::vector<int> arities = {1, 2, 3};      // allowed function arities, each 0..6, distinct
-  int max_block_stmts = 4;                   // statements per block, 1..64
-  int max_expr_depth = 4;                    // expression tree depth (a leaf is depth 1), 1..16
-  int max_control_depth = 2;                 // nesting of if/for, 0..8
-  int max_locals = 4;                        // locals per function beyond the parameters, 0..20
-  int max_functions = 3;                     // functions in a MODULE, 1..16
-  std::pair<int64_t, int64_t> const_range = {0, 9};  // integer literals, 0 <= lo <= hi <= 2^20
-  std::pair<int64_t, int64_t> value_range = {-(int64_t{1} << 31), (int64_t{1} << 31) - 1};
-  bool allow_loops = false;                  // for/range loops with break and continue
+  using IntList = std::vector<int>;
+  using Range = std::pair<int64_t, int64_t>;  // [lo, hi]
+#define ASTCD_CONFIG_MEMBER(type, name, default_value, check) type name = default_value;
+  ASTCD_DECODE_CONFIG(ASTCD_CONFIG_MEMBER)
+#undef ASTCD_CONFIG_MEMBER
 
   int max_arity() const;
   int num_names() const { return max_arity() + max_locals; }  // variable tokens a, b, ...
 };
+
+// The fields' names in table order: "arities", "max_block_stmts", ...
+absl::Span<const absl::string_view> DecodeConfigFieldNames();
 
 // Limits on a request's token budget.
 inline constexpr int kDefaultMaxLen = 128;

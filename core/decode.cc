@@ -66,22 +66,9 @@ void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
 }  // namespace
 
 absl::StatusOr<StopAt> ParseStopAt(absl::string_view name) {
-  if (name == "eos") return StopAt::kEos;
-  if (name == "complete" || name == "module_boundary") return StopAt::kComplete;
+  if (std::optional<StopAt> stop_at = FindEnum<StopAt>(name)) return *stop_at;
   return FieldStatus(absl::StatusCode::kInvalidArgument,
-                     FieldError{"stop_at", "", " ",
-                                absl::StrCat("'", name,
-                                             "' is not one of eos, complete, module_boundary")});
-}
-
-absl::string_view StopReasonName(StopReason reason) {
-  switch (reason) {
-    case StopReason::kEos: return "eos";
-    case StopReason::kComplete: return "complete";
-    case StopReason::kMaxNewTokens: return "max_new_tokens";
-    case StopReason::kAlreadyTerminated: return "terminated";
-  }
-  return "?";
+                     FieldError{"stop_at", "", " ", NotANameOf<StopAt>(name)});
 }
 
 namespace {

@@ -16,15 +16,26 @@
 
 namespace astcd {
 
-enum class StopAt : uint8_t {
-  kEos,       // run until EOS is accepted
-  kComplete,  // stop once the tokens form a whole program (for MODULE: a function boundary)
+// eos: run until EOS is accepted; complete (alias module_boundary): stop once the tokens form
+// a whole program (for MODULE: a function boundary).
+enum class StopAt : uint8_t { kEos, kComplete };
+template <>
+struct EnumNames<StopAt> {
+  static constexpr absl::string_view kWhat = "stop_at";
+  static constexpr EnumRow<StopAt> kRows[] = {{StopAt::kEos, "eos"},
+                                              {StopAt::kComplete, "complete"},
+                                              {StopAt::kComplete, "module_boundary"}};
 };
-absl::StatusOr<StopAt> ParseStopAt(absl::string_view name);  // "eos", "complete", "module_boundary"
+// InvalidArgument with a FieldError naming stop_at for a name not in the table.
+absl::StatusOr<StopAt> ParseStopAt(absl::string_view name);
 
-enum class StopReason : uint8_t { kEos, kComplete, kMaxNewTokens, kAlreadyTerminated };
-absl::string_view StopReasonName(StopReason reason);  // "eos", "complete", "max_new_tokens",
-                                                     // "terminated"
+#define ASTCD_STOP_REASON(X)         \
+  X(kEos, "eos")                     \
+  X(kComplete, "complete")           \
+  X(kMaxNewTokens, "max_new_tokens") \
+  X(kAlreadyTerminated, "terminated")
+ASTCD_WIRE_ENUM(StopReason, "stop_reason", ASTCD_STOP_REASON)
+inline absl::string_view StopReasonName(StopReason reason) { return EnumName(reason); }
 
 // Samples per input state: n is 1..kMaxSamples.
 inline constexpr int kMaxSamples = 4096;

@@ -160,6 +160,13 @@ std::vector<int32_t> ForcedTokens(const DecodeState& state);
 // Jump-forward: advances `state` through ForcedTokens(state) and returns that chain. It cannot
 // fail, since each token is the only legal one where it stands.
 std::vector<int32_t> TakeForcedTokens(DecodeState& state);
+// What a step does with the forced chain (proto JumpForward, same numbers): off: nothing;
+// report: return it, the state stays; apply: the state takes it (TakeForcedTokens).
+#define ASTCD_JUMP_FORWARD(X) \
+  X(kOff, "off")              \
+  X(kReport, "report")        \
+  X(kApply, "apply")
+ASTCD_WIRE_ENUM(JumpForward, "jump_forward", ASTCD_JUMP_FORWARD)
 
 }  // namespace astcd
 

@@ -12,7 +12,9 @@
 
 #include <array>
 #include <cstdint>
+
 #include "absl/strings/string_view.h"
+#include "core/enum_names.h"
 
 namespace astcd {
 
@@ -31,10 +33,17 @@ enum class Hole : uint8_t {
 };
 
 // What a token means to a reader of the vocabulary (the "kind" in `astcd vocab`).
-enum class TokenKind : uint8_t {
-  kPseudo,  // no token: a frame of the decoder (roots and blocks)
-  kSpecial, kFunction, kStatement, kBlockEnd, kOperator, kVariable, kConstant,
-};
+// pseudo: no token, a frame of the decoder (roots and blocks); never on the wire.
+#define ASTCD_TOKEN_KIND(X)  \
+  X(kPseudo, "pseudo")       \
+  X(kSpecial, "special")     \
+  X(kFunction, "function")   \
+  X(kStatement, "statement") \
+  X(kBlockEnd, "block_end")  \
+  X(kOperator, "operator")   \
+  X(kVariable, "variable")   \
+  X(kConstant, "constant")
+ASTCD_WIRE_ENUM(TokenKind, "token kind", ASTCD_TOKEN_KIND)
 
 // How the printer renders a node.
 enum class Syntax : uint8_t {
@@ -285,7 +294,7 @@ constexpr bool IsBuiltinName(absl::string_view name) {
   return false;
 }
 
-absl::string_view TokenKindName(TokenKind kind);
+inline absl::string_view TokenKindName(TokenKind kind) { return EnumName(kind); }
 absl::string_view HoleName(Hole hole);  // "<expr>", "<stmt>", ... as shown in partial sources
 
 }  // namespace astcd

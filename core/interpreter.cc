@@ -333,17 +333,6 @@ absl::string_view Value::TypeName() const {
   return "?";
 }
 
-absl::string_view RunStatusName(RunStatus status) {
-  switch (status) {
-    case RunStatus::kOk: return "ok";
-    case RunStatus::kZeroDivision: return "zero_division";
-    case RunStatus::kOverflow: return "overflow";
-    case RunStatus::kStepLimit: return "step_limit";
-    case RunStatus::kInvalidProgram: return "invalid_program";
-  }
-  return "?";
-}
-
 absl::Status ValidateRunOptions(const RunOptions& options) {
   if (options.max_steps < 1 || options.max_steps > kMaxStepsLimit) {
     return FieldStatus(absl::StatusCode::kInvalidArgument,

@@ -84,15 +84,18 @@ struct Value {
   friend bool operator==(const Value& a, const Value& b) = default;
 };
 
-enum class RunStatus : uint8_t {
-  kOk,              // the function returned (value holds what)
-  kZeroDivision,    // // or % by zero (CPython: ZeroDivisionError)
-  kOverflow,        // a constant or computed int left value_range
-  kStepLimit,       // the next step would have exceeded max_steps
-  kInvalidProgram,  // a variable was read before assignment (CPython: UnboundLocalError)
-};
-// "ok", "zero_division", "overflow", "step_limit", "invalid_program".
-absl::string_view RunStatusName(RunStatus status);
+// ok: the function returned (value holds what); zero_division: // or % by zero (CPython:
+// ZeroDivisionError); overflow: a constant or computed int left value_range; step_limit: the
+// next step would have exceeded max_steps; invalid_program: a variable was read before
+// assignment (CPython: UnboundLocalError).
+#define ASTCD_RUN_STATUS(X)         \
+  X(kOk, "ok")                      \
+  X(kZeroDivision, "zero_division") \
+  X(kOverflow, "overflow")          \
+  X(kStepLimit, "step_limit")       \
+  X(kInvalidProgram, "invalid_program")
+ASTCD_WIRE_ENUM(RunStatus, "status", ASTCD_RUN_STATUS)
+inline absl::string_view RunStatusName(RunStatus status) { return EnumName(status); }
 
 // One step of a traced run (see the header comment).
 struct TraceEvent {

@@ -89,12 +89,9 @@ absl::StatusOr<std::unique_ptr<WeightedSampler>> WeightedSampler::Create(
   }
   std::map<std::string, double> weights = DefaultWeights();
   for (const auto& [key, value] : policy.weights) {
-    bool known = vocab.Find(key).has_value();
-    for (int k = static_cast<int>(TokenKind::kSpecial); k <= static_cast<int>(TokenKind::kConstant);
-         ++k) {
-      known |= key == TokenKindName(static_cast<TokenKind>(k));
-    }
-    if (!known) {
+    const std::optional<TokenKind> kind = FindEnum<TokenKind>(key);
+    const bool is_kind = kind.has_value() && *kind != TokenKind::kPseudo;
+    if (!vocab.Find(key).has_value() && !is_kind) {
       return absl::InvalidArgumentError(
           absl::StrCat("policy weight '", key, "' names no token and no token kind"));
     }
@@ -174,15 +171,13 @@ int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, 
 absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view kind, uint64_t seed,
                                                      const PolicyConfig& policy,
                                                      std::shared_ptr<const Engine> engine) {
-  if (kind == "uniform") return std::make_unique<UniformSampler>(seed);
-  if (kind == "weighted") {
-    absl::StatusOr<std::unique_ptr<WeightedSampler>> s =
-        WeightedSampler::Create(seed, policy, std::move(engine));
-    if (!s.ok()) return s.status();
-    return std::unique_ptr<Sampler>(std::move(*s));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("sampler '", kind, "' is not one of uniform, weighted"));
+  absl::StatusOr<SamplerKind> parsed = ParseEnum<SamplerKind>(kind);
+  if (!parsed.ok()) return parsed.status();
+  if (*parsed == SamplerKind::kUniform) return std::make_unique<UniformSampler>(seed);
+  absl::StatusOr<std::unique_ptr<WeightedSampler>> s =
+      WeightedSampler::Create(seed, policy, std::move(engine));
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<Sampler>(std::move(*s));
 }
 
 }  // namespace astcd

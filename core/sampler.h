@@ -76,7 +76,12 @@ class WeightedSampler : public Sampler {
   std::vector<bool> shared_;     // weight is a kind's, split among that kind's legal tokens
 };
 
-// "uniform" or "weighted".
+#define ASTCD_SAMPLER_KIND(X) \
+  X(kUniform, "uniform")      \
+  X(kWeighted, "weighted")
+ASTCD_WIRE_ENUM(SamplerKind, "sampler", ASTCD_SAMPLER_KIND)
+
+// `kind` is a SamplerKind's name: "uniform" or "weighted".
 absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view kind, uint64_t seed,
                                                      const PolicyConfig& policy,
                                                      std::shared_ptr<const Engine> engine);

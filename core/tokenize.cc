@@ -412,22 +412,6 @@ TokenizeError ClassifyRefusal(const DecodeState& state, int32_t token, const PyN
   return e;
 }
 
-}  // namespace
-
-absl::string_view TokenizeStageName(TokenizeStage stage) {
-  switch (stage) {
-    case TokenizeStage::kPythonParse: return "python_parse";
-    case TokenizeStage::kUnsupportedSyntax: return "unsupported_syntax";
-    case TokenizeStage::kNameNormalization: return "name_normalization";
-    case TokenizeStage::kScope: return "scope";
-    case TokenizeStage::kLimits: return "limits";
-    case TokenizeStage::kVocabEncode: return "vocab_encode";
-  }
-  return "?";
-}
-
-namespace {
-
 TokenizeResult Finish(const std::shared_ptr<const Engine>& engine, const PyNode* module,
                       const Normalizer& normalizer, const TokenizeOptions& options, int arity) {
   TokenizeResult result;

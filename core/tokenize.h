@@ -17,15 +17,21 @@
 
 namespace astcd {
 
-enum class TokenizeStage : uint8_t {
-  kPythonParse,        // not valid Python (CPython would raise SyntaxError)
-  kUnsupportedSyntax,  // valid Python outside the language; node_type names the construct
-  kNameNormalization,  // names the language cannot express (e.g. binding `min`)
-  kScope,              // a read of a name that may be unbound, a global, or a builtin
-  kLimits,             // outside this config, but a bigger config admits it (constants, depth, ...)
-  kVocabEncode,        // the decoder refused a token for no reason above (a bug if ever seen)
-};
-absl::string_view TokenizeStageName(TokenizeStage stage);  // "python_parse", ...
+// python_parse: not valid Python (CPython would raise SyntaxError); unsupported_syntax: valid
+// Python outside the language, node_type names the construct; name_normalization: names the
+// language cannot express (e.g. binding `min`); scope: a read of a name that may be unbound, a
+// global, or a builtin; limits: outside this config, but a bigger config admits it
+// (constants, depth, ...); vocab_encode: the decoder refused a token for no reason above (a bug
+// if ever seen).
+#define ASTCD_TOKENIZE_STAGE(X)               \
+  X(kPythonParse, "python_parse")             \
+  X(kUnsupportedSyntax, "unsupported_syntax") \
+  X(kNameNormalization, "name_normalization") \
+  X(kScope, "scope")                          \
+  X(kLimits, "limits")                        \
+  X(kVocabEncode, "vocab_encode")
+ASTCD_WIRE_ENUM(TokenizeStage, "stage", ASTCD_TOKENIZE_STAGE)
+inline absl::string_view TokenizeStageName(TokenizeStage stage) { return EnumName(stage); }
 
 struct TokenizeError {
   TokenizeStage stage;

@@ -6,34 +6,46 @@
 
 namespace astcd::server {
 
-DecodeConfig ConfigFromProto(const v1::DecodeConfig& p) {
+namespace {
+
+void Assign(const google::protobuf::RepeatedField<int32_t>& from, DecodeConfig::IntList* to) {
+  to->assign(from.begin(), from.end());
+}
+void Assign(const v1::Range& from, DecodeConfig::Range* to) { *to = {from.lo(), from.hi()}; }
+template <typename Scalar>
+void Assign(Scalar from, Scalar* to) {
+  *to = from;
+}
+
+// A template only so that `requires` can ask whether the field has presence (has_<name>);
+// a repeated field has none, and counts as set when not empty.
+template <typename Proto>
+DecodeConfig ConfigFrom(const Proto& p) {
   DecodeConfig c;
-  if (p.arities_size() > 0) c.arities.assign(p.arities().begin(), p.arities().end());
-  if (p.has_max_block_stmts()) c.max_block_stmts = p.max_block_stmts();
-  if (p.has_max_expr_depth()) c.max_expr_depth = p.max_expr_depth();
-  if (p.has_max_control_depth()) c.max_control_depth = p.max_control_depth();
-  if (p.has_max_locals()) c.max_locals = p.max_locals();
-  if (p.has_max_functions()) c.max_functions = p.max_functions();
-  if (p.has_const_range()) c.const_range = {p.const_range().lo(), p.const_range().hi()};
-  if (p.has_value_range()) c.value_range = {p.value_range().lo(), p.value_range().hi()};
-  if (p.has_allow_loops()) c.allow_loops = p.allow_loops();
+#define ASTCD_FIELD_FROM_PROTO(type, name, default_value, check) \
+  if constexpr (requires { p.has_##name(); }) {                  \
+    if (p.has_##name()) Assign(p.name(), &c.name);               \
+  } else if (p.name##_size() > 0) {                              \
+    Assign(p.name(), &c.name);                                   \
+  }
+  ASTCD_DECODE_CONFIG(ASTCD_FIELD_FROM_PROTO)
+#undef ASTCD_FIELD_FROM_PROTO
   return c;
 }
 
+}  // namespace
+
+DecodeConfig ConfigFromProto(const v1::DecodeConfig& p) { return ConfigFrom(p); }
+
+// Core's enums have the proto's numbers (tests/proto/wire_tables_test.cc checks them by name).
 absl::StatusOr<Start> StartFromProto(int start) {
-  switch (start) {
-    case v1::START_MODULE: return Start::kModule;
-    case v1::START_FUNCTION: return Start::kFunction;
-    case v1::START_BLOCK: return Start::kBlock;
-    case v1::START_EXPR: return Start::kExpr;
-    default: break;
-  }
+  if (v1::Start_IsValid(start)) return static_cast<Start>(start);
   return FieldStatus(absl::StatusCode::kInvalidArgument, "start",
                      absl::StrCat(start, " is not a Start value"));
 }
 
-absl::StatusOr<v1::JumpForward> JumpForwardFromProto(int mode) {
-  if (v1::JumpForward_IsValid(mode)) return static_cast<v1::JumpForward>(mode);
+absl::StatusOr<JumpForward> JumpForwardFromProto(int mode) {
+  if (v1::JumpForward_IsValid(mode)) return static_cast<JumpForward>(mode);
   return FieldStatus(absl::StatusCode::kInvalidArgument, "jump_forward",
                      absl::StrCat(mode, " is not a JumpForward value"));
 }
@@ -80,8 +92,7 @@ void VocabularyToProto(const Vocabulary& vocab, v1::Vocabulary* out) {
     v1::Token* t = out->add_tokens();
     t->set_id(id);
     t->set_name(vocab.info(id).name);
-    const absl::string_view kind = vocab.kind_name(id);
-    t->set_kind(std::string(kind.data(), kind.size()));
+    t->set_kind(std::string(vocab.kind_name(id)));
   }
 }
 
@@ -107,8 +118,7 @@ void BindingsToProto(const std::vector<std::pair<int, Value>>& bindings,
 }  // namespace
 
 void OutcomeToProto(const RunOutcome& o, v1::Outcome* out) {
-  const absl::string_view status = RunStatusName(o.status);
-  out->set_status(std::string(status.data(), status.size()));
+  out->set_status(std::string(EnumName(o.status)));
   ValueToProto(o.value, out->mutable_value());
   out->set_steps(o.steps);
   out->set_message(o.message);
@@ -128,8 +138,7 @@ void TokenizeResultToProto(const TokenizeResult& r, v1::TokenizeResult* out) {
   out->set_normalized_source(r.normalized_source);
   if (r.error) {
     v1::TokenizeError* e = out->mutable_error();
-    const absl::string_view stage = TokenizeStageName(r.error->stage);
-    e->set_stage(std::string(stage.data(), stage.size()));
+    e->set_stage(std::string(EnumName(r.error->stage)));
     e->set_message(r.error->message);
     e->set_line(r.error->line);
     e->set_column(r.error->column);
@@ -144,8 +153,7 @@ void DecodeResultToProto(const DecodeResult& r, v1::DecodeResult* out) {
   out->mutable_new_tokens()->Add(r.new_tokens.begin(), r.new_tokens.end());
   out->set_source(r.source);
   out->set_complete(r.complete);
-  const absl::string_view reason = StopReasonName(r.stop_reason);
-  out->set_stop_reason(std::string(reason.data(), reason.size()));
+  out->set_stop_reason(std::string(EnumName(r.stop_reason)));
   for (const DecodeStep& s : r.trace) {
     v1::DecodeStep* d = out->add_trace();
     d->set_token(s.token);

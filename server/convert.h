@@ -24,7 +24,7 @@ DecodeConfig ConfigFromProto(const v1::DecodeConfig& proto);
 // InvalidArgument for an enum value outside the contract.
 absl::StatusOr<Start> StartFromProto(int start);
 // InvalidArgument (field jump_forward) for a value outside the JumpForward enum.
-absl::StatusOr<v1::JumpForward> JumpForwardFromProto(int mode);
+absl::StatusOr<JumpForward> JumpForwardFromProto(int mode);
 std::optional<int> ArityFromProto(bool has, int32_t arity);
 absl::StatusOr<InitRequest> InitFromProto(const v1::InitRequest& proto);
 

@@ -283,21 +283,21 @@ Metrics::Metrics(const SessionStore* store, MetricsOptions options)
                          "Forced tokens returned by jump-forward (InitStates, Advance, Step), "
                          "by mode; with apply the sessions took them too.")
                      .Register(r);
-  forced_[0] = &forced.Add({{"jump_forward", "report"}});
-  forced_[1] = &forced.Add({{"jump_forward", "apply"}});
+  forced_[0] = &forced.Add({{"jump_forward", Str(EnumName(JumpForward::kReport))}});
+  forced_[1] = &forced.Add({{"jump_forward", Str(EnumName(JumpForward::kApply))}});
   auto& decoded = prometheus::BuildCounter()
                       .Name("astcd_programs_decoded_total")
                       .Help("Programs produced by Decode, by stop reason.")
                       .Register(r);
   for (size_t i = 0; i < decoded_.size(); ++i) {
-    decoded_[i] = &decoded.Add({{"stop_reason", Str(StopReasonName(static_cast<StopReason>(i)))}});
+    decoded_[i] = &decoded.Add({{"stop_reason", Str(EnumName(static_cast<StopReason>(i)))}});
   }
   auto& run = prometheus::BuildCounter()
                   .Name("astcd_run_outcomes_total")
                   .Help("Outcomes of Run, one per input, by status.")
                   .Register(r);
   for (size_t i = 0; i < run_.size(); ++i) {
-    run_[i] = &run.Add({{"status", Str(RunStatusName(static_cast<RunStatus>(i)))}});
+    run_[i] = &run.Add({{"status", Str(EnumName(static_cast<RunStatus>(i)))}});
   }
   auto& tokenize = prometheus::BuildCounter()
                        .Name("astcd_tokenize_results_total")
@@ -307,12 +307,8 @@ Metrics::Metrics(const SessionStore* store, MetricsOptions options)
                        .Register(r);
   tokenize_[0] = &tokenize.Add({{"stage", "ok"}});
   for (size_t i = 1; i < tokenize_.size(); ++i) {
-    tokenize_[i] =
-        &tokenize.Add({{"stage", Str(TokenizeStageName(static_cast<TokenizeStage>(i - 1)))}});
+    tokenize_[i] = &tokenize.Add({{"stage", Str(EnumName(static_cast<TokenizeStage>(i - 1)))}});
   }
-  static_assert(static_cast<size_t>(StopReason::kAlreadyTerminated) + 1 == 4);
-  static_assert(static_cast<size_t>(RunStatus::kInvalidProgram) + 1 == 5);
-  static_assert(static_cast<size_t>(TokenizeStage::kVocabEncode) + 2 == 7);
 
   for (const std::string& service : options.services) AddService(service);
   for (RpcType type : {RpcType::UNARY, RpcType::CLIENT_STREAMING, RpcType::SERVER_STREAMING,

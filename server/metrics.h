@@ -101,9 +101,9 @@ class Metrics {
   prometheus::Counter* tokens_advanced_;
   prometheus::Counter* masks_served_;
   std::array<prometheus::Counter*, 2> forced_{};  // jump_forward "report", "apply"
-  std::array<prometheus::Counter*, 4> decoded_{};   // by StopReason
-  std::array<prometheus::Counter*, 5> run_{};       // by RunStatus
-  std::array<prometheus::Counter*, 7> tokenize_{};  // "ok", then by TokenizeStage
+  std::array<prometheus::Counter*, EnumCount<StopReason>()> decoded_{};
+  std::array<prometheus::Counter*, EnumCount<RunStatus>()> run_{};
+  std::array<prometheus::Counter*, EnumCount<TokenizeStage>() + 1> tokenize_{};  // "ok", stages
   // Fixed after construction, so the RPC path reads them without a lock.
   absl::flat_hash_map<std::string, std::unique_ptr<Method>> methods_;
   std::array<std::unique_ptr<Method>, 4> unknown_;  // by ServerRpcInfo::Type

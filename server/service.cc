@@ -65,13 +65,13 @@ void ObserveBatch(Metrics* metrics, absl::string_view method, int64_t size) {
 // states as they are; APPLY moves them through their chains (which cannot fail, so the batch
 // stays all-or-nothing). OFF adds nothing, so the response is exactly as without the field.
 // Returns the number of forced tokens listed.
-int64_t AddForced(v1::JumpForward mode, absl::Span<DecodeState* const> states,
+int64_t AddForced(JumpForward mode, absl::Span<DecodeState* const> states,
                   google::protobuf::RepeatedPtrField<v1::TokenList>* forced) {
-  if (mode == v1::JUMP_FORWARD_OFF) return 0;
+  if (mode == JumpForward::kOff) return 0;
   int64_t total = 0;
   for (DecodeState* state : states) {
     const std::vector<int32_t> chain =
-        mode == v1::JUMP_FORWARD_APPLY ? TakeForcedTokens(*state) : ForcedTokens(*state);
+        mode == JumpForward::kApply ? TakeForcedTokens(*state) : ForcedTokens(*state);
     forced->Add()->mutable_tokens()->Add(chain.begin(), chain.end());
     total += static_cast<int64_t>(chain.size());
   }
@@ -79,9 +79,9 @@ int64_t AddForced(v1::JumpForward mode, absl::Span<DecodeState* const> states,
 }
 
 // Counted once the call has succeeded, like the other service counters.
-void ObserveForced(Metrics* metrics, v1::JumpForward mode, int64_t n) {
-  if (metrics != nullptr && mode != v1::JUMP_FORWARD_OFF) {
-    metrics->ForcedTokens(mode == v1::JUMP_FORWARD_APPLY, n);
+void ObserveForced(Metrics* metrics, JumpForward mode, int64_t n) {
+  if (metrics != nullptr && mode != JumpForward::kOff) {
+    metrics->ForcedTokens(mode == JumpForward::kApply, n);
   }
 }
 
@@ -170,7 +170,7 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
     absl::string_view tenant) {
   ObserveBatch(options_.metrics, "InitStates", req.requests_size());
   if (absl::Status s = CheckBatch("requests", req.requests_size()); !s.ok()) return s;
-  absl::StatusOr<v1::JumpForward> jump = JumpForwardFromProto(req.jump_forward());
+  absl::StatusOr<JumpForward> jump = JumpForwardFromProto(req.jump_forward());
   if (!jump.ok()) return jump.status();
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
@@ -225,7 +225,7 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
                        absl::StrCat(req.token_ids_size(), " token ids for ",
                                     req.session_ids_size(), " sessions; give one per session"));
   }
-  absl::StatusOr<v1::JumpForward> jump = JumpForwardFromProto(req.jump_forward());
+  absl::StatusOr<JumpForward> jump = JumpForwardFromProto(req.jump_forward());
   if (!jump.ok()) return jump.status();
   const std::vector<std::string> ids = Ids(req.session_ids());
   const std::vector<int32_t> tokens(req.token_ids().begin(), req.token_ids().end());
@@ -602,12 +602,14 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     if (req.sampler().has_budget_pressure()) {
       policy.budget_pressure = req.sampler().budget_pressure();
     }
-    const std::string kind = req.sampler().kind().empty() ? "uniform" : req.sampler().kind();
+    const absl::string_view kind =
+        req.sampler().kind().empty() ? EnumName(SamplerKind::kUniform) : req.sampler().kind();
     absl::StatusOr<std::unique_ptr<Sampler>> sampler =
         MakeSampler(kind, req.sampler().seed(), policy, states_[0].shared_engine());
     if (!sampler.ok()) return Within("sampler", sampler.status());
     sampler_ = *std::move(sampler);
-    absl::StatusOr<StopAt> stop_at = ParseStopAt(req.stop_at().empty() ? "eos" : req.stop_at());
+    absl::StatusOr<StopAt> stop_at =
+        ParseStopAt(req.stop_at().empty() ? EnumName(StopAt::kEos) : req.stop_at());
     if (!stop_at.ok()) return stop_at.status();
     options_.n = req.n() == 0 ? 1 : req.n();
     options_.max_new_tokens = req.max_new_tokens();

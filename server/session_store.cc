@@ -259,12 +259,29 @@ int SessionStore::Sweep() {
   return dropped;
 }
 
+namespace {
+
+void AppendKey(std::string* key, const DecodeConfig::IntList& v) {
+  absl::StrAppend(key, absl::StrJoin(v, ","), "|");
+}
+void AppendKey(std::string* key, const DecodeConfig::Range& v) {
+  absl::StrAppend(key, v.first, ",", v.second, "|");
+}
+void AppendKey(std::string* key, int64_t v) { absl::StrAppend(key, v, "|"); }
+
+// Every field, so configs that differ anywhere get their own engine.
+std::string EngineKey(const DecodeConfig& c) {
+  std::string key;
+#define ASTCD_APPEND_KEY(type, name, default_value, check) AppendKey(&key, c.name);
+  ASTCD_DECODE_CONFIG(ASTCD_APPEND_KEY)
+#undef ASTCD_APPEND_KEY
+  return key;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const Engine>> EngineCache::Get(const DecodeConfig& c) {
-  const std::string key = absl::StrCat(
-      absl::StrJoin(c.arities, ","), "|", c.max_block_stmts, "|", c.max_expr_depth, "|",
-      c.max_control_depth, "|", c.max_locals, "|", c.max_functions, "|", c.const_range.first, "|",
-      c.const_range.second, "|", c.value_range.first, "|", c.value_range.second, "|",
-      c.allow_loops);
+  const std::string key = EngineKey(c);
   {
     absl::MutexLock lock(&mu_);
     auto it = engines_.find(key);

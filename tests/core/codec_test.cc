@@ -76,7 +76,10 @@ TEST(CodecParentheses, OnlyWhereTheAstNeedsThem) {
       {"- a - b c", "a - (b - c)"},
       {"- - a b c", "a - b - c"},
       {"// a * b c", "a // (b * c)"},
-      {"and and a b c", "(a and b) and c"},
+      {"and and a b c", "a and b and c"},  // a left-nested chain is CPython's one BoolOp
+      {"and a and b c", "a and (b and c)"},
+      {"or or or a b c a", "a or b or c or a"},
+      {"or or a or b c a", "a or (b or c) or a"},
       {"or a and b c", "a or b and c"},
       {"and or a b c", "(a or b) and c"},
       {"< < a b c", "(a < b) < c"},

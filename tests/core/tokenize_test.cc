@@ -83,6 +83,32 @@ TEST(Tokenize, ModuleBlockAndExpressionRoots) {
   EXPECT_EQ(r.normalized_source, "-a if a < 0 else a");
 }
 
+// CPython's n-ary BoolOp is a left-nested chain of binary tokens, printed flat again; a
+// right-nested one keeps its parentheses (docs/language.md, section 3).
+TEST(Tokenize, BoolOpChainsNestToTheLeft) {
+  auto e = MakeEngine();
+  TokenizeOptions options;
+  options.start = Start::kExpr;
+  options.arity = 3;
+  const struct {
+    const char* source;
+    const char* tokens;
+    const char* normalized;
+  } cases[] = {
+      {"a or b or c", "or or a b c <eos>", "a or b or c"},
+      {"(a or b) or c", "or or a b c <eos>", "a or b or c"},
+      {"a or (b or c)", "or a or b c <eos>", "a or (b or c)"},
+      {"a and b and c or a", "or and and a b c a <eos>", "a and b and c or a"},
+      {"a and (b and c) and a", "and and a and b c a <eos>", "a and (b and c) and a"},
+  };
+  for (const auto& c : cases) {
+    const TokenizeResult r = Tokenize(e, c.source, options);
+    ASSERT_TRUE(r.ok) << c.source << ": " << r.error->message;
+    EXPECT_EQ(r.tokens, Ids(*e, c.tokens)) << c.source;
+    EXPECT_EQ(r.normalized_source, c.normalized) << c.source;
+  }
+}
+
 TEST(Tokenize, FailuresKeepTheLongestValidPrefixAndAPosition) {
   auto e = MakeEngine();
   TokenizeResult r = Tok(e, "def f(a):\n    b = a\n    return a.real\n");

@@ -71,7 +71,7 @@ def program_problem(fx: Fixture, tokens: Sequence[int], shown: Dict[str, Any]) -
     if not shown["ok"]:
         return f"Detokenize refused it: {shown['error']}"
     try:
-        ours = tokens_to_sexpr(tokens, fx.names)
+        ours = cpython_oracle.flat(tokens_to_sexpr(tokens, fx.names))  # CPython's n-ary BoolOp
         theirs = cpython_oracle.our_tree(START, shown["source"], 0)
         if ours != theirs:
             return f"AST differs:\n ours    {ours}\n cpython {theirs}"

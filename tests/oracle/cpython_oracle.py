@@ -3,7 +3,9 @@
 
 Samples programs across configs with the real `astcd sample` binary, then checks each one
 against CPython:
-  * it parses, and CPython's AST equals ours (compared as S-expressions, docs/language.md);
+  * it parses, and CPython's AST equals ours once our left-nested chains of one `and`/`or`
+    operator are flattened into one n-ary BoolOp (compared as S-expressions; the mapping is
+    docs/language.md's, section 3), and the samples hold such chains;
   * it has only the parentheses the AST needs: removing any one grouping pair changes the AST
     or stops it parsing (ast.unparse is no oracle here: it adds some, as in `a or (b and c)`),
     and apart from parentheses it is laid out exactly as ast.unparse lays it out;
@@ -110,6 +112,40 @@ def sexpr(node):
         assert type(node.value) is int, repr(node.value)
         return f"(Constant {node.value})"
     raise AssertionError(f"node outside the language: {t}")
+
+
+def parse_sexpr(text):
+    """An S-expression as nested lists of atoms."""
+    stack = [[]]
+    for atom in text.replace("(", " ( ").replace(")", " ) ").split():
+        if atom == "(":
+            stack.append([])
+        elif atom == ")":
+            done = stack.pop()
+            stack[-1].append(done)
+        else:
+            stack[-1].append(atom)
+    return stack[0][0]
+
+
+def show_sexpr(tree):
+    return "(" + " ".join(show_sexpr(t) if isinstance(t, list) else t for t in tree) + ")"
+
+
+def flatten_chains(tree):
+    """`(BoolOp Or (BoolOp Or x y) z)` -> `(BoolOp Or x y z)`: a left-nested chain of one
+    operator is CPython's one n-ary BoolOp. A right-nested one stays: `x or (y or z)`."""
+    if not isinstance(tree, list):
+        return tree
+    tree = [flatten_chains(t) for t in tree]
+    if tree[:1] == ["BoolOp"] and isinstance(tree[2], list) and tree[2][:2] == tree[:2]:
+        return tree[2] + tree[3:]
+    return tree
+
+
+def flat(sexpr_text):
+    """Our S-expression as CPython would give it (docs/language.md, section 3)."""
+    return show_sexpr(flatten_chains(parse_sexpr(sexpr_text)))
 
 
 def indent(src):
@@ -220,7 +256,7 @@ def main():
     if "--scale" in sys.argv:
         scale = float(sys.argv[sys.argv.index("--scale") + 1])
     rng = random.Random(12345)
-    passed = failed = 0
+    passed = failed = chains = 0
     for case_index, (name, start, sampler, n, flags) in enumerate(CASES):
         n = max(1, int(n * scale))
         cmd = [binary, "sample", "--start", start, "--sampler", sampler, "--n", str(n),
@@ -240,7 +276,9 @@ def main():
                 assert r["complete"], f"incomplete program (stop_reason {r['stop_reason']})"
                 assert r["tokens"][-1] == 1, "a complete result ends with EOS"
                 theirs = our_tree(start, src, arity)
-                assert theirs == r["sexpr"], f"AST differs:\n ours  {r['sexpr']}\n cpython {theirs}"
+                ours = flat(r["sexpr"])
+                assert theirs == ours, f"AST differs:\n ours  {ours}\n cpython {theirs}"
+                chains += ours != r["sexpr"]
                 extra = redundant_parens(start, src, arity, theirs)
                 assert not extra, f"redundant parentheses: {extra}"
                 assert without_parens(unparsed(start, src)) == without_parens(src), \
@@ -254,8 +292,8 @@ def main():
                     print(f"FAIL {name} sample {r['sample_index']}: {e}\n--- source ---\n{src}")
         print(f"{name}: {len(results) - case_failed}/{len(results)} ok")
     print(f"programs checked against CPython: {passed + failed}")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed >= 10000 * scale else 1
+    print(f"{passed} passed, {failed} failed; {chains} programs hold and/or chains")
+    return 0 if failed == 0 and passed >= 10000 * scale and chains > 0 else 1
 
 
 if __name__ == "__main__":
