@@ -27,7 +27,7 @@ inline absl::string_view StartName(Start start) { return EnumName(start); }
 inline absl::StatusOr<Start> ParseStart(absl::string_view name) { return ParseEnum<Start>(name); }
 
 // Every DecodeConfig field, once: type, name, default, the check ValidateConfig applies
-// (core/config.cc). The struct, its validation, JSON in and out (client/config_json.cc), the
+// (core/config.cc). The struct, its validation, JSON in and out (cli/config_json.cc), the
 // proto mapping both ways (server/convert.cc, client/remote_convert.cc) and the engine cache
 // key (server/session_store.cc) expand it; tests check it against proto DecodeConfig's fields.
 // docs/language.md ("Configuration") gives each field's meaning, default and range. The ranges

@@ -7,7 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "astcd/v1/astcd.pb.h"
-#include "client/config_json.h"
+#include "cli/config_json.h"
 #include "client/remote_convert.h"
 #include "core/config.h"
 #include "core/decode.h"
