@@ -28,15 +28,22 @@ absl::Status CheckRange(absl::string_view field, int64_t value, int64_t lo, int6
 
 // The checks of ASTCD_DECODE_CONFIG's last column: each takes the field's name, its value and
 // the whole config (a range may depend on an earlier field).
+// Each check also says its field's widest value, for WidestConfig.
 struct Between {
   int64_t lo, hi;
   absl::Status operator()(absl::string_view field, int value, const DecodeConfig&) const {
     return CheckRange(field, value, lo, hi);
   }
+  int Widest(int) const { return static_cast<int>(hi); }
 };
 
 struct DistinctBetween {
   int lo, hi;
+  std::vector<int> Widest(const std::vector<int>&) const {
+    std::vector<int> all;
+    for (int v = lo; v <= hi; ++v) all.push_back(v);
+    return all;
+  }
   absl::Status operator()(absl::string_view field, const std::vector<int>& values,
                           const DecodeConfig&) const {
     const size_t most = static_cast<size_t>(hi - lo + 1);
@@ -62,14 +69,17 @@ struct ConstRange {
   absl::Status operator()(absl::string_view field, std::pair<int64_t, int64_t> range,
                           const DecodeConfig&) const {
     const auto [lo, hi] = range;
-    if (auto s = CheckRange(absl::StrCat(field, "[0]"), lo, 0, 1 << 20); !s.ok()) return s;
-    if (auto s = CheckRange(absl::StrCat(field, "[1]"), hi, lo, 1 << 20); !s.ok()) return s;
-    if (hi - lo + 1 > 1024) {
+    if (auto s = CheckRange(absl::StrCat(field, "[0]"), lo, 0, kMaxConstant); !s.ok()) return s;
+    if (auto s = CheckRange(absl::StrCat(field, "[1]"), hi, lo, kMaxConstant); !s.ok()) return s;
+    if (hi - lo + 1 > kMaxConstants) {
       return ConfigError(field, " ",
                          absl::StrCat("[", lo, ", ", hi, "] holds ", hi - lo + 1,
-                                      " constants; at most 1024 are allowed"));
+                                      " constants; at most ", kMaxConstants, " are allowed"));
     }
     return absl::OkStatus();
+  }
+  std::pair<int64_t, int64_t> Widest(std::pair<int64_t, int64_t>) const {
+    return {0, kMaxConstants - 1};
   }
 };
 
@@ -82,12 +92,19 @@ struct ValueRange {
     if (auto s = CheckRange(absl::StrCat(field, "[0]"), lo, -kValueLimit, -1); !s.ok()) return s;
     return CheckRange(absl::StrCat(field, "[1]"), hi, c.const_range.second, kValueLimit);
   }
+  // Values do not decide what a config admits; the default covers every widest const_range.
+  std::pair<int64_t, int64_t> Widest(std::pair<int64_t, int64_t> default_value) const {
+    return default_value;
+  }
 };
 
 struct AnyBool {
+  bool widest;  // the value that admits more programs
+  explicit constexpr AnyBool(bool widest_value) : widest(widest_value) {}
   absl::Status operator()(absl::string_view, bool, const DecodeConfig&) const {
     return absl::OkStatus();
   }
+  bool Widest(bool) const { return widest; }
 };
 
 }  // namespace
@@ -101,6 +118,14 @@ absl::Span<const absl::string_view> DecodeConfigFieldNames() {
   static constexpr absl::string_view kNames[] = {ASTCD_DECODE_CONFIG(ASTCD_FIELD_NAME)};
 #undef ASTCD_FIELD_NAME
   return kNames;
+}
+
+DecodeConfig WidestConfig() {
+  DecodeConfig c;
+#define ASTCD_WIDEST_FIELD(type, name, default_value, check) c.name = check.Widest(c.name);
+  ASTCD_DECODE_CONFIG(ASTCD_WIDEST_FIELD)
+#undef ASTCD_WIDEST_FIELD
+  return c;
 }
 
 absl::Status ValidateConfig(const DecodeConfig& c) {

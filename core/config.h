@@ -41,7 +41,7 @@ inline absl::StatusOr<Start> ParseStart(absl::string_view name) { return ParseEn
   X(int, max_functions, 3, Between(1, 16))                                                   \
   X(Range, const_range, (Range{0, 9}), ConstRange())                                        \
   X(Range, value_range, (Range{-(int64_t{1} << 31), (int64_t{1} << 31) - 1}), ValueRange()) \
-  X(bool, allow_loops, false, AnyBool())
+  X(bool, allow_loops, false, AnyBool(/*widest=*/true))
 
 struct DecodeConfig {
   using IntList = std::vector<int>;
@@ -63,6 +63,16 @@ inline constexpr int kMaxLenLimit = 1 << 16;
 
 // Returns InvalidArgument naming the first field outside its range.
 absl::Status ValidateConfig(const DecodeConfig& config);
+
+// Constants: each is a token, so one const_range holds at most kMaxConstants of them, between 0
+// and kMaxConstant.
+inline constexpr int64_t kMaxConstant = int64_t{1} << 20;
+inline constexpr int64_t kMaxConstants = 1024;
+
+// The config that admits the most programs: each field at the widest value its check allows
+// (const_range: the first kMaxConstants constants; value_range: its default). Tokenize asks it
+// whether a bigger config would admit a source.
+DecodeConfig WidestConfig();
 
 }  // namespace astcd
 

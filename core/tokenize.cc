@@ -36,23 +36,6 @@ bool IsDocstring(const PyNode* stmt) {
 
 bool IsHole(const PyNode* node) { return node->type == "<hole>"; }
 
-// The widest config: every knob at the far end of its range (docs/language.md, section 4).
-// A source it refuses only for a limit is refused by every config.
-DecodeConfig WidestConfig() {
-  DecodeConfig c;
-  c.arities = {0, 1, 2, 3, 4, 5, 6};
-  c.max_block_stmts = 64;
-  c.max_expr_depth = 16;
-  c.max_control_depth = 8;
-  c.max_locals = 20;
-  c.max_functions = 16;
-  c.const_range = {0, 1023};
-  c.allow_loops = true;
-  return c;
-}
-constexpr int64_t kMaxConstant = int64_t{1} << 20;  // const_range's upper bound
-constexpr int64_t kMaxConstants = 1024;             // values one const_range may hold
-
 // Maps a parse tree onto canonical names and tokens, in preorder. Stops at the first
 // construct outside the language (recording why) or at the first hole of a partial parse.
 // Scope and guards are not checked here: the decoder checks them as it accepts the tokens.

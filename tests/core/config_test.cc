@@ -64,6 +64,28 @@ TEST(Config, AritiesAndRanges) {
   ExpectRefused(c, "value_range[1]");
 }
 
+// WidestConfig comes from the field table's checks: valid, and no int knob can go further.
+TEST(Config, WidestConfigIsValidAndAtTheFarEndOfEveryRange) {
+  const DecodeConfig widest = WidestConfig();
+  ASSERT_TRUE(ValidateConfig(widest).ok()) << ValidateConfig(widest);
+  EXPECT_EQ(widest.arities, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(widest.allow_loops);
+  EXPECT_EQ(widest.const_range.second - widest.const_range.first + 1, kMaxConstants);
+  int knobs = 0;
+  for (int DecodeConfig::*knob :
+       {&DecodeConfig::max_block_stmts, &DecodeConfig::max_expr_depth,
+        &DecodeConfig::max_control_depth, &DecodeConfig::max_locals,
+        &DecodeConfig::max_functions}) {
+    DecodeConfig further = widest;
+    ++(further.*knob);
+    EXPECT_FALSE(ValidateConfig(further).ok()) << knobs;
+    ++knobs;
+  }
+  DecodeConfig more_constants = widest;
+  ++more_constants.const_range.second;
+  EXPECT_FALSE(ValidateConfig(more_constants).ok());
+}
+
 TEST(Config, StartNamesRoundTrip) {
   for (Start s : {Start::kModule, Start::kFunction, Start::kBlock, Start::kExpr}) {
     EXPECT_EQ(*ParseStart(StartName(s)), s);
