@@ -19,18 +19,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 
 from astcd_client import AstcdError, Client, VocabularyMismatchError, aio  # noqa: E402
+from integration_util import Checks  # noqa: E402
 from server_process import AstcdServer  # noqa: E402
 from walks import UniformWalk  # noqa: E402
 
 SERVER = sys.argv[1]
-failures = []
+C = Checks()
+check = C.check
 SOURCE = "def func(a, b):\n    c = a * b\n    if c > 3:\n        return c - a\n    return b\n"
 
 
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if not ok and detail else ""))
-    if not ok:
-        failures.append(name)
 
 
 def comparable(x):
@@ -153,5 +151,4 @@ async def main():
 
 
 asyncio.run(main())
-print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+C.exit()

@@ -19,18 +19,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 
 from astcd_client import AstcdError, Client, aio, mask_to_token_ids  # noqa: E402
+from integration_util import Checks  # noqa: E402
 from server_process import AstcdServer  # noqa: E402
 from walks import UniformWalk  # noqa: E402
 
 SERVER = sys.argv[1]
 N, SEED = 48, 11
-failures = []
+C = Checks()
+check = C.check
 
 
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if not ok and detail else ""))
-    if not ok:
-        failures.append(name)
 
 
 def init_requests(start):
@@ -173,5 +171,4 @@ def main():
 
 
 main()
-print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+C.exit()

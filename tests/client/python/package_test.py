@@ -11,19 +11,18 @@ that names its Debian package. The venv it leaves (WORK_DIR/venv) is the one eve
 Python test runs in (the CTest fixture astcd_venv).
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from integration_util import Checks  # noqa: E402
+
 ROOT, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
-failures = []
+C = Checks()
+check = C.check
 
 
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if detail and not ok else ""))
-    if not ok:
-        failures.append(name)
 
 
 def readme_install_line():
@@ -124,5 +123,4 @@ def main():
 
 
 main()
-print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+C.exit()

@@ -18,19 +18,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 
 from astcd_client import AstcdError, Client, aio  # noqa: E402
+from integration_util import Checks  # noqa: E402
 from server_process import AstcdServer  # noqa: E402
 from walks import UniformWalk  # noqa: E402
 
 SERVER = sys.argv[1]
 N, SEED = 32, 7
 INIT = [{"start": "function", "max_len": 48}] * N
-failures = []
+C = Checks()
+check = C.check
 
 
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if not ok and detail else ""))
-    if not ok:
-        failures.append(name)
 
 
 def walk_sync(client, advance, kill_at=None, on_kill=None):
@@ -157,5 +155,4 @@ async def async_part(binary, unary):
 
 unary_walk = sync_part(SERVER)
 asyncio.run(async_part(SERVER, unary_walk))
-print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+C.exit()
