@@ -20,6 +20,11 @@ struct ServiceOptions {
   int max_batch = 1024;                     // sessions, requests, programs or inputs per call
   int max_sources = 256;                    // sources per Tokenize
   int64_t max_source_bytes = int64_t{1} << 20;  // bytes per source
+  // Run: inputs × limits.max_steps per call, and with trace, inputs × max_steps trace events.
+  int64_t max_run_steps = 200'000'000;
+  int64_t max_trace_events = 1'000'000;
+  int max_decode_streams = 16;                  // Decode streams running at once
+  int64_t max_response_bytes = int64_t{64} << 20;  // a unary response's serialized size
   Metrics* metrics = nullptr;               // optional (server/metrics.h); must outlive the service
   // Optional (server/auth.h): every call must then name a tenant; must outlive the service.
   const TokenAuthenticator* auth = nullptr;

@@ -39,6 +39,9 @@ std::optional<absl::uint128> SessionKey(absl::string_view id);
 struct SessionStoreOptions {
   int64_t max_sessions = 100000;
   int64_t max_sessions_per_tenant = 0;  // 0: only the global cap
+  // Bytes held by live sessions: token histories and rollback checkpoints
+  // (DecodeState::ApproxBytes), plus each engine a session pins (Engine::ApproxBytes) once.
+  int64_t max_session_bytes = int64_t{1} << 30;
   absl::Duration ttl = absl::Minutes(10);
   int num_shards = 16;
   // How often the sweeper runs; zero: no sweeper thread (eviction on access and at the cap).
