@@ -93,6 +93,12 @@ absl::Status ValidateDecode(absl::Span<const DecodeState> states, const DecodeOp
                                       INT32_MAX - options.n,
                                       "] (sample_offset + n must fit in int32)"));
   }
+  if (options.input_offset < 0 ||
+      options.input_offset > INT32_MAX - static_cast<int64_t>(states.size())) {
+    return InvalidOption("input_offset", ": ",
+                         absl::StrCat(options.input_offset, " is outside [0, INT32_MAX - ",
+                                      states.size(), "]"));
+  }
   if (options.max_new_tokens < 0 || options.max_new_tokens > kMaxLenLimit) {
     return InvalidOption("max_new_tokens", " = ",
                          absl::StrCat(options.max_new_tokens, " is outside [0, ", kMaxLenLimit,
@@ -137,7 +143,8 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
       const int i = static_cast<int>(r / options.n);
       const int j = options.sample_offset + static_cast<int>(r % options.n);
       DecodeState out = states[i];
-      DecodeOne(states[i], sampler, options, i, j, &batch.results[r], &out);
+      DecodeOne(states[i], sampler, options, options.input_offset + i, j, &batch.results[r],
+                &out);
       finals[r] = std::move(out);
       if (options.on_result) options.on_result();
     }

@@ -44,6 +44,8 @@ struct DecodeOptions {
   int n = 1;                 // samples per input state, 1..kMaxSamples
   int sample_offset = 0;     // sample indices start here, so a large n can be split in calls;
                              // 0..INT32_MAX - n
+  int input_offset = 0;      // input indices start here, so the inputs can be split in calls
+                             // too: states[i] decodes as input input_offset + i
   int max_new_tokens = 0;    // 0: no cap beyond the budget
   int max_total_tokens = 0;  // 0: keep each state's max_len; else lower it to this
   StopAt stop_at = StopAt::kEos;

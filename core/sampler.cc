@@ -1,5 +1,7 @@
 #include "core/sampler.h"
 
+#include "core/errors.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -173,7 +175,14 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view kind, uin
                                                      std::shared_ptr<const Engine> engine) {
   absl::StatusOr<SamplerKind> parsed = ParseEnum<SamplerKind>(kind);
   if (!parsed.ok()) return parsed.status();
-  if (*parsed == SamplerKind::kUniform) return std::make_unique<UniformSampler>(seed);
+  if (*parsed == SamplerKind::kUniform) {
+    // Weights would be silently ignored: say so instead.
+    if (!policy.weights.empty()) {
+      return FieldStatus(absl::StatusCode::kInvalidArgument, "weights",
+                         "the uniform sampler takes no weights; use kind weighted");
+    }
+    return std::make_unique<UniformSampler>(seed);
+  }
   absl::StatusOr<std::unique_ptr<WeightedSampler>> s =
       WeightedSampler::Create(seed, policy, std::move(engine));
   if (!s.ok()) return s.status();

@@ -81,7 +81,8 @@ class WeightedSampler : public Sampler {
   X(kWeighted, "weighted")
 ASTCD_WIRE_ENUM(SamplerKind, "sampler", ASTCD_SAMPLER_KIND)
 
-// `kind` is a SamplerKind's name: "uniform" or "weighted".
+// `kind` is a SamplerKind's name: "uniform" or "weighted". InvalidArgument naming `weights`
+// for the uniform sampler with weights (they would be ignored).
 absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view kind, uint64_t seed,
                                                      const PolicyConfig& policy,
                                                      std::shared_ptr<const Engine> engine);

@@ -66,6 +66,28 @@ absl::StatusOr<InitRequest> InitFromProto(const v1::InitRequest& p) {
   return r;
 }
 
+absl::StatusOr<std::unique_ptr<Sampler>> SamplerFromProto(const v1::Sampler& proto,
+                                                          std::shared_ptr<const Engine> engine) {
+  PolicyConfig policy;
+  for (const auto& [key, weight] : proto.weights()) policy.weights[key] = weight;
+  if (proto.has_depth_pressure()) policy.depth_pressure = proto.depth_pressure();
+  if (proto.has_budget_pressure()) policy.budget_pressure = proto.budget_pressure();
+  const bool shaped = !policy.weights.empty() || proto.has_depth_pressure() ||
+                      proto.has_budget_pressure();
+  absl::string_view kind = proto.kind();
+  if (kind.empty()) kind = EnumName(shaped ? SamplerKind::kWeighted : SamplerKind::kUniform);
+  if (kind == EnumName(SamplerKind::kUniform) && policy.weights.empty() && shaped) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       proto.has_depth_pressure() ? "sampler.depth_pressure"
+                                                  : "sampler.budget_pressure",
+                       "the uniform sampler takes no pressure; use kind weighted");
+  }
+  absl::StatusOr<std::unique_ptr<Sampler>> sampler =
+      MakeSampler(kind, proto.seed(), policy, std::move(engine));
+  if (!sampler.ok()) return Within("sampler", sampler.status());
+  return sampler;
+}
+
 void StateToProto(const std::string& id, const DecodeState& state, v1::SessionState* out) {
   out->set_session_id(id);
   out->set_complete(state.complete());

@@ -3,6 +3,7 @@
 #define ASTCD_SERVER_CONVERT_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "core/decode.h"
 #include "core/decoder.h"
 #include "core/interpreter.h"
+#include "core/sampler.h"
 #include "core/tokenize.h"
 
 namespace astcd::server {
@@ -27,6 +29,12 @@ absl::StatusOr<Start> StartFromProto(int start);
 absl::StatusOr<JumpForward> JumpForwardFromProto(int mode);
 std::optional<int> ArityFromProto(bool has, int32_t arity);
 absl::StatusOr<InitRequest> InitFromProto(const v1::InitRequest& proto);
+
+// The Decode sampler. An empty kind is weighted when the request gives weights or a pressure,
+// uniform otherwise; an explicit uniform with either is InvalidArgument naming the field.
+// Errors name sampler.<field>.
+absl::StatusOr<std::unique_ptr<Sampler>> SamplerFromProto(const v1::Sampler& proto,
+                                                          std::shared_ptr<const Engine> engine);
 
 void StateToProto(const std::string& id, const DecodeState& state, v1::SessionState* out);
 // Row-major little-endian int32 words.

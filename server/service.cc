@@ -24,6 +24,7 @@
 #include "server/errors.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/wire.h"
 
 namespace astcd::server {
 namespace {
@@ -136,19 +137,49 @@ absl::StatusOr<std::string> DecoderService::Authenticate(
   return options_.auth->Authenticate(ctx);
 }
 
-template <typename Fn>
-grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx,
-                                                absl::string_view method, Fn fn) {
+absl::Status CallContext::Alive() const {
+  if (grpc == nullptr) return absl::OkStatus();
+  if (grpc->deadline() < std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("the call's deadline passed; the work was stopped");
+  }
+  if (grpc->IsCancelled()) {
+    return absl::CancelledError("the call was cancelled (by the client, or by the drain)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecoderService::BeginStream() {
+  int running = streams_.load();
+  while (running < options_.max_decode_streams) {
+    if (streams_.compare_exchange_weak(running, running + 1)) return absl::OkStatus();
+  }
+  return FieldStatus(absl::StatusCode::kResourceExhausted, "streams",
+                     absl::StrCat(running, " Decode streams are running, the server's "
+                                  "--max-decode-streams; retry later"));
+}
+
+void DecoderService::EndStream() { streams_.fetch_sub(1); }
+
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* DecoderService::Unary(
+    grpc::CallbackServerContext* ctx, absl::string_view method, const grpc::ByteBuffer* raw_req,
+    grpc::ByteBuffer* raw_resp,
+    absl::Status (DecoderService::*fn)(const Req&, Resp*, const CallContext&)) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::Status status = Admit();
-  std::string tenant;
+  CallContext call;
+  call.grpc = ctx;
   if (status.ok()) {
     absl::StatusOr<std::string> t = Authenticate(*ctx);
     status = t.status();
-    if (t.ok()) tenant = *std::move(t);
+    if (t.ok()) call.tenant = *std::move(t);
   }
-  if (status.ok()) status = InRequestNames(method, fn(tenant));
-  if (!status.ok()) LogCallError(method, status, tenant);
+  Req req;
+  Resp resp;
+  if (status.ok()) status = ParseMessage(*raw_req, &req);
+  if (status.ok()) status = InRequestNames(method, (this->*fn)(req, &resp, call));
+  if (status.ok()) status = SerializeMessage(resp, options_.max_response_bytes, raw_resp);
+  if (!status.ok()) LogCallError(method, status, call.tenant);
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -157,7 +188,7 @@ grpc::ServerUnaryReactor* DecoderService::Unary(grpc::CallbackServerContext* ctx
 
 absl::Status DecoderService::DoGetVocabulary(const v1::GetVocabularyRequest& req,
                                              v1::Vocabulary* resp,
-    absl::string_view /*tenant*/) {
+    const CallContext& /*call*/) {
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
       engines_->Get(ConfigFromProto(req.config()));
   if (!engine.ok()) return engine.status();
@@ -167,7 +198,7 @@ absl::Status DecoderService::DoGetVocabulary(const v1::GetVocabularyRequest& req
 
 absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
                                           v1::InitStatesResponse* resp,
-    absl::string_view tenant) {
+    const CallContext& call) {
   ObserveBatch(options_.metrics, "InitStates", req.requests_size());
   if (absl::Status s = CheckBatch("requests", req.requests_size()); !s.ok()) return s;
   absl::StatusOr<JumpForward> jump = JumpForwardFromProto(req.jump_forward());
@@ -188,7 +219,7 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
   // Before the sessions are stored, so that a failing batch creates none.
   const int64_t forced = AddForced(*jump, ptrs, resp->mutable_forced());
   if (absl::Status s = AddMasks(ConstPtrs(ptrs), req.return_masks(), resp); !s.ok()) return s;
-  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states, tenant);
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states, call.tenant);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < states->size(); ++i) {
     StateToProto((*ids)[i], (*states)[i], resp->add_states());
@@ -202,14 +233,14 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
 
 absl::Status DecoderService::DoLegalMasks(const v1::LegalMasksRequest& req,
                                           v1::LegalMasksResponse* resp,
-    absl::string_view tenant) {
+    const CallContext& call) {
   ObserveBatch(options_.metrics, "LegalMasks", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   const std::vector<std::string> ids = Ids(req.session_ids());
   const auto masks = [&](absl::Span<DecodeState* const> states) {
     return AddMasks(ConstPtrs(states), /*masks=*/true, resp);
   };
-  absl::Status status = store_->With(ids, "session_ids", masks, tenant);
+  absl::Status status = store_->With(ids, "session_ids", masks, call.tenant);
   if (status.ok() && options_.metrics != nullptr) {
     options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
   }
@@ -217,7 +248,7 @@ absl::Status DecoderService::DoLegalMasks(const v1::LegalMasksRequest& req,
 }
 
 absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp,
-                                       absl::string_view tenant) {
+                                       const CallContext& call) {
   ObserveBatch(options_.metrics, "Advance", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   if (req.token_ids_size() != req.session_ids_size()) {
@@ -239,7 +270,7 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
     AddStates(ids, states, resp);
     return AddMasks(ptrs, req.return_masks(), resp);
   };
-  absl::Status status = store_->With(ids, "session_ids", advance, tenant);
+  absl::Status status = store_->With(ids, "session_ids", advance, call.tenant);
   if (status.ok() && options_.metrics != nullptr) {
     options_.metrics->TokensAdvanced(static_cast<int64_t>(ids.size()));
     if (req.return_masks()) options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
@@ -250,7 +281,7 @@ absl::Status DecoderService::DoAdvance(const v1::AdvanceRequest& req, v1::Advanc
 
 absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
                                         v1::RollbackResponse* resp,
-    absl::string_view tenant) {
+    const CallContext& call) {
   ObserveBatch(options_.metrics, "Rollback", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
   if (req.num_tokens_size() != req.session_ids_size()) {
@@ -270,7 +301,7 @@ absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
     AddStates(ids, states, resp);
     return AddMasks(ptrs, req.return_masks(), resp);
   };
-  absl::Status status = store_->With(ids, "session_ids", rollback, tenant);
+  absl::Status status = store_->With(ids, "session_ids", rollback, call.tenant);
   if (status.ok() && options_.metrics != nullptr && req.return_masks()) {
     options_.metrics->MasksServed(static_cast<int64_t>(ids.size()));
   }
@@ -279,7 +310,7 @@ absl::Status DecoderService::DoRollback(const v1::RollbackRequest& req,
 
 absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
                                           v1::ForkStatesResponse* resp,
-    absl::string_view tenant) {
+    const CallContext& call) {
   const int n = req.n() == 0 ? 1 : req.n();
   ObserveBatch(options_.metrics, "ForkStates", int64_t{n} * req.session_ids_size());
   if (n < 1) {
@@ -293,13 +324,13 @@ absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
                                     options_.max_batch));
   }
   absl::StatusOr<std::vector<DecodeState>> states =
-      store_->Get(Ids(req.session_ids()), "session_ids", tenant);
+      store_->Get(Ids(req.session_ids()), "session_ids", call.tenant);
   if (!states.ok()) return states.status();
   std::vector<DecodeState> copies;
   for (const DecodeState& s : *states) {
     for (int j = 0; j < n; ++j) copies.push_back(Fork(s));
   }
-  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(copies, tenant);
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(copies, call.tenant);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < copies.size(); ++i) StateToProto((*ids)[i], copies[i], resp->add_states());
   return absl::OkStatus();
@@ -307,16 +338,16 @@ absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
 
 absl::Status DecoderService::DoReleaseStates(const v1::ReleaseStatesRequest& req,
                                              v1::ReleaseStatesResponse* resp,
-    absl::string_view tenant) {
+    const CallContext& call) {
   ObserveBatch(options_.metrics, "ReleaseStates", req.session_ids_size());
   if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
-  resp->set_released(store_->Release(Ids(req.session_ids()), tenant));
+  resp->set_released(store_->Release(Ids(req.session_ids()), call.tenant));
   return absl::OkStatus();
 }
 
 absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
                                         v1::TokenizeResponse* resp,
-    absl::string_view tenant) {
+    const CallContext& call) {
   ObserveBatch(options_.metrics, "Tokenize", req.sources_size());
   if (req.sources_size() > options_.max_sources) {
     return FieldStatus(absl::StatusCode::kInvalidArgument, "sources",
@@ -355,7 +386,7 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
         where.push_back(i);
       }
     }
-    absl::StatusOr<std::vector<std::string>> created = store_->Insert(std::move(states), tenant);
+    absl::StatusOr<std::vector<std::string>> created = store_->Insert(std::move(states), call.tenant);
     if (!created.ok()) return created.status();
     for (size_t k = 0; k < where.size(); ++k) ids[where[k]] = (*created)[k];
   }
@@ -371,7 +402,7 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
 
 absl::Status DecoderService::DoDetokenize(const v1::DetokenizeRequest& req,
                                           v1::DetokenizeResponse* resp,
-    absl::string_view /*tenant*/) {
+    const CallContext& /*call*/) {
   ObserveBatch(options_.metrics, "Detokenize", req.programs_size());
   if (absl::Status s = CheckBatch("programs", req.programs_size()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<const Engine>> engine =
@@ -393,46 +424,61 @@ absl::Status DecoderService::DoDetokenize(const v1::DetokenizeRequest& req,
 }
 
 absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* resp,
-                                   absl::string_view tenant) {
+                                   const CallContext& call) {
   ObserveBatch(options_.metrics, "Run", req.inputs_size());
   if (absl::Status s = CheckBatch("inputs", req.inputs_size()); !s.ok()) return s;
-  absl::StatusOr<std::shared_ptr<const Engine>> engine =
-      engines_->Get(ConfigFromProto(req.config()));
-  if (!engine.ok()) return engine.status();
-  absl::StatusOr<Start> start = StartFromProto(req.start());
-  if (!start.ok()) return start.status();
-  const std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+  RunOptions options;
+  options.max_steps = req.limits().max_steps() == 0 ? RunOptions{}.max_steps
+                                                     : req.limits().max_steps();
+  options.trace = req.trace();
+  options.locals = req.locals();
+  if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
+  // Bounded before the work starts: the steps of every input, and (traced) their events.
+  const int64_t steps = options.max_steps * std::max(1, req.inputs_size());
+  if (steps > options_.max_run_steps) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "limits.max_steps",
+                       absl::StrCat(req.inputs_size(), " inputs of up to ", options.max_steps,
+                                    " steps exceed the server's --max-run-steps of ",
+                                    options_.max_run_steps, " per call"));
+  }
   const std::optional<int> entry = ArityFromProto(req.has_entry(), req.entry());
-  // The program's own errors name the field that holds it; a bad entry names `entry`.
+  // A session is run as it is: config, start and arity come from it and the request's are
+  // ignored. The program's own errors name the field that holds it; a bad entry names `entry`.
   absl::StatusOr<Program> program;
   std::string field;
-  switch (req.program_case()) {
-    case v1::RunRequest::kTokens: {
-      field = "tokens";
-      const std::vector<int32_t> tokens(req.tokens().tokens().begin(),
-                                        req.tokens().tokens().end());
-      program = Program::FromTokens(*engine, *start, arity, tokens, entry);
-      break;
+  if (req.program_case() == v1::RunRequest::kSessionId) {
+    field = "session_id";
+    absl::StatusOr<std::vector<DecodeState>> states =
+        store_->Get({req.session_id()}, "session_id", call.tenant);
+    if (!states.ok()) return states.status();
+    program = Program::FromState((*states)[0], entry);
+  } else {
+    absl::StatusOr<std::shared_ptr<const Engine>> engine =
+        engines_->Get(ConfigFromProto(req.config()));
+    if (!engine.ok()) return engine.status();
+    absl::StatusOr<Start> start = StartFromProto(req.start());
+    if (!start.ok()) return start.status();
+    const std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+    switch (req.program_case()) {
+      case v1::RunRequest::kTokens: {
+        field = "tokens";
+        const std::vector<int32_t> tokens(req.tokens().tokens().begin(),
+                                          req.tokens().tokens().end());
+        program = Program::FromTokens(*engine, *start, arity, tokens, entry);
+        break;
+      }
+      case v1::RunRequest::kSource: {
+        field = "source";
+        if (absl::Status s = CheckSourceSize("source", req.source()); !s.ok()) return s;
+        absl::StatusOr<DecodeState> state =
+            TokenizedState(*engine, *start, arity, req.source(), options_.max_source_bytes);
+        program = state.ok() ? Program::FromState(*state, entry) : state.status();
+        break;
+      }
+      default:
+        return FieldStatus(absl::StatusCode::kInvalidArgument, "program",
+                           "give one of tokens, source or session_id");
     }
-    case v1::RunRequest::kSource: {
-      field = "source";
-      if (absl::Status s = CheckSourceSize("source", req.source()); !s.ok()) return s;
-      absl::StatusOr<DecodeState> state =
-          TokenizedState(*engine, *start, arity, req.source(), options_.max_source_bytes);
-      program = state.ok() ? Program::FromState(*state, entry) : state.status();
-      break;
-    }
-    case v1::RunRequest::kSessionId: {
-      field = "session_id";
-      absl::StatusOr<std::vector<DecodeState>> states =
-          store_->Get({req.session_id()}, "session_id", tenant);
-      if (!states.ok()) return states.status();
-      program = Program::FromState((*states)[0], entry);
-      break;
-    }
-    default:
-      return FieldStatus(absl::StatusCode::kInvalidArgument, "program",
-                         "give one of tokens, source or session_id");
   }
   if (!program.ok()) {
     const bool bad_entry = PathIsWithin(FieldPathOf(program.status()), "entry");
@@ -440,11 +486,6 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
   }
   std::vector<std::vector<int64_t>> inputs;
   for (const v1::ArgTuple& t : req.inputs()) inputs.emplace_back(t.args().begin(), t.args().end());
-  RunOptions options;
-  options.max_steps = req.limits().max_steps() == 0 ? RunOptions{}.max_steps
-                                                     : req.limits().max_steps();
-  options.trace = req.trace();
-  options.locals = req.locals();
   absl::StatusOr<std::vector<RunOutcome>> outcomes = program->RunBatch(inputs, options);
   if (!outcomes.ok()) return outcomes.status();
   for (const RunOutcome& o : *outcomes) {
@@ -455,16 +496,16 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
 }
 
 void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
-                            absl::string_view tenant) {
+                            const CallContext& call) {
   resp->set_step_id(req.step_id());
   absl::Status status = Admit();
   if (status.ok()) {
     switch (req.action_case()) {
       case v1::StepRequest::kAdvance:
-        status = DoAdvance(req.advance(), resp->mutable_advance(), tenant);
+        status = DoAdvance(req.advance(), resp->mutable_advance(), call);
         break;
       case v1::StepRequest::kLegalMasks:
-        status = DoLegalMasks(req.legal_masks(), resp->mutable_legal_masks(), tenant);
+        status = DoLegalMasks(req.legal_masks(), resp->mutable_legal_masks(), call);
         break;
       default:
         status = FieldStatus(absl::StatusCode::kInvalidArgument, "action",
@@ -475,12 +516,10 @@ void DecoderService::DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
   *resp->mutable_status() = ToRpcStatus(InRequestNames("Step", status));
 }
 
-#define ASTCD_UNARY(Name, Req, Resp)                                                  \
-  grpc::ServerUnaryReactor* DecoderService::Name(grpc::CallbackServerContext* ctx,    \
-                                                 const v1::Req* req, v1::Resp* resp) { \
-    return Unary(ctx, #Name, [&](absl::string_view tenant) {                          \
-      return Do##Name(*req, resp, tenant);                                            \
-    });                                                                               \
+#define ASTCD_UNARY(Name, Req, Resp)                                                   \
+  grpc::ServerUnaryReactor* DecoderService::Name(                                      \
+      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req, grpc::ByteBuffer* resp) { \
+    return Unary<v1::Req, v1::Resp>(ctx, #Name, req, resp, &DecoderService::Do##Name); \
   }
 ASTCD_UNARY(GetVocabulary, GetVocabularyRequest, Vocabulary)
 ASTCD_UNARY(InitStates, InitStatesRequest, InitStatesResponse)
@@ -498,25 +537,35 @@ ASTCD_UNARY(Run, RunRequest, RunResponse)
 
 namespace {
 
-// Decodes in chunks of samples on a worker thread (core's sample_offset keeps every result
-// equal to one big call) and writes each result as its chunk finishes, one write at a time.
-class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
+// Decodes on a worker thread, one input state and a chunk of its samples at a time (core's
+// input_offset and sample_offset keep every result equal to one big call), and writes each
+// result as it comes, one write at a time. Memory stays bounded whatever n and max_len are:
+// a chunk is sized to about kChunkBytes of results, and the worker waits while more than
+// kMaxQueuedBytes are queued for a slow reader.
+class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   DecodeReactor(DecoderService* service, grpc::CallbackServerContext* ctx,
-                const v1::DecodeRequest& req)
+                const grpc::ByteBuffer& raw_req)
       : service_(service) {
+    call_.grpc = ctx;
     absl::Status s = service_->Admit();
     if (s.ok()) {
       absl::StatusOr<std::string> tenant = service_->Authenticate(*ctx);
       s = tenant.status();
-      if (tenant.ok()) tenant_ = *std::move(tenant);
+      if (tenant.ok()) call_.tenant = *std::move(tenant);
     }
+    v1::DecodeRequest req;
+    if (s.ok()) s = ParseMessage(raw_req, &req);
     if (s.ok()) {
       s = InRequestNames(req.session_ids_size() > 0 ? "Decode" : "Decode/init_requests",
                          Prepare(req));
     }
+    if (s.ok()) {
+      s = service_->BeginStream();
+      holds_stream_ = s.ok();
+    }
     if (!s.ok()) {
-      LogCallError("Decode", s, tenant_);
+      LogCallError("Decode", s, call_.tenant);
       {
         absl::MutexLock lock(&mu_);
         finished_ = true;
@@ -531,6 +580,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      queued_bytes_ -= current_bytes_;
       if (!ok) {
         cancelled_ = true;
         if (!finished_) {
@@ -553,10 +603,14 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
   }
   void OnDone() override {
     if (worker_.joinable()) worker_.join();
+    if (holds_stream_) service_->EndStream();
     delete this;
   }
 
  private:
+  static constexpr int64_t kChunkBytes = int64_t{1} << 20;
+  static constexpr int64_t kMaxQueuedBytes = int64_t{4} << 20;
+
   absl::Status Prepare(const v1::DecodeRequest& req) {
     const bool from_sessions = req.session_ids_size() > 0;
     ObserveBatch(service_->options().metrics, "Decode",
@@ -574,7 +628,8 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
         return s;
       }
       const std::vector<std::string> ids(req.session_ids().begin(), req.session_ids().end());
-      absl::StatusOr<std::vector<DecodeState>> states = service_->store()->Get(ids, "session_ids", tenant_);
+      absl::StatusOr<std::vector<DecodeState>> states =
+          service_->store()->Get(ids, "session_ids", call_.tenant);
       if (!states.ok()) return states.status();
       states_ = *std::move(states);
       if (absl::Status s = SameVocabulary(states_); !s.ok()) return s;
@@ -596,17 +651,9 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       if (!states.ok()) return states.status();
       states_ = *std::move(states);
     }
-    PolicyConfig policy;
-    for (const auto& [key, weight] : req.sampler().weights()) policy.weights[key] = weight;
-    if (req.sampler().has_depth_pressure()) policy.depth_pressure = req.sampler().depth_pressure();
-    if (req.sampler().has_budget_pressure()) {
-      policy.budget_pressure = req.sampler().budget_pressure();
-    }
-    const absl::string_view kind =
-        req.sampler().kind().empty() ? EnumName(SamplerKind::kUniform) : req.sampler().kind();
     absl::StatusOr<std::unique_ptr<Sampler>> sampler =
-        MakeSampler(kind, req.sampler().seed(), policy, states_[0].shared_engine());
-    if (!sampler.ok()) return Within("sampler", sampler.status());
+        SamplerFromProto(req.sampler(), states_[0].shared_engine());
+    if (!sampler.ok()) return sampler.status();
     sampler_ = *std::move(sampler);
     absl::StatusOr<StopAt> stop_at =
         ParseStopAt(req.stop_at().empty() ? EnumName(StopAt::kEos) : req.stop_at());
@@ -623,46 +670,77 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     return ValidateDecode(states_, options_);
   }
 
+  // An upper estimate of one result's bytes from `state`, to size the chunks.
+  int64_t ResultBytes(const DecodeState& state) const {
+    int64_t max_len = state.max_len();
+    if (options_.max_total_tokens > 0) max_len = std::min<int64_t>(max_len, options_.max_total_tokens);
+    // tokens and new_tokens (varints of small ids), the source, and trace or padding.
+    const int64_t per_token = 12 + (options_.trace ? 8 : 0) + (options_.pad ? 3 : 0);
+    return 256 + max_len * per_token;
+  }
+
+  absl::Status Interrupted() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return absl::CancelledError("the call was cancelled");
+    }
+    return call_.Alive();
+  }
+
+  // Decodes samples [offset, offset + count) of input i and queues their results.
+  absl::Status DecodeChunk(int i, int offset, int count) {
+    DecodeOptions options = options_;
+    options.n = count;
+    options.sample_offset = options_.sample_offset + offset;
+    options.input_offset = i;
+    absl::StatusOr<DecodeBatch> batch =
+        astcd::Decode(absl::MakeConstSpan(&states_[i], 1), *sampler_, options);
+    if (!batch.ok()) return batch.status();
+    for (size_t k = 0; k < batch->results.size(); ++k) {
+      v1::DecodeResult result;
+      DecodeResultToProto(batch->results[k], &result);
+      if (Metrics* m = service_->options().metrics) {
+        m->ProgramDecoded(batch->results[k].stop_reason);
+      }
+      if (keep_sessions_) {
+        absl::StatusOr<std::vector<std::string>> id =
+            service_->store()->Insert({std::move(batch->states[k])}, call_.tenant);
+        if (!id.ok()) return id.status();
+        result.set_session_id((*id)[0]);
+      }
+      grpc::ByteBuffer bytes;
+      // A result over --max-response-bytes ends the stream like any other error.
+      if (absl::Status s =
+              SerializeMessage(result, service_->options().max_response_bytes, &bytes);
+          !s.ok()) {
+        return s;
+      }
+      absl::MutexLock lock(&mu_);
+      queued_bytes_ += static_cast<int64_t>(bytes.Length());
+      queue_.push_back(std::move(bytes));
+    }
+    Pump();
+    return absl::OkStatus();
+  }
+
   void Work() {
     const int n = options_.n;
     const int inputs = static_cast<int>(states_.size());
-    const int chunk = std::max(1, 32 / std::max(1, inputs));
+    int64_t largest = 0;
+    for (const DecodeState& s : states_) largest = std::max(largest, ResultBytes(s));
+    const int chunk = static_cast<int>(std::clamp<int64_t>(
+        std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, inputs)), 1, n));
     absl::Status status;
     for (int offset = 0; offset < n && status.ok(); offset += chunk) {
-      {
-        // Backpressure: a slow reader holds the worker here, so memory stays bounded by
-        // kMaxQueued results whatever n is.
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &DecodeReactor::CanProduce));
-        if (cancelled_) break;
-      }
-      DecodeOptions options = options_;
-      options.n = std::min(chunk, n - offset);
-      options.sample_offset = options_.sample_offset + offset;
-      absl::StatusOr<DecodeBatch> batch = astcd::Decode(states_, *sampler_, options);
-      if (!batch.ok()) {
-        status = batch.status();
-        break;
-      }
-      for (size_t k = 0; k < batch->results.size(); ++k) {
-        v1::DecodeResult result;
-        DecodeResultToProto(batch->results[k], &result);
-        if (Metrics* m = service_->options().metrics) {
-          m->ProgramDecoded(batch->results[k].stop_reason);
+      for (int i = 0; i < inputs && status.ok(); ++i) {
+        {
+          // Backpressure: a slow reader holds the worker here.
+          absl::MutexLock lock(&mu_);
+          mu_.Await(absl::Condition(this, &DecodeReactor::CanProduce));
         }
-        if (keep_sessions_) {
-          absl::StatusOr<std::vector<std::string>> id =
-              service_->store()->Insert({std::move(batch->states[k])}, tenant_);
-          if (!id.ok()) {
-            status = id.status();
-            break;
-          }
-          result.set_session_id((*id)[0]);
-        }
-        absl::MutexLock lock(&mu_);
-        queue_.push_back(std::move(result));
+        status = Interrupted();
+        if (status.ok()) status = DecodeChunk(i, offset, std::min(chunk, n - offset));
       }
-      Pump();
     }
     {
       absl::MutexLock lock(&mu_);
@@ -672,9 +750,8 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
     Pump();
   }
 
-  static constexpr size_t kMaxQueued = 256;
   bool CanProduce() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return cancelled_ || queue_.size() < kMaxQueued;
+    return cancelled_ || queued_bytes_ < kMaxQueuedBytes;
   }
 
   // Starts the next write, or finishes when everything is written.
@@ -685,6 +762,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
       if (writing_ || finished_) return;
       if (!queue_.empty()) {
         current_ = std::move(queue_.front());
+        current_bytes_ = static_cast<int64_t>(current_.Length());
         queue_.pop_front();
         writing_ = true;
         action = kWrite;
@@ -698,16 +776,19 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
   }
 
   DecoderService* const service_;
-  std::string tenant_;
+  CallContext call_;
   std::vector<DecodeState> states_;
   std::unique_ptr<Sampler> sampler_;
   DecodeOptions options_;
   bool keep_sessions_ = false;
+  bool holds_stream_ = false;
   std::thread worker_;
 
   absl::Mutex mu_;
-  std::deque<v1::DecodeResult> queue_ ABSL_GUARDED_BY(mu_);
-  v1::DecodeResult current_;
+  std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued and being written
+  grpc::ByteBuffer current_;
+  int64_t current_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool producer_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -716,17 +797,20 @@ class DecodeReactor final : public grpc::ServerWriteReactor<v1::DecodeResult> {
 };
 
 // One request, one response, in order; a failed step reports its status and the stream goes on.
-class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse> {
+// A frame that is not a StepRequest ends the stream with INVALID_ARGUMENT: the client cannot
+// tell which step it was, so going on would misalign every later response.
+class StepReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StepReactor(DecoderService* service, grpc::CallbackServerContext* ctx) : service_(service) {
+    call_.grpc = ctx;
     absl::StatusOr<std::string> tenant = service_->Authenticate(*ctx);
     if (!tenant.ok()) {
       LogCallError("Step", tenant.status(), "");
       Finish(ToGrpcStatus(tenant.status()));
       return;
     }
-    tenant_ = *std::move(tenant);
-    StartRead(&request_);
+    call_.tenant = *std::move(tenant);
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -734,39 +818,58 @@ class StepReactor final : public grpc::ServerBidiReactor<v1::StepRequest, v1::St
       Finish(grpc::Status::OK);
       return;
     }
-    response_.Clear();
-    service_->DoStep(request_, &response_, tenant_);
-    if (response_.status().code() != 0) {
-      LogCallError("Step", absl::Status(static_cast<absl::StatusCode>(response_.status().code()),
-                                        response_.status().message()),
-                   tenant_);
+    v1::StepRequest request;
+    absl::Status parsed = ParseMessage(request_bytes_, &request);
+    if (!parsed.ok()) {
+      parsed = absl::InvalidArgumentError(
+          absl::StrCat("step frame ", frames_, ": ", parsed.message()));
+      LogCallError("Step", parsed, call_.tenant);
+      Finish(ToGrpcStatus(parsed));
+      return;
     }
-    StartWrite(&response_);
+    ++frames_;
+    v1::StepResponse response;
+    service_->DoStep(request, &response, call_);
+    if (response.status().code() != 0) {
+      LogCallError("Step", absl::Status(static_cast<absl::StatusCode>(response.status().code()),
+                                        response.status().message()),
+                   call_.tenant);
+    }
+    absl::Status s =
+        SerializeMessage(response, service_->options().max_response_bytes, &response_bytes_);
+    if (!s.ok()) {  // reported as the step's own error; the stream goes on
+      v1::StepResponse failed;
+      failed.set_step_id(request.step_id());
+      *failed.mutable_status() = ToRpcStatus(s);
+      (void)SerializeMessage(failed, INT64_MAX, &response_bytes_);
+    }
+    StartWrite(&response_bytes_);
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
       return;
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
   void OnDone() override { delete this; }
 
  private:
   DecoderService* const service_;
-  std::string tenant_;
-  v1::StepRequest request_;
-  v1::StepResponse response_;
+  CallContext call_;
+  int64_t frames_ = 0;
+  grpc::ByteBuffer request_bytes_;
+  grpc::ByteBuffer response_bytes_;
 };
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::DecodeResult>* DecoderService::Decode(
-    grpc::CallbackServerContext* ctx, const v1::DecodeRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DecoderService::Decode(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req) {
   return new DecodeReactor(this, ctx, *req);
 }
 
-grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse>* DecoderService::Step(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DecoderService::Step(
     grpc::CallbackServerContext* ctx) {
   return new StepReactor(this, ctx);
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include <grpcpp/grpcpp.h>
 
@@ -15,6 +16,15 @@ namespace astcd::server {
 
 class Metrics;
 class TokenAuthenticator;
+
+// Who makes a call, and whether it is still wanted.
+struct CallContext {
+  std::string tenant;                             // "" without --auth-tokens
+  const grpc::ServerContextBase* grpc = nullptr;  // null (in-process): always wanted
+  // OK while the call is wanted; DeadlineExceeded past its deadline, Cancelled once the client
+  // or the drain has cancelled it. Long work checks this at a bounded interval.
+  absl::Status Alive() const;
+};
 
 struct ServiceOptions {
   int max_batch = 1024;                     // sessions, requests, programs or inputs per call
@@ -30,7 +40,22 @@ struct ServiceOptions {
   const TokenAuthenticator* auth = nullptr;
 };
 
-class DecoderService final : public v1::Decoder::CallbackService {
+// Every method is registered raw (bytes in, bytes out) so that the service, not gRPC, parses
+// each request: a request that is not a valid message (bad bytes, a string that is not UTF-8)
+// gets INVALID_ARGUMENT, where gRPC's own parsing would answer UNIMPLEMENTED.
+using RawDecoderService = v1::Decoder::WithRawCallbackMethod_GetVocabulary<
+    v1::Decoder::WithRawCallbackMethod_InitStates<v1::Decoder::WithRawCallbackMethod_LegalMasks<
+        v1::Decoder::WithRawCallbackMethod_Advance<v1::Decoder::WithRawCallbackMethod_Rollback<
+            v1::Decoder::WithRawCallbackMethod_ForkStates<
+                v1::Decoder::WithRawCallbackMethod_ReleaseStates<
+                    v1::Decoder::WithRawCallbackMethod_Tokenize<
+                        v1::Decoder::WithRawCallbackMethod_Detokenize<
+                            v1::Decoder::WithRawCallbackMethod_Run<
+                                v1::Decoder::WithRawCallbackMethod_Decode<
+                                    v1::Decoder::WithRawCallbackMethod_Step<
+                                        v1::Decoder::Service>>>>>>>>>>>>;
+
+class DecoderService final : public RawDecoderService {
  public:
   DecoderService(ServiceOptions options, SessionStore* store, EngineCache* engines)
       : options_(options), store_(store), engines_(engines) {}
@@ -39,63 +64,48 @@ class DecoderService final : public v1::Decoder::CallbackService {
   void BeginDrain() { draining_.store(true); }
   bool draining() const { return draining_.load(); }
 
-  grpc::ServerUnaryReactor* GetVocabulary(grpc::CallbackServerContext* ctx,
-                                          const v1::GetVocabularyRequest* req,
-                                          v1::Vocabulary* resp) override;
-  grpc::ServerUnaryReactor* InitStates(grpc::CallbackServerContext* ctx,
-                                       const v1::InitStatesRequest* req,
-                                       v1::InitStatesResponse* resp) override;
-  grpc::ServerUnaryReactor* LegalMasks(grpc::CallbackServerContext* ctx,
-                                       const v1::LegalMasksRequest* req,
-                                       v1::LegalMasksResponse* resp) override;
-  grpc::ServerUnaryReactor* Advance(grpc::CallbackServerContext* ctx,
-                                    const v1::AdvanceRequest* req,
-                                    v1::AdvanceResponse* resp) override;
-  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx,
-                                     const v1::RollbackRequest* req,
-                                     v1::RollbackResponse* resp) override;
-  grpc::ServerUnaryReactor* ForkStates(grpc::CallbackServerContext* ctx,
-                                       const v1::ForkStatesRequest* req,
-                                       v1::ForkStatesResponse* resp) override;
-  grpc::ServerUnaryReactor* ReleaseStates(grpc::CallbackServerContext* ctx,
-                                          const v1::ReleaseStatesRequest* req,
-                                          v1::ReleaseStatesResponse* resp) override;
-  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
-                                     const v1::TokenizeRequest* req,
-                                     v1::TokenizeResponse* resp) override;
-  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* ctx,
-                                       const v1::DetokenizeRequest* req,
-                                       v1::DetokenizeResponse* resp) override;
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const v1::RunRequest* req,
-                                v1::RunResponse* resp) override;
-  grpc::ServerWriteReactor<v1::DecodeResult>* Decode(grpc::CallbackServerContext* ctx,
-                                                     const v1::DecodeRequest* req) override;
-  grpc::ServerBidiReactor<v1::StepRequest, v1::StepResponse>* Step(
+#define ASTCD_RAW_UNARY(Name)                                                   \
+  grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* ctx,              \
+                                 const grpc::ByteBuffer* req, grpc::ByteBuffer* resp) override;
+  ASTCD_RAW_UNARY(GetVocabulary)
+  ASTCD_RAW_UNARY(InitStates)
+  ASTCD_RAW_UNARY(LegalMasks)
+  ASTCD_RAW_UNARY(Advance)
+  ASTCD_RAW_UNARY(Rollback)
+  ASTCD_RAW_UNARY(ForkStates)
+  ASTCD_RAW_UNARY(ReleaseStates)
+  ASTCD_RAW_UNARY(Tokenize)
+  ASTCD_RAW_UNARY(Detokenize)
+  ASTCD_RAW_UNARY(Run)
+#undef ASTCD_RAW_UNARY
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Decode(grpc::CallbackServerContext* ctx,
+                                                     const grpc::ByteBuffer* req) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Step(
       grpc::CallbackServerContext* ctx) override;
 
   // The RPCs without gRPC (Step and the tests use them).
   absl::Status DoGetVocabulary(const v1::GetVocabularyRequest& req, v1::Vocabulary* resp,
-                               absl::string_view tenant = {});
+                               const CallContext& call = {});
   absl::Status DoInitStates(const v1::InitStatesRequest& req, v1::InitStatesResponse* resp,
-                            absl::string_view tenant = {});
+                            const CallContext& call = {});
   absl::Status DoLegalMasks(const v1::LegalMasksRequest& req, v1::LegalMasksResponse* resp,
-                            absl::string_view tenant = {});
+                            const CallContext& call = {});
   absl::Status DoAdvance(const v1::AdvanceRequest& req, v1::AdvanceResponse* resp,
-                         absl::string_view tenant = {});
+                         const CallContext& call = {});
   absl::Status DoRollback(const v1::RollbackRequest& req, v1::RollbackResponse* resp,
-                          absl::string_view tenant = {});
+                          const CallContext& call = {});
   absl::Status DoForkStates(const v1::ForkStatesRequest& req, v1::ForkStatesResponse* resp,
-                            absl::string_view tenant = {});
+                            const CallContext& call = {});
   absl::Status DoReleaseStates(const v1::ReleaseStatesRequest& req,
-                               v1::ReleaseStatesResponse* resp, absl::string_view tenant = {});
+                               v1::ReleaseStatesResponse* resp, const CallContext& call = {});
   absl::Status DoTokenize(const v1::TokenizeRequest& req, v1::TokenizeResponse* resp,
-                          absl::string_view tenant = {});
+                          const CallContext& call = {});
   absl::Status DoDetokenize(const v1::DetokenizeRequest& req, v1::DetokenizeResponse* resp,
-                            absl::string_view tenant = {});
+                            const CallContext& call = {});
   absl::Status DoRun(const v1::RunRequest& req, v1::RunResponse* resp,
-                     absl::string_view tenant = {});
+                     const CallContext& call = {});
   void DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
-              absl::string_view tenant = {});
+              const CallContext& call = {});
 
   SessionStore* store() { return store_; }
   EngineCache* engines() { return engines_; }
@@ -104,18 +114,25 @@ class DecoderService final : public v1::Decoder::CallbackService {
   // InvalidArgument naming `field` for a source over --max-source-bytes.
   absl::Status CheckSourceSize(absl::string_view field, absl::string_view source) const;
   absl::Status Admit() const;  // UNAVAILABLE while draining
+  // Takes one of --max-decode-streams (RESOURCE_EXHAUSTED naming `streams` when none is free);
+  // EndStream gives it back.
+  absl::Status BeginStream();
+  void EndStream();
   // The caller's tenant: "" without --auth-tokens; Unauthenticated for a bad token.
   absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& ctx) const;
 
  private:
-  template <typename Fn>
+  template <typename Req, typename Resp>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, absl::string_view method,
-                                  Fn fn);
+                                  const grpc::ByteBuffer* raw_req, grpc::ByteBuffer* raw_resp,
+                                  absl::Status (DecoderService::*fn)(const Req&, Resp*,
+                                                                     const CallContext&));
 
   const ServiceOptions options_;
   SessionStore* const store_;
   EngineCache* const engines_;
   std::atomic<bool> draining_{false};
+  std::atomic<int> streams_{0};  // Decode streams running
 };
 
 }  // namespace astcd::server

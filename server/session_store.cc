@@ -66,6 +66,19 @@ std::optional<absl::uint128> SessionKey(absl::string_view id) {
   return key;
 }
 
+namespace {
+
+// An id as an error message quotes it: a client's junk id may be megabytes, and the message
+// travels in trailers, which clients cap at a few KiB.
+std::string QuoteId(absl::string_view id) {
+  size_t shown = 40;
+  if (id.size() <= shown) return absl::StrCat("'", id, "'");
+  while (shown > 0 && (static_cast<unsigned char>(id[shown]) & 0xC0) == 0x80) --shown;  // UTF-8
+  return absl::StrCat("'", id.substr(0, shown), "...' (", id.size(), " bytes)");
+}
+
+}  // namespace
+
 size_t SessionStore::ShardOf(absl::uint128 key) const {
   return absl::Hash<absl::uint128>{}(key) % shards_.size();
 }
@@ -162,7 +175,7 @@ absl::Status SessionStore::With(
     auto [it, fresh] = seen.emplace(ids[i], i);
     if (!fresh) {
       return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat(field, "[", i, "]"),
-                         absl::StrCat("session ", ids[i], " is named twice (also at ", field,
+                         absl::StrCat("session ", QuoteId(ids[i]), " is named twice (also at ", field,
                                       "[", it->second, "])"));
     }
   }
@@ -191,8 +204,8 @@ absl::Status SessionStore::With(
     // Another tenant's session answers exactly as an unknown one, so existence does not leak.
     if (it == shard.map.end() || it->second.tenant != owner) {
       status = FieldStatus(absl::StatusCode::kNotFound, absl::StrCat(field, "[", i, "]"),
-                           absl::StrCat("session '", ids[i],
-                                        "' does not exist (unknown, released or expired)"));
+                           absl::StrCat("session ", QuoteId(ids[i]),
+                                        " does not exist (unknown, released or expired)"));
       break;
     }
     states.push_back(&it->second.state);

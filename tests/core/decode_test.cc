@@ -68,6 +68,15 @@ TEST(Decode, ResultsDependOnlyOnSeedIndexAndState) {
   const DecodeBatch tail = MustDecode({a}, UniformSampler(9), options);
   EXPECT_EQ(tail.results[0].sample_index, 2);
   EXPECT_EQ(tail.results[1].tokens, alone.results[3].tokens);
+  // Splitting the inputs with input_offset gives the same samples as one call too.
+  options.n = 4;
+  options.sample_offset = 0;
+  options.input_offset = 1;
+  const DecodeBatch second = MustDecode({b}, UniformSampler(9), options);
+  for (int j = 0; j < 4; ++j) {
+    EXPECT_EQ(second.results[j].input_index, 1);
+    EXPECT_EQ(second.results[j].tokens, pair.results[4 + j].tokens);
+  }
 }
 
 TEST(Decode, ModuleBoundaryStopsAndContinuesWithoutRecomputingThePrefix) {
@@ -149,7 +158,8 @@ TEST(Decode, RefusesBadOptions) {
            [](DecodeOptions& o) { o.n = 0; }, [](DecodeOptions& o) { o.n = 5000; },
            [](DecodeOptions& o) { o.max_new_tokens = -1; },
            [](DecodeOptions& o) { o.pad = true; }, [](DecodeOptions& o) { o.num_threads = 0; },
-           [](DecodeOptions& o) { o.sample_offset = -1; }}) {
+           [](DecodeOptions& o) { o.sample_offset = -1; },
+           [](DecodeOptions& o) { o.input_offset = -1; }}) {
     DecodeOptions o;
     change(o);
     EXPECT_EQ(Decode(s, UniformSampler(1), o).status().code(),
