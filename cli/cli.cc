@@ -20,6 +20,13 @@
 #include "core/decode.h"
 #include "core/engine.h"
 
+#ifndef ASTCD_VERSION
+#define ASTCD_VERSION "unknown"
+#endif
+#ifndef ASTCD_BUILD_TYPE
+#define ASTCD_BUILD_TYPE "unknown"
+#endif
+
 namespace astcd::cli {
 
 // The commands in cli_bridge.cc and cli_audit.cc.
@@ -32,7 +39,7 @@ int Audit(int argc, char** argv);
 namespace {
 
 constexpr char kUsage[] =
-    "usage: astcd <command> [flags]\n"
+    "usage: astcd <command> [flags]   (astcd --version; astcd [command] --help)\n"
     "commands:\n"
     "  vocab  [--config JSON]                      print the vocabulary as JSON\n"
     "  sample [--start module|function|block|expr] [--n N] [--seed K]\n"
@@ -201,6 +208,17 @@ int Main(int argc, char** argv) {
     return kUsageError;
   }
   const std::string command = argv[1];
+  if (command == "--version") {
+    std::cout << "astcd " << ASTCD_VERSION << " (" << ASTCD_BUILD_TYPE << ")\n";
+    return 0;
+  }
+  // `astcd COMMAND --help` (anywhere after the command) prints the usage, as `astcd --help`.
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      std::cout << kUsage;
+      return 0;
+    }
+  }
   if (command == "vocab") return Vocab(argc - 2, argv + 2);
   if (command == "sample") return Sample(argc - 2, argv + 2);
   if (command == "tokenize") return Tokenize(argc - 2, argv + 2);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/errors.h"
@@ -200,9 +201,15 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::FromFlags(const Flags& flags,
                                                             std::shared_ptr<const Engine> engine) {
   if (!flags.Has("server")) return std::make_unique<LocalBackend>(std::move(engine));
   const std::string target = flags.Get("server", "");
-  if (target.empty() || target.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("flag --server wants HOST:PORT, not '", target, "'"));
+  // HOST:PORT with PORT in [1, 65535]: gRPC would take port 99999 modulo 65536.
+  const size_t colon = target.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : target.substr(colon + 1);
+  int port_number = 0;
+  if (colon == std::string::npos || colon == 0 || port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flag --server wants HOST:PORT with port in [1, 65535], not '", target, "'"));
   }
   client::ClientOptions options;
   // Output must match the in-process engine's, token for token.

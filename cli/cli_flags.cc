@@ -1,6 +1,9 @@
 #include "cli/cli_flags.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -68,11 +71,12 @@ absl::StatusOr<int64_t> Flags::GetInt(const std::string& name, int64_t fallback,
   int64_t v;
   if (!absl::SimpleAtoi(text, &v)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("flag --", name, " wants an integer, not '", text, "'"));
+        absl::StrCat("--", name, " must be an integer in [", lo, ", ", hi, "], got '", text,
+                     "'"));
   }
   if (v < lo || v > hi) {
     return absl::InvalidArgumentError(
-        absl::StrCat("flag --", name, " = ", v, " is outside [", lo, ", ", hi, "]"));
+        absl::StrCat("--", name, " must lie in [", lo, ", ", hi, "], got ", v));
   }
   return v;
 }
@@ -96,11 +100,21 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   std::ostringstream buffer;
   if (path == "-") {
     buffer << std::cin.rdbuf();
+    if (std::cin.bad()) return absl::NotFoundError("cannot read standard input");
     return buffer.str();
   }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": it is a directory"));
+  }
   std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  if (!file) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
   buffer << file.rdbuf();
+  if (file.bad()) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
   return buffer.str();
 }
 

@@ -21,7 +21,6 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -35,17 +34,27 @@
 #include "server/service.h"
 #include "server/session_store.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "address to listen on (port 0: any free port)");
-ABSL_FLAG(int64_t, max_sessions, 100000, "cap on live sessions");
-ABSL_FLAG(absl::Duration, session_ttl, absl::Minutes(10), "idle sessions expire after this");
-ABSL_FLAG(int32_t, max_batch, 1024, "sessions, requests, programs or inputs per call");
-ABSL_FLAG(std::string, metrics_listen, "",
+namespace {
+
+// astcd-server's rows for the flags the bench server has, with metrics off by default.
+std::vector<astcd::server::FlagSpec> BenchFlagTable() {
+  std::vector<astcd::server::FlagSpec> table = astcd::server::SelectFlags(
+      astcd::server::ServerFlagTable(),
+      {"listen", "max-sessions", "session-ttl", "max-batch", "metrics-listen",
+       "max-message-bytes", "drain-deadline"});
+  for (astcd::server::FlagSpec& spec : table) {
+    if (spec.name == "metrics-listen") {
+      spec.default_value = "";
+      spec.help =
           "address of the Prometheus /metrics endpoint (port 0: any free port; empty, the "
           "default here: none). astcd-server's metrics are on by default, so run.py passes "
-          "127.0.0.1:0 to time the same interceptor");
-ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20, "largest request message");
-ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
-          "on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled");
+          "127.0.0.1:0 to time the same interceptor";
+    }
+  }
+  return table;
+}
+
+}  // namespace
 
 namespace astcd::bench {
 namespace {
@@ -155,7 +164,9 @@ class NullService final : public astcd::bench::v1::Null::CallbackService {
 }  // namespace astcd::bench
 
 int main(int argc, char** argv) {
-  astcd::server::ParseServerFlags(argc, argv);
+  const std::vector<astcd::server::FlagSpec> table = BenchFlagTable();
+  const astcd::server::ServerFlags flags =
+      astcd::server::ParseServerFlags(argc, argv, table, "astcd_bench_server");
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -164,14 +175,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   astcd::server::SessionStoreOptions store_options;
-  store_options.max_sessions = absl::GetFlag(FLAGS_max_sessions);
-  store_options.ttl = absl::GetFlag(FLAGS_session_ttl);
+  store_options.max_sessions = flags.max_sessions;
+  store_options.ttl = flags.session_ttl;
   store_options.sweep_interval =
       std::clamp(store_options.ttl / 4, absl::Milliseconds(50), absl::Seconds(10));
   astcd::server::SessionStore store(store_options);
   astcd::server::EngineCache engines;
 
-  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  const std::string& metrics_listen = flags.metrics_listen;
   std::unique_ptr<astcd::server::Metrics> metrics;
   int metrics_port = 0;
   if (!metrics_listen.empty()) {
@@ -187,7 +198,7 @@ int main(int argc, char** argv) {
   }
   astcd::server::ServiceOptions service_options;
   service_options.metrics = metrics.get();
-  service_options.max_batch = absl::GetFlag(FLAGS_max_batch);
+  service_options.max_batch = static_cast<int>(flags.max_batch);
   astcd::server::DecoderService service(service_options, &store, &engines);
 
   absl::StatusOr<std::shared_ptr<const astcd::Engine>> engine =
@@ -202,7 +213,7 @@ int main(int argc, char** argv) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string& listen = flags.listen;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
@@ -210,7 +221,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   if (metrics != nullptr) interceptors.push_back(metrics->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.SetMaxReceiveMessageSize(static_cast<int>(absl::GetFlag(FLAGS_max_message_bytes)));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(flags.max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::cerr << "astcd_bench_server: cannot listen on " << listen << "\n";
@@ -230,7 +241,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   service.BeginDrain();
-  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
+  server->Shutdown(absl::ToChronoTime(absl::Now() + flags.drain_deadline));
   server->Wait();
   return 0;
 }

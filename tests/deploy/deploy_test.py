@@ -260,16 +260,17 @@ def parse_duration(text):
 
 @cached
 def server_help():
-    """(flag names with underscores, defaults) from `astcd-server --helpfull`."""
-    p = run([SERVER, "--helpfull"], stderr=subprocess.STDOUT)
-    names = set(re.findall(r"^\s+--([A-Za-z0-9_]+) \(", p.stdout, re.M))
+    """(flag names with underscores, defaults) from `astcd-server --help`, whose flag lines
+    read `  --name (default VALUE; RANGE)` (server/flags.cc, FlagHelp)."""
+    p = run([SERVER, "--help"], stderr=subprocess.STDOUT)
+    names, defaults = set(), {}
+    for m in re.finditer(r"^  --([a-z0-9-]+) \(default (.*?); .*\)$", p.stdout, re.M):
+        name = m.group(1).replace("-", "_")
+        names.add(name)
+        defaults[name] = m.group(2).strip('"')
     expect("listen" in names,
-           f"cannot find --listen in `astcd-server --helpfull` (exit {p.returncode}):\n"
+           f"cannot find --listen in `astcd-server --help` (exit {p.returncode}):\n"
            f"{p.stdout[:2000]}")
-    defaults = {}
-    for m in re.finditer(r"^\s+--([A-Za-z0-9_]+) \((.*?)\);\s+default: (.*?);\s*$", p.stdout,
-                         re.M | re.S):
-        defaults[m.group(1)] = m.group(3).strip().strip('"')
     return names, defaults
 
 
