@@ -23,6 +23,7 @@
 #include "server/convert.h"
 #include "server/errors.h"
 #include "server/log.h"
+#include "server/memory.h"
 #include "server/metrics.h"
 #include "server/wire.h"
 
@@ -180,6 +181,7 @@ grpc::ServerUnaryReactor* DecoderService::Unary(
   if (status.ok()) status = InRequestNames(method, (this->*fn)(req, &resp, call));
   if (status.ok()) status = SerializeMessage(resp, options_.max_response_bytes, raw_resp);
   if (!status.ok()) LogCallError(method, status, call.tenant);
+  NoteFreed(static_cast<int64_t>(resp.SpaceUsedLong()));  // resp goes now, its bytes soon
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -604,6 +606,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override {
     if (worker_.joinable()) worker_.join();
     if (holds_stream_) service_->EndStream();
+    NoteFreed(produced_bytes_);
     delete this;
   }
 
@@ -717,6 +720,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       }
       absl::MutexLock lock(&mu_);
       queued_bytes_ += static_cast<int64_t>(bytes.Length());
+      produced_bytes_ += static_cast<int64_t>(bytes.Length());
       queue_.push_back(std::move(bytes));
     }
     Pump();
@@ -787,6 +791,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   absl::Mutex mu_;
   std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
   int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued and being written
+  int64_t produced_bytes_ = 0;                      // written by the worker, read in OnDone
   grpc::ByteBuffer current_;
   int64_t current_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

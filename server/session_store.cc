@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
+#include "server/memory.h"
 #include "absl/strings/str_join.h"
 
 namespace astcd::server {
@@ -39,7 +40,10 @@ SessionStore::SessionStore(SessionStoreOptions options) : options_(std::move(opt
   for (int i = 0; i < options_.num_shards; ++i) shards_.push_back(std::make_unique<Shard>());
   if (options_.sweep_interval > absl::ZeroDuration()) {
     sweeper_ = std::thread([this] {
-      while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) Sweep();
+      while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) {
+        Sweep();
+        TrimIfFreed();
+      }
     });
   }
 }
@@ -120,9 +124,50 @@ void SessionStore::DropTenant(uint32_t tenant, int64_t n) {
   if (it->second <= 0) tenant_live_.erase(it);
 }
 
+int64_t SessionStore::bytes() const {
+  absl::MutexLock lock(&bytes_mu_);
+  return bytes_;
+}
+
+bool SessionStore::ReserveBytes(absl::Span<const DecodeState> states,
+                                absl::Span<const int64_t> bytes) {
+  absl::MutexLock lock(&bytes_mu_);
+  int64_t needed = 0;
+  absl::flat_hash_map<const Engine*, int64_t> new_engines;
+  for (size_t i = 0; i < states.size(); ++i) {
+    needed += bytes[i];
+    const Engine* engine = &states[i].engine();
+    if (!engine_sessions_.contains(engine) && new_engines.emplace(engine, 0).second) {
+      needed += engine->ApproxBytes();
+    }
+  }
+  if (bytes_ + needed > options_.max_session_bytes) return false;
+  bytes_ += needed;
+  for (const DecodeState& state : states) ++engine_sessions_[&state.engine()];
+  return true;
+}
+
+void SessionStore::DropBytes(const Session& session) {
+  absl::MutexLock lock(&bytes_mu_);
+  bytes_ -= session.bytes;
+  const Engine* engine = &session.state.engine();
+  auto it = engine_sessions_.find(engine);
+  if (it != engine_sessions_.end() && --it->second == 0) {
+    bytes_ -= engine->ApproxBytes();
+    engine_sessions_.erase(it);
+  }
+  NoteFreed(session.bytes);
+}
+
 absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<DecodeState> states,
                                                               absl::string_view tenant) {
   const int64_t n = static_cast<int64_t>(states.size());
+  std::vector<int64_t> bytes;
+  int64_t total_bytes = 0;
+  for (const DecodeState& state : states) {
+    bytes.push_back(state.MaxApproxBytes());
+    total_bytes += bytes.back();
+  }
   if (!Reserve(n)) {
     Sweep();  // expired sessions not yet swept do not count against the cap
     if (!Reserve(n)) {
@@ -142,16 +187,29 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
                                       options_.max_sessions_per_tenant, "; release some"));
     }
   }
+  if (!ReserveBytes(states, bytes)) {
+    Sweep();
+    if (!ReserveBytes(states, bytes)) {
+      live_.fetch_sub(n);
+      DropTenant(owner, n);
+      return FieldStatus(
+          absl::StatusCode::kResourceExhausted, "sessions",
+          absl::StrCat(n, " more sessions of up to ", total_bytes, " bytes and the ", this->bytes(),
+                       " bytes live exceed the server's --max-session-bytes of ",
+                       options_.max_session_bytes, "; release some, or lower max_len"));
+    }
+  }
   std::vector<std::string> ids;
   ids.reserve(states.size());
   const absl::Time now = Now();
-  for (DecodeState& state : states) {
+  for (size_t i = 0; i < states.size(); ++i) {
     for (;;) {
       std::string id = NewSessionId();
       const absl::uint128 key = *SessionKey(id);
       Shard& shard = *shards_[ShardOf(key)];
       absl::MutexLock lock(&shard.mu);
-      auto [it, fresh] = shard.map.try_emplace(key, Session{std::move(state), now, owner});
+      auto [it, fresh] =
+          shard.map.try_emplace(key, Session{std::move(states[i]), now, owner, bytes[i]});
       if (fresh) {
         ids.push_back(std::move(id));
         break;
@@ -196,6 +254,7 @@ absl::Status SessionStore::With(
     auto it = keys[i] ? shard.map.find(*keys[i]) : shard.map.end();
     if (it != shard.map.end() && now - it->second.last_used > options_.ttl) {
       DropTenant(it->second.tenant, 1);
+      DropBytes(it->second);
       shard.map.erase(it);
       live_.fetch_sub(1);
       evicted_.fetch_add(1, std::memory_order_relaxed);
@@ -242,6 +301,7 @@ int SessionStore::Release(absl::Span<const std::string> ids, absl::string_view t
     absl::MutexLock lock(&shard.mu);
     auto it = shard.map.find(*key);
     if (it != shard.map.end() && it->second.tenant == owner) {
+      DropBytes(it->second);
       shard.map.erase(it);
       ++released;
       live_.fetch_sub(1);
@@ -260,6 +320,7 @@ int SessionStore::Sweep() {
     for (auto it = shard->map.begin(); it != shard->map.end();) {
       if (now - it->second.last_used > options_.ttl) {
         DropTenant(it->second.tenant, 1);
+        DropBytes(it->second);
         shard->map.erase(it++);
         ++dropped;
       } else {

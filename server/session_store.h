@@ -1,5 +1,5 @@
-// Live decoder sessions: a sharded map from 128-bit random ids to DecodeStates, with a cap,
-// TTL eviction (a sweeper thread plus a check on every access) and an engine cache so that
+// Live decoder sessions: a sharded map from 128-bit random ids to DecodeStates, with caps on
+// their count and their memory, TTL eviction (a sweeper thread plus a check on every access) and an engine cache so that
 // sessions of one config share one Engine.
 #ifndef ASTCD_SERVER_SESSION_STORE_H_
 #define ASTCD_SERVER_SESSION_STORE_H_
@@ -59,8 +59,10 @@ class SessionStore {
   // Every method takes the calling tenant ("" without authentication). A session belongs to
   // the tenant that stored it; to any other tenant it does not exist.
 
-  // Stores every state under a fresh id, or none: ResourceExhausted past the cap (global or
-  // the tenant's).
+  // Stores every state under a fresh id, or none: ResourceExhausted (field `sessions`) past a
+  // cap: the count (global or the tenant's) or --max-session-bytes. A session is counted at
+  // the most memory it can grow to (DecodeState::MaxApproxBytes), so Advance never needs more,
+  // and each engine the sessions pin is counted once (Engine::ApproxBytes).
   absl::StatusOr<std::vector<std::string>> Insert(std::vector<DecodeState> states,
                                                   absl::string_view tenant = {});
 
@@ -84,6 +86,7 @@ class SessionStore {
   int Sweep();
 
   int64_t size() const { return live_.load(); }
+  int64_t bytes() const;  // counted against max_session_bytes
   // Totals since start (for metrics, read at scrape time): sessions stored by Insert, freed by
   // Release, and evicted after the TTL (by the sweeper, on access, or at the cap).
   int64_t created_total() const { return created_.load(std::memory_order_relaxed); }
@@ -97,6 +100,7 @@ class SessionStore {
     DecodeState state;
     absl::Time last_used;
     uint32_t tenant;  // TenantIndex: 0 for no tenant
+    int64_t bytes;    // counted against max_session_bytes (the engine apart)
   };
   struct Shard {
     absl::Mutex mu;
@@ -112,6 +116,10 @@ class SessionStore {
   // Per-tenant counts, kept only when there is a per-tenant cap and a tenant.
   bool ReserveTenant(uint32_t tenant, int64_t n);
   void DropTenant(uint32_t tenant, int64_t n);
+  // Counts the states' bytes and pins their engines, or (over the budget) nothing.
+  bool ReserveBytes(absl::Span<const DecodeState> states, absl::Span<const int64_t> bytes);
+  // Gives back what a dropped session counted.
+  void DropBytes(const Session& session);
 
   SessionStoreOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
@@ -122,6 +130,10 @@ class SessionStore {
   std::atomic<int64_t> created_{0};
   std::atomic<int64_t> released_{0};
   std::atomic<int64_t> evicted_{0};
+  mutable absl::Mutex bytes_mu_;
+  int64_t bytes_ ABSL_GUARDED_BY(bytes_mu_) = 0;
+  // Sessions per pinned engine: an engine counts while any session holds it.
+  absl::flat_hash_map<const Engine*, int64_t> engine_sessions_ ABSL_GUARDED_BY(bytes_mu_);
   absl::Notification stop_;
   std::thread sweeper_;
 };

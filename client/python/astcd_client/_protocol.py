@@ -562,8 +562,9 @@ class Protocol:
                        sample_offset: int = 0) -> "DecodeCall":
         pb = self.pb2
         if isinstance(sampler, str) or sampler is None:
-            sampler = {"kind": sampler or "uniform"}
-        smp = pb.Sampler(kind=sampler.get("kind", "uniform"), seed=int(sampler.get("seed", seed)))
+            sampler = {"kind": sampler or ""}
+        # No kind: the server picks weighted when weights or a pressure are given, else uniform.
+        smp = pb.Sampler(kind=sampler.get("kind") or "", seed=int(sampler.get("seed", seed)))
         for k, w in (sampler.get("weights") or {}).items():
             smp.weights[k] = float(w)
         for k in ("depth_pressure", "budget_pressure"):
