@@ -7,6 +7,11 @@
 //   Fork/<cfg>/max_len:<n>  copy (and destroy) of a mid-program DecodeState
 //   Decode/<cfg>/<sampler>/render:<0|1>
 //                           astcd::Decode of n=64 programs from the MODULE root, tokens/s
+//   Decode/default/uniform/render:0/interrupt
+//                           the same with an interrupt that reads the clock (a deadline check)
+//   Run/loop                Program::Run of a 2,000,003-step `for` loop: the run loop, ns/step
+//   Run/call                Program::Run of a one-statement function: the per-call cost
+//   Run/*/interrupt         the same with an interrupt that reads the clock
 //
 // <cfg> is "default" (DecodeConfig{}) or "loops" (DecodeConfig{} with allow_loops = true);
 // Fork also runs on "large" (16 functions, 16 statements per block, max_len 1024).
@@ -14,6 +19,7 @@
 // serves as a smoke test with --benchmark_min_time=0.01.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +34,7 @@
 #include "core/decode.h"
 #include "core/decoder.h"
 #include "core/engine.h"
+#include "core/interpreter.h"
 #include "core/sampler.h"
 
 namespace astcd {
@@ -207,7 +214,8 @@ void BM_Fork(benchmark::State& st, const Corpus* c) {
 // astcd::Decode of kDecodeN programs from the MODULE root per call (n = kDecodeN, one thread).
 // Successive calls draw other programs (sample_offset moves on).
 
-void BM_Decode(benchmark::State& st, const Corpus* c, const char* kind, bool render) {
+void BM_Decode(benchmark::State& st, const Corpus* c, const char* kind, bool render,
+               bool interrupt = false) {
   std::unique_ptr<Sampler> sampler =
       Check(MakeSampler(kind, 11, PolicyConfig{}, c->engine), "MakeSampler");
   const std::vector<DecodeState> inputs = {c->root()};
@@ -215,6 +223,14 @@ void BM_Decode(benchmark::State& st, const Corpus* c, const char* kind, bool ren
   options.n = kDecodeN;
   options.render_source = render;
   options.num_threads = 1;
+  if (interrupt) {  // as a server's deadline check: read the clock, compare
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+    options.interrupt = [deadline] {
+      return std::chrono::steady_clock::now() < deadline
+                 ? absl::OkStatus()
+                 : absl::DeadlineExceededError("deadline");
+    };
+  }
   int64_t tokens = 0;
   for (auto _ : st) {
     DecodeBatch batch = Check(Decode(inputs, *sampler, options), "Decode");
@@ -225,6 +241,45 @@ void BM_Decode(benchmark::State& st, const Corpus* c, const char* kind, bool ren
   SetTokenCounters(st, tokens);
   st.counters["tokens/prog"] = benchmark::Counter(
       static_cast<double>(tokens) / kDecodeN, benchmark::Counter::kAvgIterations);
+}
+
+// --- 6. Run -----------------------------------------------------------------------------------
+// Program::Run of `def func(a): b = 0; for c in range(a): b += 1; return b`: with a = 10^6 it
+// takes 2,000,003 steps (the loop: ns/step); with a = 0, 3 steps (the per-call cost).
+
+void BM_Run(benchmark::State& st, int64_t arg, bool interrupt = false) {
+  DecodeConfig config;
+  config.allow_loops = true;
+  std::shared_ptr<const Engine> engine = Check(Engine::Create(config), "Engine::Create");
+  std::vector<int32_t> tokens;
+  for (const char* name : {"def/1", "=", "b", "0", "for/1", "c", "a", "+=", "b", "1", "end",
+                           "return", "b", "end"}) {
+    std::optional<int> id = engine->vocab().Find(name);
+    if (!id) Check(absl::InvalidArgumentError(name), "token");
+    tokens.push_back(static_cast<int32_t>(*id));
+  }
+  const Program program =
+      Check(Program::FromTokens(engine, Start::kFunction, std::nullopt, tokens), "FromTokens");
+  RunOptions options;
+  options.max_steps = kMaxStepsLimit;
+  if (interrupt) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+    options.interrupt = [deadline] {
+      return std::chrono::steady_clock::now() < deadline
+                 ? absl::OkStatus()
+                 : absl::DeadlineExceededError("deadline");
+    };
+  }
+  const std::vector<int64_t> args = {arg};
+  int64_t steps = 0;
+  for (auto _ : st) {
+    RunOutcome out = Check(program.Run(args, options), "Run");
+    steps += out.steps;
+    benchmark::DoNotOptimize(out);
+  }
+  st.SetItemsProcessed(steps);
+  st.counters["ns/step"] = benchmark::Counter(
+      static_cast<double>(steps), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 }  // namespace
@@ -274,6 +329,12 @@ int main(int argc, char** argv) {
       }
     }
   }
+  benchmark::RegisterBenchmark("Decode/default/uniform/render:0/interrupt", BM_Decode,
+                               &corpora[0], "uniform", false, true);
+  benchmark::RegisterBenchmark("Run/loop", BM_Run, int64_t{1'000'000});
+  benchmark::RegisterBenchmark("Run/call", BM_Run, int64_t{0});
+  benchmark::RegisterBenchmark("Run/loop/interrupt", BM_Run, int64_t{1'000'000}, true);
+  benchmark::RegisterBenchmark("Run/call/interrupt", BM_Run, int64_t{0}, true);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

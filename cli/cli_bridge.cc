@@ -416,7 +416,7 @@ int Run(int argc, char** argv) {
           w.Key("line");
           w.Int(e.line);
           w.Key("assigned");
-          WriteBindings(w, e.assigned);
+          WriteBindings(w, e.assigned());
           if (e.returned) {
             w.Key("returned");
             WriteValue(w, *e.returned);

@@ -1,6 +1,7 @@
 #include "client/remote_convert.h"
 
 #include <cstring>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
@@ -114,7 +115,12 @@ absl::StatusOr<RunOutcome> OutcomeFromProto(const v1::Outcome& o) {
     event.line = e.line();
     absl::StatusOr<std::vector<std::pair<int, Value>>> assigned = BindingsFromProto(e.assigned());
     if (!assigned.ok()) return assigned.status();
-    event.assigned = *std::move(assigned);
+    if (assigned->size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat("outcome.trace: an event assigns ",
+                                                     assigned->size(),
+                                                     " variables; a step assigns at most one"));
+    }
+    if (!assigned->empty()) std::tie(event.var, event.value) = (*assigned)[0];
     if (e.has_returned()) {
       absl::StatusOr<Value> returned = ValueFromProto(e.returned());
       if (!returned.ok()) return returned.status();

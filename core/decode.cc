@@ -1,5 +1,7 @@
 #include "core/decode.h"
 
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -11,8 +13,55 @@
 namespace astcd {
 namespace {
 
-void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOptions& options,
-               int input_index, int sample_index, DecodeResult* result, DecodeState* out) {
+// The interrupt of one Decode call, shared by its workers: calls it one at a time and
+// remembers the first status that stops the call.
+class StopSignal {
+ public:
+  explicit StopSignal(const Interrupt& interrupt) : interrupt_(interrupt) {}
+  // Calls the interrupt (unless the call has already stopped); false once it must stop.
+  bool Check() {
+    if (stopped_.load(std::memory_order_acquire)) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!status_.ok()) return false;
+    status_ = interrupt_();
+    if (status_.ok()) return true;
+    stopped_.store(true, std::memory_order_release);
+    return false;
+  }
+  absl::Status status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  const Interrupt& interrupt_;
+  std::mutex mu_;
+  absl::Status status_;
+  std::atomic<bool> stopped_{false};
+};
+
+// A worker's share of the interrupt: one check every kDecodeInterruptTokens units of work (a
+// token, or a sample begun). Without an interrupt it never checks.
+class Ticker {
+ public:
+  explicit Ticker(StopSignal* signal) : signal_(signal) {}
+  // Counts one unit; false once the call must stop.
+  bool Tick() {
+    if (--left_ > 0) return true;
+    left_ = kDecodeInterruptTokens;
+    return signal_ == nullptr || signal_->Check();
+  }
+
+ private:
+  StopSignal* signal_;
+  int64_t left_ = 1;  // the first unit checks
+};
+
+// Returns false (and leaves *result and *out partial) when the interrupt stopped it.
+bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOptions& options,
+               int input_index, int sample_index, Ticker& ticker, DecodeResult* result,
+               DecodeState* out) {
+  if (!ticker.Tick()) return false;
   DecodeState state = input;
   if (options.max_total_tokens > 0) (void)state.LimitMaxLen(options.max_total_tokens);  // checked
   Rng rng(StreamSeed(sampler.seed(), input_index, sample_index));
@@ -35,6 +84,7 @@ void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
       reason = StopReason::kMaxNewTokens;
       break;
     }
+    if (!ticker.Tick()) return false;
     state.FillMask(mask.data());
     const int32_t token = sampler.Choose(state, mask.data(), rng);
     if (options.trace) {
@@ -61,6 +111,7 @@ void DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
     result->padded_tokens = std::move(padded);
   }
   *out = std::move(state);
+  return true;
 }
 
 }  // namespace
@@ -138,13 +189,18 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
   batch.results.resize(total);
   batch.states.reserve(total);
   std::vector<std::optional<DecodeState>> finals(total);
+  std::optional<StopSignal> signal;
+  if (options.interrupt) signal.emplace(options.interrupt);
   auto work = [&](size_t begin, size_t end) {
+    Ticker ticker(signal ? &*signal : nullptr);
     for (size_t r = begin; r < end; ++r) {
       const int i = static_cast<int>(r / options.n);
       const int j = options.sample_offset + static_cast<int>(r % options.n);
       DecodeState out = states[i];
-      DecodeOne(states[i], sampler, options, options.input_offset + i, j, &batch.results[r],
-                &out);
+      if (!DecodeOne(states[i], sampler, options, options.input_offset + i, j, ticker,
+                     &batch.results[r], &out)) {
+        return;
+      }
       finals[r] = std::move(out);
       if (options.on_result) options.on_result();
     }
@@ -158,6 +214,9 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
       pool.emplace_back(work, total * t / threads, total * (t + 1) / threads);
     }
     for (std::thread& t : pool) t.join();
+  }
+  if (signal) {
+    if (absl::Status s = signal->status(); !s.ok()) return s;
   }
   for (auto& s : finals) batch.states.push_back(*std::move(s));
   return batch;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/decoder.h"
+#include "core/interrupt.h"
 #include "core/sampler.h"
 
 namespace astcd {
@@ -55,6 +56,11 @@ struct DecodeOptions {
   int num_threads = 1;       // results do not depend on it
   // Called once per finished result, from the worker that finished it.
   std::function<void()> on_result;
+  // Called by each worker as it starts and then every kDecodeInterruptTokens tokens (a sample
+  // begun counts as one), from the workers' threads but one call at a time. A status that is
+  // not OK stops every worker at its next check, and Decode returns that status (the results
+  // already passed to on_result stay delivered). Empty: never (core/interrupt.h).
+  Interrupt interrupt;
 };
 
 struct DecodeStep {

@@ -24,6 +24,8 @@ void DecodeState::Reset(Start start, int arity, int max_len) {
   const Engine& e = *engine_;
   tokens_.clear();
   stack_.clear();
+  checkpoints_.clear();
+  checkpoint_frames_.clear();
   start_ = start;
   max_len_ = max_len;
   terminated_ = false;
@@ -216,11 +218,50 @@ absl::Status DecodeState::Advance(int32_t token) {
   return absl::OkStatus();
 }
 
-// Precondition: `token` is legal. Keeps pending_ equal to the fewest tokens that complete
-// the program: filling a hole swaps its cost for the cost of the subtree the token opens.
+// Precondition: `token` is legal.
 void DecodeState::Apply(int32_t token) {
   if (terminated_) return;  // PAD after EOS changes nothing
   tokens_.push_back(token);
+  ApplyAppended(token);
+  if ((tokens_.size() & (kCheckpointInterval - 1)) == 0) SaveCheckpoint();
+}
+
+void DecodeState::SaveCheckpoint() {
+  checkpoints_.push_back({static_cast<uint32_t>(checkpoint_frames_.size()),
+                          static_cast<uint16_t>(stack_.size()), scope_index_, arity_, pending_,
+                          introduced_, terminated_});
+  checkpoint_frames_.insert(checkpoint_frames_.end(), stack_.begin(), stack_.end());
+}
+
+void DecodeState::RestoreCheckpoint(size_t index) {
+  const Checkpoint& c = checkpoints_[index];
+  const Frame* first = checkpoint_frames_.data() + c.first_frame;
+  stack_.assign(first, first + c.num_frames);
+  scope_index_ = c.scope_index;
+  arity_ = c.arity;
+  pending_ = c.pending;
+  introduced_ = c.introduced;
+  terminated_ = c.terminated;
+  tokens_.resize((index + 1) * kCheckpointInterval);
+  checkpoint_frames_.resize(c.first_frame + c.num_frames);
+  checkpoints_.resize(index + 1);
+}
+
+int64_t DecodeState::ApproxBytes() const {
+  int64_t bytes = sizeof(DecodeState);
+  bytes += static_cast<int64_t>(tokens_.capacity() * sizeof(int32_t));
+  if (stack_.capacity() > kInlineFrames) {
+    bytes += static_cast<int64_t>(stack_.capacity() * sizeof(Frame));
+  }
+  bytes += static_cast<int64_t>(checkpoints_.capacity() * sizeof(Checkpoint));
+  bytes += static_cast<int64_t>(checkpoint_frames_.capacity() * sizeof(Frame));
+  return bytes;
+}
+
+// After `token` is appended to tokens_. Keeps pending_ equal to the fewest tokens that
+// complete the program: filling a hole swaps its cost for the cost of the subtree the token
+// opens.
+void DecodeState::ApplyAppended(int32_t token) {
   if (stack_.empty()) {  // EOS after a complete root
     terminated_ = true;
     pending_ -= 1;
@@ -509,9 +550,19 @@ absl::Status Rollback(DecodeState& state, int k) {
     return absl::InvalidArgumentError(absl::StrCat("cannot roll back ", k, " tokens of ",
                                                    state.num_tokens()));
   }
-  std::vector<int32_t> keep(state.tokens_.begin(), state.tokens_.end() - k);
-  state.Reset(state.start_, state.root_arity_, state.max_len_);
-  for (int32_t token : keep) state.Apply(token);  // a prefix of a legal stream stays legal
+  if (k == 0) return absl::OkStatus();
+  constexpr int kInterval = DecodeState::kCheckpointInterval;
+  const int target = state.num_tokens() - k;
+  const int base = target / kInterval * kInterval;  // the nearest checkpoint at or before it
+  // The tokens to replay after the checkpoint: fewer than kInterval.
+  absl::InlinedVector<int32_t, kInterval> replay(state.tokens_.begin() + base,
+                                                 state.tokens_.begin() + target);
+  if (base == 0) {
+    state.Reset(state.start_, state.root_arity_, state.max_len_);
+  } else {
+    state.RestoreCheckpoint(static_cast<size_t>(base / kInterval - 1));
+  }
+  for (int32_t token : replay) state.Apply(token);  // a prefix of a legal stream stays legal
   return absl::OkStatus();
 }
 
@@ -522,15 +573,24 @@ absl::Status Rollback(absl::Span<DecodeState* const> states, absl::Span<const in
                                   absl::StrCat("has ", num_tokens.size(), " entries for ",
                                                states.size(), " states")});
   }
-  std::vector<DecodeState> copies;  // validate everything before changing anything
-  copies.reserve(states.size());
-  for (size_t i = 0; i < states.size(); ++i) {
-    copies.push_back(*states[i]);
-    if (absl::Status s = Rollback(copies.back(), num_tokens[i]); !s.ok()) {
-      return Within(absl::StrCat("num_tokens[", i, "]"), s);
+  // A state named twice would be rolled back twice.
+  absl::flat_hash_map<const DecodeState*, size_t> seen;
+  for (size_t i = 0; i < states.size(); ++i) {  // validate everything before changing anything
+    auto [it, fresh] = seen.emplace(states[i], i);
+    if (!fresh) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states[", it->second, "] and states[", i, "] are the same state"));
+    }
+    const int k = num_tokens[i];
+    if (k < 0 || k > states[i]->num_tokens()) {
+      return FieldStatus(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("num_tokens[", i, "]"),
+                         absl::StrCat("cannot roll back ", k, " tokens of ",
+                                      states[i]->num_tokens()));
     }
   }
-  for (size_t i = 0; i < states.size(); ++i) *states[i] = std::move(copies[i]);
+  // A rollback whose count is in range cannot fail.
+  for (size_t i = 0; i < states.size(); ++i) (void)Rollback(*states[i], num_tokens[i]);
   return absl::OkStatus();
 }
 

@@ -3,6 +3,11 @@
 // A DecodeState is the preorder token stream decoded so far plus a compact stack of the
 // nodes still open. Its legal mask is grammar FIRST set ∩ scope ∩ depth/size guards ∩
 // budget, so every token it admits keeps the program completable within max_len.
+//
+// Checkpoints. Every kCheckpointInterval tokens a state keeps a copy of its stack (the
+// decoder's whole state after that many tokens), so that Rollback restores the nearest
+// checkpoint at or before its target and replays fewer than kCheckpointInterval tokens: O(k +
+// kCheckpointInterval), not O(length). They cost a few bytes a token (ApproxBytes counts them).
 #ifndef ASTCD_CORE_DECODER_H_
 #define ASTCD_CORE_DECODER_H_
 
@@ -91,6 +96,13 @@ class DecodeState {
   // Fewest tokens (EOS included) that complete the program from here.
   int min_tokens_to_complete() const { return pending_; }
 
+  // Bytes this state holds: itself, its token vector's capacity, its stack if it spilled to
+  // the heap, and its checkpoints. Not the engine, which states share (Engine::ApproxBytes).
+  int64_t ApproxBytes() const;
+
+  // Tokens between two checkpoints (a power of two).
+  static constexpr int kCheckpointInterval = 128;
+
  private:
   friend absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine>, const InitRequest&);
   friend absl::Status Rollback(DecodeState& state, int k);
@@ -109,8 +121,23 @@ class DecodeState {
   };
   static constexpr uint8_t kInLoop = 1, kFallsThrough = 2;
 
+  // The decoder's state after a multiple of kCheckpointInterval tokens: the scalars, and
+  // where its stack lies in checkpoint_frames_.
+  struct Checkpoint {
+    uint32_t first_frame;
+    uint16_t num_frames;
+    int8_t scope_index;
+    uint8_t arity;
+    int32_t pending;
+    uint8_t introduced;
+    bool terminated;
+  };
+
   DecodeState() = default;
   void Reset(Start start, int arity, int max_len);
+  void SaveCheckpoint();
+  void RestoreCheckpoint(size_t index);
+  void ApplyAppended(int32_t token);
   MaskContext Context(unsigned* conds, int* hole_cost, uint32_t* var_bits, int* depth) const;
   void Apply(int32_t token);
   void OpenNode(int32_t token, int depth);
@@ -124,7 +151,8 @@ class DecodeState {
 
   std::shared_ptr<const Engine> engine_;
   std::vector<int32_t> tokens_;
-  absl::InlinedVector<Frame, 12> stack_;
+  static constexpr size_t kInlineFrames = 12;
+  absl::InlinedVector<Frame, kInlineFrames> stack_;
   int32_t max_len_ = 0;
   int32_t pending_ = 0;      // fewest tokens that close every open node, EOS included
   int8_t scope_index_ = -1;  // innermost frame that carries a scope
@@ -133,6 +161,9 @@ class DecodeState {
   int8_t root_arity_ = -1;
   Start start_ = Start::kModule;
   bool terminated_ = false;
+  // checkpoints_[c] is the state after (c + 1) * kCheckpointInterval tokens.
+  std::vector<Checkpoint> checkpoints_;
+  std::vector<Frame> checkpoint_frames_;
 };
 
 // Batch API. A batch is all-or-nothing: on error no state changes, and the error's field
@@ -149,9 +180,11 @@ absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<
 absl::Status LegalMasks(absl::Span<const DecodeState> states, absl::Span<int32_t> out);
 absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int32_t> tokens);
 absl::Status Advance(absl::Span<DecodeState> states, absl::Span<const int32_t> tokens);
-// Removes the last k tokens (replaying the rest from the start; O(length)).
+// Removes the last k tokens: restores the nearest checkpoint at or before the target and
+// replays the rest, fewer than DecodeState::kCheckpointInterval tokens (O(k) plus that).
 absl::Status Rollback(DecodeState& state, int k);
-// Removes num_tokens[i] tokens from states[i], for every i or (on error) none.
+// Removes num_tokens[i] tokens from states[i], for every i or (on error) none. InvalidArgument
+// naming num_tokens[i] for a count outside [0, tokens], or if a state is named twice.
 absl::Status Rollback(absl::Span<DecodeState* const> states, absl::Span<const int> num_tokens);
 // A copy that evolves independently.
 inline DecodeState Fork(const DecodeState& state) { return state; }

@@ -122,4 +122,13 @@ void Engine::BuildMasks() {
   }
 }
 
+int64_t Engine::ApproxBytes() const {
+  int64_t bytes = sizeof(Engine) + vocab_.ApproxHeapBytes();
+  bytes += static_cast<int64_t>((token_cost_.capacity() + hole_cost_.capacity()) * sizeof(int));
+  bytes += static_cast<int64_t>((base_masks_.capacity() + budget_masks_.capacity()) *
+                                sizeof(uint32_t));
+  bytes += static_cast<int64_t>(config_.arities.capacity() * sizeof(int));
+  return bytes;
+}
+
 }  // namespace astcd

@@ -53,6 +53,10 @@ class Engine {
   // The conditions that hold in `ctx` given a state's varying ones: the engine's fixed ones, and
   // room in a single hole.
   unsigned Held(MaskContext ctx, unsigned conds) const;
+  // Bytes this engine holds: itself, its vocabulary and its tables (what pinning a distinct
+  // config's engine costs).
+  int64_t ApproxBytes() const;
+
   // Tokens whose subtree fits in `slack` tokens.
   const uint32_t* budget_mask(int slack) const {
     const int row = slack < max_token_cost_ ? slack : max_token_cost_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
@@ -57,6 +58,23 @@ static_assert(FieldIndex(NodeKind::kIf, "test") == kTest &&
               FieldIndex(NodeKind::kIfExp, "test") == kTest &&
               FieldIndex(NodeKind::kIfExp, "body") == kBody &&
               FieldIndex(NodeKind::kIfExp, "orelse") == kOrelse);
+
+// The step count at which a run must look up from its loop: max_steps, the trace cap (when it
+// is below max_steps) or the next interrupt, whichever comes first.
+inline int64_t NextLimit(int64_t steps, int64_t max_steps, bool capped, int64_t trace_budget,
+                         bool interruptible) {
+  int64_t limit = max_steps;
+  if (capped && trace_budget < limit) limit = trace_budget;
+  if (interruptible && steps + kRunInterruptSteps < limit) limit = steps + kRunInterruptSteps;
+  return limit;
+}
+
+// At a limit below max_steps: the trace cap's status, or the interrupt's.
+ABSL_ATTRIBUTE_NOINLINE absl::Status AtLimit(const RunOptions& options, int64_t steps,
+                                             bool capped, int64_t trace_budget) {
+  if (capped && steps == trace_budget) return Program::TraceCapStatus(options.max_trace_events);
+  return options.interrupt();
+}
 
 }  // namespace
 
@@ -340,7 +358,20 @@ absl::Status ValidateRunOptions(const RunOptions& options) {
                                   absl::StrCat(options.max_steps, " is outside [1, ",
                                                kMaxStepsLimit, "]")});
   }
+  if (options.max_trace_events < 0) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       FieldError{"options.max_trace_events", "", " = ",
+                                  absl::StrCat(options.max_trace_events,
+                                               " is negative (0 means no cap)")});
+  }
   return absl::OkStatus();
+}
+
+absl::Status Program::TraceCapStatus(int64_t max_trace_events) {
+  return FieldStatus(absl::StatusCode::kResourceExhausted, "trace",
+                     absl::StrCat("the trace would exceed its cap of ", max_trace_events,
+                                  " events (one a step, over all inputs); fewer inputs or a "
+                                  "lower max_steps keeps it within the cap"));
 }
 
 absl::StatusOr<Program> Program::Compile(const Ast& ast, const DecodeConfig& config,
@@ -449,16 +480,12 @@ absl::StatusOr<Program> Program::FromState(const DecodeState& state, std::option
 
 std::string Program::entry_name() const { return FunctionName(entry_); }
 
-absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
-                                        const RunOptions& options) const {
-  if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
+absl::Status Program::CheckArgs(absl::Span<const int64_t> args) const {
   if (static_cast<int>(args.size()) != arity_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the program takes ", arity_, " argument", arity_ == 1 ? "" : "s", ", got ",
         args.size()));
   }
-  Value vars[kMaxVars];
-  uint32_t bound = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] < lo_ || args[i] > hi_) {
       return FieldStatus(absl::StatusCode::kInvalidArgument,
@@ -466,6 +493,19 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
                                     absl::StrCat(args[i], " is outside value_range [", lo_,
                                                  ", ", hi_, "]")});
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunOutcome> Program::RunWithin(absl::Span<const int64_t> args,
+                                              const RunOptions& options,
+                                              int64_t trace_budget) const {
+  if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
+  if (static_cast<int>(args.size()) != arity_) return CheckArgs(args);
+  Value vars[kMaxVars];
+  uint32_t bound = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] < lo_ || args[i] > hi_) return CheckArgs(args);  // names args[i]
     vars[i] = Value::Int(args[i]);
     bound |= 1u << i;
   }
@@ -481,6 +521,12 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
   const int64_t max_steps = options.max_steps;
   const bool trace = options.trace;
   int64_t steps = 0;
+  // The step counter meets one limit on the hot path: the nearest of max_steps, the next
+  // interrupt and the trace cap. Reaching it stops the run at max_steps, or goes to the cold
+  // path (AtLimit), which calls the interrupt or reports the trace cap.
+  const bool capped = trace && trace_budget >= 0 && trace_budget < max_steps;
+  const bool interruptible = static_cast<bool>(options.interrupt);
+  int64_t limit = NextLimit(0, max_steps, capped, trace_budget, interruptible);
   int64_t line = 0;
   size_t pc = 0;
   __int128 result = 0;  // of an arithmetic op, checked against value_range
@@ -497,13 +543,13 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
     switch (in.op) {
       case Op::kStep:
         line = in.imm;
-        if (steps == max_steps) {
-          fail(RunStatus::kStepLimit,
-               absl::StrCat("step limit: max_steps = ", max_steps, " reached"));
-          goto done;
+        if (steps == limit) {
+          if (steps == max_steps) goto step_limit;
+          if (absl::Status s = AtLimit(options, steps, capped, trace_budget); !s.ok()) return s;
+          limit = NextLimit(steps, max_steps, capped, trace_budget, interruptible);
         }
         ++steps;
-        if (trace) out.trace.push_back(TraceEvent{static_cast<int>(line), {}, std::nullopt});
+        if (trace) out.trace.push_back(TraceEvent{static_cast<int>(line), -1, {}, std::nullopt});
         continue;
       case Op::kConst:
         if (in.imm < lo_ || in.imm > hi_) {
@@ -525,7 +571,10 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
       case Op::kStore:
         vars[in.var] = *--sp;
         bound |= 1u << in.var;
-        if (trace) out.trace.back().assigned.emplace_back(in.var, *sp);
+        if (trace) {
+          out.trace.back().var = in.var;  // a statement assigns at most one variable
+          out.trace.back().value = *sp;
+        }
         continue;
       case Op::kAdd:
         b = *--sp;
@@ -638,15 +687,15 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
         vars[in.var] = Value::Int(loop.next++);
         bound |= 1u << in.var;
         line = in.imm;
-        if (steps == max_steps) {
-          fail(RunStatus::kStepLimit,
-               absl::StrCat("step limit: max_steps = ", max_steps, " reached"));
-          goto done;
+        if (steps == limit) {
+          if (steps == max_steps) goto step_limit;
+          if (absl::Status s = AtLimit(options, steps, capped, trace_budget); !s.ok()) return s;
+          limit = NextLimit(steps, max_steps, capped, trace_budget, interruptible);
         }
         ++steps;
         if (trace) {
-          out.trace.push_back(TraceEvent{static_cast<int>(line), {{in.var, vars[in.var]}},
-                                         std::nullopt});
+          out.trace.push_back(
+              TraceEvent{static_cast<int>(line), in.var, vars[in.var], std::nullopt});
         }
         continue;
       }
@@ -674,6 +723,9 @@ absl::StatusOr<RunOutcome> Program::Run(absl::Span<const int64_t> args,
     sp[-1] = Value::Int(static_cast<int64_t>(result));
   }
 
+step_limit:
+  fail(RunStatus::kStepLimit, absl::StrCat("step limit: max_steps = ", max_steps, " reached"));
+
 done:
   out.steps = steps;
   if (out.status != RunStatus::kOk) out.value = Value::None();
@@ -688,11 +740,23 @@ done:
 absl::StatusOr<std::vector<RunOutcome>> Program::RunBatch(
     absl::Span<const std::vector<int64_t>> inputs, const RunOptions& options) const {
   if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
+  for (size_t k = 0; k < inputs.size(); ++k) {  // every input, before any work
+    if (absl::Status s = CheckArgs(inputs[k]); !s.ok()) {
+      return Within(absl::StrCat("inputs[", k, "]"), s);
+    }
+  }
+  const bool capped = options.trace && options.max_trace_events > 0;
+  int64_t events = 0;  // recorded so far, over the batch
   std::vector<RunOutcome> outcomes;
   outcomes.reserve(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k) {
-    absl::StatusOr<RunOutcome> outcome = Run(inputs[k], options);
-    if (!outcome.ok()) return Within(absl::StrCat("inputs[", k, "]"), outcome.status());
+    if (absl::Status s = Poll(options.interrupt); !s.ok()) return s;
+    absl::StatusOr<RunOutcome> outcome =
+        RunWithin(inputs[k], options, capped ? options.max_trace_events - events : -1);
+    if (!outcome.ok()) {
+      return outcome.status();  // the trace cap, or the interrupt's status
+    }
+    events += static_cast<int64_t>(outcome->trace.size());
     outcomes.push_back(*std::move(outcome));
   }
   return outcomes;

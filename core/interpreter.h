@@ -38,10 +38,20 @@
 // `steps` == max_steps (an iteration cut off this way has already assigned its variable).
 //
 // Trace. With RunOptions::trace, one TraceEvent per step, in order: a statement's event has
-// the statement's line, the (variable, value) pairs it assigned (`=` and `op=`) and, for
-// `return`, the value it returned; a loop iteration's event has the `for` line and the loop
-// variable's assignment. So trace.size() == steps. Lines are AstNode::line (1-based lines of
-// the printed source; for BLOCK roots the block's own source, for EXPR roots always 1).
+// the statement's line, the variable it assigned and its value (`=` and `op=`: a statement
+// assigns at most one) and, for `return`, the value it returned; a loop iteration's event has
+// the `for` line and the loop variable's assignment. So trace.size() == steps. Lines are
+// AstNode::line (1-based lines of the printed source; for BLOCK roots the block's own source,
+// for EXPR roots always 1). An event holds no heap memory: sizeof(TraceEvent) is 48 bytes, so
+// a traced run costs about 48-96 bytes a step (the vector's growth included).
+// RunOptions::max_trace_events caps the events of a call (of a whole RunBatch): a traced call
+// that would record more fails with ResourceExhausted naming the field "trace".
+//
+// Interrupts (core/interrupt.h). Run calls RunOptions::interrupt every kRunInterruptSteps
+// steps (never when it is empty); RunBatch also calls it before each input. A status that is
+// not OK from it stops the call, which returns that status unchanged. The check costs nothing
+// on the run loop's path: the step counter is compared with one limit, the nearest of
+// max_steps, the next interrupt and the trace cap, as it was compared with max_steps alone.
 #ifndef ASTCD_CORE_INTERPRETER_H_
 #define ASTCD_CORE_INTERPRETER_H_
 
@@ -59,6 +69,7 @@
 #include "core/decoder.h"
 #include "core/config.h"
 #include "core/engine.h"
+#include "core/interrupt.h"
 
 namespace astcd {
 
@@ -100,19 +111,36 @@ inline absl::string_view RunStatusName(RunStatus status) { return EnumName(statu
 // One step of a traced run (see the header comment).
 struct TraceEvent {
   int line = 0;
-  std::vector<std::pair<int, Value>> assigned;  // (variable index: 0 is a, 1 is b, ...; value)
-  std::optional<Value> returned;                // set by `return` (None for a bare return)
+  int var = -1;                   // the variable the step assigned (0 is a, 1 is b, ...), or -1
+  Value value;                    // the value it assigned (None when var is -1)
+  std::optional<Value> returned;  // set by `return` (None for a bare return)
+
+  // The assignment as a list of (variable, value) bindings (none or one), as the wire and the
+  // CLI's JSON carry it.
+  std::vector<std::pair<int, Value>> assigned() const {
+    if (var < 0) return {};
+    return {{var, value}};
+  }
+  friend bool operator==(const TraceEvent& a, const TraceEvent& b) = default;
 };
 
 inline constexpr int64_t kMaxStepsLimit = 100'000'000;
 
 struct RunOptions {
-  int64_t max_steps = 100'000;  // 1..kMaxStepsLimit
-  bool trace = false;           // fill RunOutcome::trace
-  bool locals = false;          // fill RunOutcome::locals
+  int64_t max_steps = 100'000;   // 1..kMaxStepsLimit
+  bool trace = false;            // fill RunOutcome::trace
+  bool locals = false;           // fill RunOutcome::locals
+  // With trace: the most events the call may record, over all the inputs of a RunBatch (one
+  // per step); 0: no cap. A call that would record more fails with ResourceExhausted, field
+  // "trace" (see TraceCapStatus).
+  int64_t max_trace_events = 0;
+  // Called every kRunInterruptSteps steps and before each input of a batch; a status that is
+  // not OK stops the call and is returned as its status (core/interrupt.h). Empty: never.
+  Interrupt interrupt;
 };
 
-// InvalidArgument naming options.max_steps when it is outside 1..kMaxStepsLimit.
+// InvalidArgument naming options.max_steps when it is outside 1..kMaxStepsLimit (or
+// options.max_trace_events when it is negative).
 absl::Status ValidateRunOptions(const RunOptions& options);
 
 struct RunOutcome {
@@ -176,16 +204,32 @@ class Program {
   // Runs the entry function on one argument tuple. Thread-safe (const).
   // InvalidArgument if args.size() != arity(), an argument is outside value_range (the
   // message names args[i]) or options.max_steps is outside 1..kMaxStepsLimit.
+  // ResourceExhausted (field "trace") if a traced run would record more than
+  // options.max_trace_events events; options.interrupt's status if it stops the run.
   absl::StatusOr<RunOutcome> Run(absl::Span<const int64_t> args,
-                                 const RunOptions& options = {}) const;
-  // Checks the options, then runs each tuple in turn; an argument error names inputs[k] and
-  // args[i].
+                                 const RunOptions& options = {}) const {
+    return RunWithin(args, options,
+                     options.max_trace_events > 0 ? options.max_trace_events : -1);
+  }
+  // Checks the options and every tuple (an argument error names inputs[k] and args[i]), then
+  // runs each tuple in turn, calling options.interrupt before each. max_trace_events caps the
+  // events of all the runs together.
   absl::StatusOr<std::vector<RunOutcome>> RunBatch(absl::Span<const std::vector<int64_t>> inputs,
                                                    const RunOptions& options = {}) const;
+
+  // The status of a call whose trace would exceed `max_trace_events`: ResourceExhausted with
+  // field "trace". Its message ends with the advice (no period), so that a caller can append
+  // which setting raises the cap ("; --max-trace-events raises it").
+  static absl::Status TraceCapStatus(int64_t max_trace_events);
 
  private:
   Program();
   friend class ProgramCompiler;
+
+  // Run, with at most `trace_budget` events to record (or -1: no cap).
+  absl::StatusOr<RunOutcome> RunWithin(absl::Span<const int64_t> args,
+                                       const RunOptions& options, int64_t trace_budget) const;
+  absl::Status CheckArgs(absl::Span<const int64_t> args) const;
 
   std::vector<interpreter_internal::Instr> code_;
   int arity_ = 0;

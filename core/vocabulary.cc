@@ -70,4 +70,20 @@ std::optional<int> Vocabulary::Find(absl::string_view name) const {
   return it->second;
 }
 
+int64_t Vocabulary::ApproxHeapBytes() const {
+  // A string's heap buffer, when it has one (beyond the small-string buffer).
+  auto string_heap = [](const std::string& text) -> int64_t {
+    return text.capacity() > 15 ? static_cast<int64_t>(text.capacity()) + 1 : 0;
+  };
+  int64_t bytes = static_cast<int64_t>(tokens_.capacity() * sizeof(TokenInfo));
+  for (const TokenInfo& t : tokens_) bytes += string_heap(t.name);
+  bytes += static_cast<int64_t>((kind_id_.capacity() + def_ids_.capacity()) * sizeof(int));
+  // A flat_hash_map's slots and one control byte a slot (plus a group's worth).
+  bytes += static_cast<int64_t>(by_name_.capacity() *
+                                    (sizeof(std::pair<const std::string, int>) + 1) + 16);
+  for (const auto& [name, id] : by_name_) bytes += string_heap(name);
+  bytes += string_heap(fingerprint_);
+  return bytes;
+}
+
 }  // namespace astcd

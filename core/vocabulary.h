@@ -48,6 +48,9 @@ class Vocabulary {
   // FNV-1a 64 over the format version and every (id, name, kind), as 16 hex digits.
   const std::string& fingerprint() const { return fingerprint_; }
 
+  // Heap bytes it holds (its token table, names and name index), not sizeof(Vocabulary).
+  int64_t ApproxHeapBytes() const;
+
  private:
   std::vector<TokenInfo> tokens_;
   std::vector<int> kind_id_;

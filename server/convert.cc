@@ -147,7 +147,7 @@ void OutcomeToProto(const RunOutcome& o, v1::Outcome* out) {
   for (const TraceEvent& e : o.trace) {
     v1::TraceEvent* t = out->add_trace();
     t->set_line(e.line);
-    BindingsToProto(e.assigned, t->mutable_assigned());
+    BindingsToProto(e.assigned(), t->mutable_assigned());
     if (e.returned) ValueToProto(*e.returned, t->mutable_returned());
   }
   BindingsToProto(o.locals, out->mutable_locals());

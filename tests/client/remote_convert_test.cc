@@ -107,7 +107,7 @@ TEST(RemoteConvert, RunOutcomesSurviveTheWire) {
       ASSERT_EQ(back->trace.size(), outcome.trace.size());
       for (size_t k = 0; k < outcome.trace.size(); ++k) {
         EXPECT_EQ(back->trace[k].line, outcome.trace[k].line);
-        EXPECT_EQ(back->trace[k].assigned, outcome.trace[k].assigned);
+        EXPECT_EQ(back->trace[k], outcome.trace[k]);
         EXPECT_EQ(back->trace[k].returned, outcome.trace[k].returned);
       }
       ++outcomes;

@@ -460,7 +460,7 @@ TEST_F(RemoteDecoderTest, TokenizeAndRunMatchInProcess) {
         ASSERT_EQ(a.trace.size(), b.trace.size());
         for (size_t e = 0; e < a.trace.size(); ++e) {
           EXPECT_EQ(a.trace[e].line, b.trace[e].line);
-          EXPECT_EQ(a.trace[e].assigned, b.trace[e].assigned);
+          EXPECT_EQ(a.trace[e].assigned(), b.trace[e].assigned());
           EXPECT_EQ(a.trace[e].returned.has_value(), b.trace[e].returned.has_value());
         }
       }

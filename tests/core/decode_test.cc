@@ -1,6 +1,8 @@
 // decode() and the samplers: ordering, determinism, continuation, caps, padding, tracing.
 #include "core/decode.h"
 
+#include <atomic>
+#include <memory>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -174,6 +176,58 @@ TEST(Decode, TerminatedInputStaysAsItIs) {
   EXPECT_EQ(batch.results[0].stop_reason, StopReason::kAlreadyTerminated);
   EXPECT_TRUE(batch.results[0].new_tokens.empty());
   EXPECT_EQ(batch.results[0].tokens, done.tokens());
+}
+
+// An interrupt that returns DeadlineExceeded from its `fail_at`-th call on.
+struct CountingInterrupt {
+  int64_t fail_at;
+  std::shared_ptr<std::atomic<int64_t>> calls = std::make_shared<std::atomic<int64_t>>(0);
+  Interrupt Get() const {
+    return [fail_at = fail_at, calls = calls]() -> absl::Status {
+      if (++*calls >= fail_at) return absl::DeadlineExceededError("deadline (test)");
+      return absl::OkStatus();
+    };
+  }
+};
+
+TEST(DecodeInterrupt, StopsEveryWorkerWithItsStatus) {
+  auto e = MakeEngine();
+  for (int threads : {1, 4}) {
+    SCOPED_TRACE(threads);
+    DecodeOptions options;
+    options.n = kMaxSamples;
+    options.num_threads = threads;
+    std::atomic<int> results{0};
+    options.on_result = [&results] { ++results; };
+    CountingInterrupt interrupt{5};
+    options.interrupt = interrupt.Get();
+    auto batch = Decode({MustInit(e, Start::kModule)}, UniformSampler(3), options);
+    EXPECT_EQ(batch.status().code(), absl::StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(batch.status().message(), "deadline (test)");
+    // Each worker stops at its next check: a few thousand units at most, far from 4096
+    // programs of tens of tokens each.
+    EXPECT_LT(results.load(), 4 * threads * kDecodeInterruptTokens / 10 + 1000);
+    EXPECT_LE(interrupt.calls->load(), 5 + threads);
+  }
+}
+
+TEST(DecodeInterrupt, AnInterruptThatNeverFiresChangesNothing) {
+  auto e = MakeEngine();
+  DecodeOptions options;
+  options.n = 300;
+  options.num_threads = 3;
+  const DecodeBatch plain =
+      MustDecode({MustInit(e, Start::kModule)}, UniformSampler(4), options);
+  CountingInterrupt never{INT64_MAX};
+  options.interrupt = never.Get();
+  const DecodeBatch checked =
+      MustDecode({MustInit(e, Start::kModule)}, UniformSampler(4), options);
+  EXPECT_EQ(Tokens(plain), Tokens(checked));
+  int64_t units = 0;
+  for (const DecodeResult& r : checked.results) units += 1 + r.new_tokens.size();
+  // Each worker checks as it starts and then every kDecodeInterruptTokens units.
+  EXPECT_GE(never.calls->load(), units / kDecodeInterruptTokens);
+  EXPECT_LE(never.calls->load(), units / kDecodeInterruptTokens + 3);
 }
 
 TEST(Samplers, UniformReachesEveryFirstToken) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/decoder_impl.h"
+#include "core/errors.h"
 #include "core/sampler.h"
 #include "gtest/gtest.h"
 #include "tests/core/test_util.h"
@@ -162,6 +164,161 @@ TEST(DecoderProperties, RollbackThenReplayGivesTheSameMasks) {
     EXPECT_EQ(Rollback(state, static_cast<int>(tokens.size()) + 1).code(),
               absl::StatusCode::kInvalidArgument);
   }
+}
+
+// --- Rollback from checkpoints ----------------------------------------------------------------
+
+// Long programs: many functions and statements, loops, a budget of many checkpoints.
+std::shared_ptr<const Engine> LongEngine() {
+  DecodeConfig c;
+  c.allow_loops = true;
+  c.max_functions = 16;
+  c.max_block_stmts = 16;
+  c.max_control_depth = 3;
+  return MakeEngine(c);
+}
+
+// Advances `state` by up to `steps` random legal tokens (fewer if it terminates).
+void RandomTokens(DecodeState& state, Rng& rng, int steps) {
+  for (int i = 0; i < steps && !state.terminated(); ++i) {
+    const std::set<int> mask = MaskSet(state);
+    ASSERT_FALSE(mask.empty());
+    auto it = mask.begin();
+    std::advance(it, rng.Below(mask.size()));
+    ASSERT_TRUE(state.Advance(*it).ok());
+  }
+}
+
+// `state` equals a fresh replay of its own tokens with its budget: the same decoder state, the
+// same mask (every token's bit), invariants and completion cost, and one checkpoint per full
+// interval.
+void ExpectEqualsFreshReplay(const DecodeState& state) {
+  DecodeState fresh = MustInit(state.shared_engine(), state.start(), "", state.max_len(),
+                               state.arity() >= 0 ? std::optional<int>(state.arity())
+                                                  : std::nullopt);
+  for (int32_t t : state.tokens()) ASSERT_TRUE(fresh.Advance(t).ok());
+  ASSERT_TRUE(internal::DecoderAccess::SameState(state, fresh)) << state.num_tokens();
+  std::vector<uint32_t> a(state.engine().words()), b(state.engine().words());
+  state.FillMask(a.data());
+  fresh.FillMask(b.data());
+  ASSERT_EQ(a, b);
+  ASSERT_TRUE(state.CheckInvariants());
+  ASSERT_EQ(state.min_tokens_to_complete(), fresh.min_tokens_to_complete());
+  ASSERT_EQ(state.complete(), fresh.complete());
+  ASSERT_EQ(internal::DecoderAccess::NumCheckpoints(state),
+            static_cast<size_t>(state.num_tokens() / DecodeState::kCheckpointInterval));
+}
+
+TEST(DecoderRollback, EveryRollbackEqualsAFreshReplayOfThePrefix) {
+  auto engine = LongEngine();
+  int long_walks = 0;
+  for (Start start : {Start::kModule, Start::kFunction, Start::kBlock}) {
+    for (uint64_t seed = 0; seed < 3; ++seed) {
+      SCOPED_TRACE(::testing::Message() << StartName(start) << " seed=" << seed);
+      DecodeState walked = MustInit(engine, start, "", 1200);
+      Rng rng(seed);
+      RandomTokens(walked, rng, 1 << 20);
+      ASSERT_TRUE(walked.terminated());
+      const int n = walked.num_tokens();
+      long_walks += n > 3 * DecodeState::kCheckpointInterval;
+      for (int k = 0; k <= n; ++k) {
+        DecodeState state = walked;
+        ASSERT_TRUE(Rollback(state, k).ok());
+        ASSERT_EQ(state.num_tokens(), n - k);
+        ASSERT_NO_FATAL_FAILURE(ExpectEqualsFreshReplay(state)) << "k=" << k;
+        if (k % 37 == 0) {  // and the tokens taken back lead to the same end
+          for (int i = n - k; i < n; ++i) ASSERT_TRUE(state.Advance(walked.tokens()[i]).ok());
+          ASSERT_TRUE(internal::DecoderAccess::SameState(state, walked));
+          ASSERT_EQ(internal::DecoderAccess::NumCheckpoints(state),
+                    internal::DecoderAccess::NumCheckpoints(walked));
+        }
+      }
+    }
+  }
+  EXPECT_GE(long_walks, 3);  // the walks cross several checkpoints
+}
+
+TEST(DecoderRollback, RollbacksAfterRollbacksForksAndLimitMaxLen) {
+  auto engine = LongEngine();
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+    Rng rng(seed);
+    DecodeState state = MustInit(engine, Start::kModule, "", 1500);
+    std::vector<DecodeState> forks;
+    for (int round = 0; round < 40; ++round) {
+      // Grow by a random stretch (often across a checkpoint), then roll back a random part.
+      ASSERT_NO_FATAL_FAILURE(RandomTokens(state, rng, static_cast<int>(rng.Below(300))));
+      if (rng.Below(4) == 0) forks.push_back(Fork(state));
+      if (rng.Below(5) == 0) {  // lower the budget as far as the state allows, or a bit less
+        const int lowest = state.num_tokens() + state.min_tokens_to_complete();
+        ASSERT_TRUE(state.LimitMaxLen(lowest + static_cast<int>(rng.Below(50))).ok());
+      }
+      const int k = static_cast<int>(rng.Below(state.num_tokens() + 1));
+      ASSERT_TRUE(Rollback(state, k).ok());
+      ASSERT_NO_FATAL_FAILURE(ExpectEqualsFreshReplay(state)) << "round " << round;
+      if (!forks.empty()) {  // a fork rolls back on its own, and the state is unaffected
+        DecodeState& fork = forks[rng.Below(forks.size())];
+        const DecodeState before = state;
+        ASSERT_TRUE(Rollback(fork, static_cast<int>(rng.Below(fork.num_tokens() + 1))).ok());
+        ASSERT_NO_FATAL_FAILURE(ExpectEqualsFreshReplay(fork));
+        ASSERT_TRUE(internal::DecoderAccess::SameState(state, before));
+        ASSERT_NO_FATAL_FAILURE(RandomTokens(fork, rng, static_cast<int>(rng.Below(200))));
+        ASSERT_NO_FATAL_FAILURE(ExpectEqualsFreshReplay(fork));
+      }
+    }
+  }
+}
+
+TEST(DecoderRollback, BatchIsAllOrNothingAndRefusesAStateTwice) {
+  auto engine = LongEngine();
+  DecodeState a = MustInit(engine, Start::kModule, "", 1000);
+  Rng rng(5);
+  RandomTokens(a, rng, 400);
+  DecodeState b = Fork(a);
+  const DecodeState a0 = a, b0 = b;
+  absl::Status s = Rollback(std::vector<DecodeState*>{&a, &b}, std::vector<int>{300, 401});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldPathOf(s), "num_tokens[1]");
+  EXPECT_TRUE(internal::DecoderAccess::SameState(a, a0));
+  s = Rollback(std::vector<DecodeState*>{&a, &a}, std::vector<int>{1, 1});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(internal::DecoderAccess::SameState(a, a0));
+  ASSERT_TRUE(Rollback(std::vector<DecodeState*>{&a, &b}, std::vector<int>{300, 129}).ok());
+  EXPECT_EQ(a.num_tokens(), 100);
+  EXPECT_EQ(b.num_tokens(), 271);
+  ExpectEqualsFreshReplay(a);
+  ExpectEqualsFreshReplay(b);
+}
+
+// --- Sizes ------------------------------------------------------------------------------------
+
+TEST(DecoderSizes, StateBytesGrowWithTokensAndCheckpoints) {
+  auto engine = LongEngine();
+  DecodeState state = MustInit(engine, Start::kModule, "", 4000);
+  const int64_t empty = state.ApproxBytes();
+  EXPECT_GE(empty, static_cast<int64_t>(sizeof(DecodeState)));
+  Rng rng(9);
+  RandomTokens(state, rng, 1000);
+  ASSERT_GE(state.num_tokens(), 1000);
+  const int64_t grown = state.ApproxBytes();
+  // At least the tokens, and not more than twice tokens + checkpoints' worth.
+  EXPECT_GE(grown - empty, 4 * state.num_tokens());
+  EXPECT_LE(grown - empty, 2 * (4 + 4) * state.num_tokens() + 4096);
+  ASSERT_TRUE(Rollback(state, state.num_tokens()).ok());
+  EXPECT_EQ(internal::DecoderAccess::NumCheckpoints(state), 0u);
+}
+
+TEST(DecoderSizes, EngineBytesCountItsTables) {
+  auto small = MakeEngine();
+  DecodeConfig wide;
+  wide.const_range = {0, 1000};
+  wide.max_locals = 20;
+  auto big = MakeEngine(wide);
+  EXPECT_GT(small->ApproxBytes(), 10'000);
+  EXPECT_GT(big->ApproxBytes(), small->ApproxBytes());
+  // The mask tables alone: contexts x condition sets x words, plus the budget rows.
+  const int64_t words = big->words();
+  EXPECT_GE(big->ApproxBytes(), static_cast<int64_t>(MaskContext::kCount) * words * 4);
 }
 
 TEST(DecoderProperties, ForksEvolveIndependently) {

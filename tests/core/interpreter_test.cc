@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "core/errors.h"
 #include "core/codec.h"
 #include "gtest/gtest.h"
 #include "tests/core/test_util.h"
@@ -443,7 +445,7 @@ TEST(RunTest, TraceHasLinesAssignmentsAndReturns) {
                             {{2, Int(1)}},  {{1, Int(12)}}, {}};
   for (int i = 0; i < 7; ++i) {
     EXPECT_EQ(outcome.trace[i].line, lines[i]) << i;
-    EXPECT_EQ(outcome.trace[i].assigned, assigned[i]) << i;
+    EXPECT_EQ(outcome.trace[i].assigned(), assigned[i]) << i;
     EXPECT_EQ(outcome.trace[i].returned.has_value(), i == 6) << i;
   }
   EXPECT_EQ(outcome.trace[6].returned, std::optional<Value>(Int(12)));
@@ -652,6 +654,137 @@ TEST(RunTest, ProgramsAreReusableAndCopyable) {
     EXPECT_EQ(MustRun(program, {n}).value, Int(n * (n - 1) / 2));
     EXPECT_EQ(MustRun(copy, {n}).value, Int(n * (n - 1) / 2));
   }
+}
+
+
+// An interrupt that returns DeadlineExceeded on its `fail_at`-th call, counting its calls.
+struct CountingInterrupt {
+  int64_t fail_at;
+  std::shared_ptr<int64_t> calls = std::make_shared<int64_t>(0);
+  Interrupt Get() const {
+    return [fail_at = fail_at, calls = calls]() -> absl::Status {
+      if (++*calls >= fail_at) return absl::DeadlineExceededError("deadline (test)");
+      return absl::OkStatus();
+    };
+  }
+};
+
+TEST(RunInterrupt, StopsALongRunWithItsStatus) {
+  auto engine = MakeEngine(TestConfig());
+  // 2n + 3 steps: with n = 10^8 / 2 - 2 it would take 99,999,999 of the 10^8 allowed.
+  const Program program =
+      MustCompile(engine, Start::kFunction, "def/1 = b 0 for/1 c a += b 1 end return b end");
+  RunOptions options;
+  options.max_steps = kMaxStepsLimit;
+  CountingInterrupt interrupt{10};
+  options.interrupt = interrupt.Get();
+  absl::StatusOr<RunOutcome> out = program.Run({kMaxStepsLimit / 2 - 2}, options);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(out.status().message(), "deadline (test)");
+  EXPECT_EQ(*interrupt.calls, 10);  // one call every kRunInterruptSteps steps, then it stops
+  // RunBatch: the interrupt's status as is, no inputs[k] added.
+  CountingInterrupt in_batch{3};
+  options.interrupt = in_batch.Get();
+  absl::StatusOr<std::vector<RunOutcome>> batch =
+      program.RunBatch({{1}, {kMaxStepsLimit / 2 - 2}}, options);
+  EXPECT_EQ(batch.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(FieldPathOf(batch.status()), "");
+  EXPECT_EQ(*in_batch.calls, 3);  // before input 0, before input 1, after 4096 steps of it
+}
+
+TEST(RunInterrupt, IsCalledBetweenInputsAndEveryFewThousandSteps) {
+  auto engine = MakeEngine(TestConfig());
+  const Program program =
+      MustCompile(engine, Start::kFunction, "def/1 = b 0 for/1 c a += b 1 end return b end");
+  RunOptions options;
+  options.max_steps = kMaxStepsLimit;
+  CountingInterrupt never{INT64_MAX};
+  options.interrupt = never.Get();
+  // 2n + 3 steps: n = 10^6 takes 2,000,003 steps, so 2,000,003 / 4096 = 488 calls.
+  const RunOutcome with = MustRun(program, {1'000'000}, options);
+  EXPECT_EQ(*never.calls, 2'000'003 / kRunInterruptSteps);
+  options.interrupt = nullptr;
+  const RunOutcome without = MustRun(program, {1'000'000}, options);
+  EXPECT_EQ(with.status, RunStatus::kOk);
+  EXPECT_EQ(with.value, without.value);
+  EXPECT_EQ(with.steps, without.steps);
+  EXPECT_EQ(with.value, Int(1'000'000));
+  // The step limit is still exact, whether or not it falls on an interrupt's step.
+  options.interrupt = never.Get();
+  for (int64_t max_steps : {int64_t{1}, kRunInterruptSteps - 1, kRunInterruptSteps,
+                            kRunInterruptSteps + 1, 3 * kRunInterruptSteps, int64_t{1'000'000}}) {
+    options.max_steps = max_steps;
+    options.trace = true;
+    const RunOutcome cut = MustRun(program, {1'000'000}, options);
+    EXPECT_EQ(cut.status, RunStatus::kStepLimit) << max_steps;
+    EXPECT_EQ(cut.steps, max_steps);
+    EXPECT_EQ(static_cast<int64_t>(cut.trace.size()), max_steps);
+  }
+  // A batch calls it once before each input, and within each run as above.
+  *never.calls = 0;
+  options.max_steps = kMaxStepsLimit;
+  options.trace = false;
+  absl::StatusOr<std::vector<RunOutcome>> batch = program.RunBatch({{1}, {2}, {3}}, options);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(*never.calls, 3);
+}
+
+TEST(RunTraceCap, CountsEventsOverTheWholeBatch) {
+  auto engine = MakeEngine(TestConfig());
+  // 2n + 3 steps each.
+  const Program program =
+      MustCompile(engine, Start::kFunction, "def/1 = b 0 for/1 c a += b 1 end return b end");
+  RunOptions options;
+  options.trace = true;
+  options.max_trace_events = 2 * 5 + 3 + 2 * 7 + 3;  // exactly inputs 5 and 7
+  absl::StatusOr<std::vector<RunOutcome>> fits = program.RunBatch({{5}, {7}}, options);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ((*fits)[0].trace.size() + (*fits)[1].trace.size(), 30u);
+  // One more event than the cap, in the last run.
+  absl::StatusOr<std::vector<RunOutcome>> over = program.RunBatch({{5}, {8}}, options);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(FieldPathOf(over.status()), "trace");
+  EXPECT_TRUE(Contains(over.status().message(), "cap of 30 events"));
+  EXPECT_TRUE(Contains(over.status().message(), "fewer inputs or a lower max_steps"));
+  // Its message ends so that a caller can append the flag that raises it.
+  EXPECT_FALSE(absl::EndsWith(over.status().message(), "."));
+  EXPECT_EQ(over.status(), Program::TraceCapStatus(30));
+  // A run that ends at max_steps within the cap is a step_limit outcome, not an error.
+  options.max_steps = 30;
+  EXPECT_EQ(MustRun(program, {1000}, options).status, RunStatus::kStepLimit);
+  options.max_steps = 31;
+  EXPECT_EQ(program.Run({1000}, options).status().code(), absl::StatusCode::kResourceExhausted);
+  // Without trace, or with no cap, nothing is counted.
+  options.trace = false;
+  EXPECT_TRUE(program.RunBatch({{1000}, {1000}}, options).ok());
+  options.trace = true;
+  options.max_trace_events = 0;
+  options.max_steps = 100'000;
+  EXPECT_TRUE(program.RunBatch({{1000}, {1000}}, options).ok());
+  options.max_trace_events = -1;
+  EXPECT_EQ(FieldPathOf(program.Run({1}, options).status()), "options.max_trace_events");
+}
+
+TEST(RunTraceCap, ArgumentErrorsComeBeforeAnyWork) {
+  auto engine = MakeEngine(TestConfig());
+  const Program program =
+      MustCompile(engine, Start::kFunction, "def/1 = b 0 for/1 c a += b 1 end return b end");
+  RunOptions options;
+  CountingInterrupt never{INT64_MAX};
+  options.interrupt = never.Get();
+  absl::StatusOr<std::vector<RunOutcome>> bad = program.RunBatch({{1}, {1, 2}}, options);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(bad.status().message(), "inputs[1]"));
+  EXPECT_EQ(*never.calls, 0);
+}
+
+TEST(RunTrace, EventsHoldNoHeapMemory) {
+  static_assert(sizeof(TraceEvent) <= 48);
+  TraceEvent e;
+  EXPECT_TRUE(e.assigned().empty());
+  e.var = 2;
+  e.value = Int(7);
+  EXPECT_EQ(e.assigned(), (Pairs{{2, Int(7)}}));
 }
 
 }  // namespace
