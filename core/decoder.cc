@@ -1,5 +1,6 @@
 #include "core/decoder.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "absl/container/flat_hash_map.h"
@@ -221,6 +222,10 @@ absl::Status DecodeState::Advance(int32_t token) {
 // Precondition: `token` is legal.
 void DecodeState::Apply(int32_t token) {
   if (terminated_) return;  // PAD after EOS changes nothing
+  // Grow within max_len, so that MaxApproxBytes bounds the vector (a legal token always fits).
+  if (tokens_.size() == tokens_.capacity()) {
+    tokens_.reserve(std::min<size_t>(max_len_, std::max<size_t>(16, 2 * tokens_.capacity())));
+  }
   tokens_.push_back(token);
   ApplyAppended(token);
   if ((tokens_.size() & (kCheckpointInterval - 1)) == 0) SaveCheckpoint();
@@ -256,6 +261,14 @@ int64_t DecodeState::ApproxBytes() const {
   bytes += static_cast<int64_t>(checkpoints_.capacity() * sizeof(Checkpoint));
   bytes += static_cast<int64_t>(checkpoint_frames_.capacity() * sizeof(Frame));
   return bytes;
+}
+
+int64_t DecodeState::MaxApproxBytes() const {
+  const int64_t checkpoints = max_len_ / kCheckpointInterval;
+  const int64_t frames = std::max<int64_t>(stack_.size(), kMaxApproxCheckpointFrames);
+  const int64_t grown = sizeof(DecodeState) + int64_t{max_len_} * sizeof(int32_t) +
+                        checkpoints * (sizeof(Checkpoint) + frames * sizeof(Frame));
+  return std::max(grown, ApproxBytes());
 }
 
 // After `token` is appended to tokens_. Keeps pending_ equal to the fewest tokens that

@@ -99,6 +99,11 @@ class DecodeState {
   // Bytes this state holds: itself, its token vector's capacity, its stack if it spilled to
   // the heap, and its checkpoints. Not the engine, which states share (Engine::ApproxBytes).
   int64_t ApproxBytes() const;
+  // About the most ApproxBytes can reach as the state grows to max_len: what a memory budget
+  // reserves for it. Checkpoints are counted at kMaxApproxCheckpointFrames frames (programs
+  // within the default depth limits stay well under it).
+  int64_t MaxApproxBytes() const;
+  static constexpr int kMaxApproxCheckpointFrames = 24;
 
   // Tokens between two checkpoints (a power of two).
   static constexpr int kCheckpointInterval = 128;

@@ -161,12 +161,14 @@ int main(int argc, char** argv) {
                            {"live_sessions", absl::StrCat(store.size())}});
   service.BeginDrain();
   if (health != nullptr) health->SetServingStatus(false);
-  server->Shutdown(absl::ToChronoTime(absl::Now() + flags.drain_deadline));
+  const absl::Time drain_end = absl::Now() + flags.drain_deadline;
+  server->Shutdown(absl::ToChronoTime(drain_end));  // cancels what still runs at drain_end
   server->Wait();
   // The last responses of a finished stream may still sit unread in a client's socket buffer.
   // Exiting at once can close the connection with a reset, which makes the client's kernel
   // drop them, so give readers a moment before the sockets close.
-  absl::SleepFor(std::min(absl::Milliseconds(500), flags.drain_deadline));
+  // Within the drain deadline, which the process keeps.
+  absl::SleepFor(std::clamp(drain_end - absl::Now(), absl::ZeroDuration(), absl::Milliseconds(500)));
   astcd::server::LogEvent("info", "stopped");
   return 0;
 }

@@ -376,6 +376,7 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
   options.max_source_bytes = options_.max_source_bytes;
   std::vector<TokenizeResult> results;
   for (const std::string& source : req.sources()) {
+    if (absl::Status s = call.Alive(); !s.ok()) return s;
     results.push_back(astcd::Tokenize(*engine, source, options));
   }
   std::vector<std::string> ids(results.size());
@@ -488,7 +489,14 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
   }
   std::vector<std::vector<int64_t>> inputs;
   for (const v1::ArgTuple& t : req.inputs()) inputs.emplace_back(t.args().begin(), t.args().end());
+  options.max_trace_events = options_.max_trace_events;
+  options.interrupt = [&call] { return call.Alive(); };
   absl::StatusOr<std::vector<RunOutcome>> outcomes = program->RunBatch(inputs, options);
+  if (!outcomes.ok() && FieldPathOf(outcomes.status()) == "trace") {
+    std::optional<FieldError> error = GetFieldError(outcomes.status());
+    error->description = absl::StrCat(error->description, " (the server's --max-trace-events)");
+    return FieldStatus(outcomes.status().code(), *std::move(error));
+  }
   if (!outcomes.ok()) return outcomes.status();
   for (const RunOutcome& o : *outcomes) {
     if (options_.metrics != nullptr) options_.metrics->RunOutcome(o.status);
@@ -693,6 +701,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // Decodes samples [offset, offset + count) of input i and queues their results.
   absl::Status DecodeChunk(int i, int offset, int count) {
     DecodeOptions options = options_;
+    options.interrupt = [this] { return Interrupted(); };
     options.n = count;
     options.sample_offset = options_.sample_offset + offset;
     options.input_offset = i;

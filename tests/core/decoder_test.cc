@@ -308,6 +308,21 @@ TEST(DecoderSizes, StateBytesGrowWithTokensAndCheckpoints) {
   EXPECT_EQ(internal::DecoderAccess::NumCheckpoints(state), 0u);
 }
 
+TEST(DecoderSizes, MaxBytesBoundTheStateAllTheWayToMaxLen) {
+  auto engine = LongEngine();
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    DecodeState state = MustInit(engine, Start::kModule, "", 3000);
+    const int64_t reserved = state.MaxApproxBytes();
+    Rng rng(seed);
+    while (!state.terminated()) {
+      RandomTokens(state, rng, 1);
+      ASSERT_LE(state.ApproxBytes(), reserved) << "after " << state.num_tokens() << " tokens";
+    }
+    // A fork reserves the same, and the reservation does not grow as tokens come.
+    EXPECT_EQ(Fork(state).MaxApproxBytes(), reserved);
+  }
+}
+
 TEST(DecoderSizes, EngineBytesCountItsTables) {
   auto small = MakeEngine();
   DecodeConfig wide;
