@@ -9,6 +9,7 @@
 //                           astcd::Decode of n=64 programs from the MODULE root, tokens/s
 //   Decode/default/uniform/render:0/interrupt
 //                           the same with an interrupt that reads the clock (a deadline check)
+//   Rollback/long/<k>       Rollback(k) of a ~60,000-token state; checkpoint bytes per token
 //   Run/loop                Program::Run of a 2,000,003-step `for` loop: the run loop, ns/step
 //   Run/call                Program::Run of a one-statement function: the per-call cost
 //   Run/*/interrupt         the same with an interrupt that reads the clock
@@ -243,6 +244,66 @@ void BM_Decode(benchmark::State& st, const Corpus* c, const char* kind, bool ren
       static_cast<double>(tokens) / kDecodeN, benchmark::Counter::kAvgIterations);
 }
 
+// --- 5b. Rollback -----------------------------------------------------------------------------
+// Rollback(k) of a long state (a walk that prefers tokens that keep the program open, to about
+// 60,000 tokens), on a copy made with the timer paused. Counters: the state's length, and the
+// checkpoints' bytes per token (ApproxBytes less the state itself and its token vector).
+
+const DecodeState& LongState() {
+  static const DecodeState* state = [] {
+    DecodeConfig config;
+    config.allow_loops = true;
+    config.max_functions = 16;
+    config.max_block_stmts = 16;
+    config.max_control_depth = 4;
+    std::shared_ptr<const Engine> engine = Check(Engine::Create(config), "Engine::Create");
+    InitRequest req;
+    req.start = Start::kModule;
+    req.max_len = 60'000;
+    auto* s = new DecodeState(Check(InitState(engine, req), "InitState"));
+    Rng rng(17);
+    absl::InlinedVector<uint32_t, 64> mask(engine->words());
+    const Vocabulary& vocab = engine->vocab();
+    std::vector<int32_t> legal, open;
+    while (!s->terminated()) {
+      s->FillMask(mask.data());
+      legal.clear();
+      open.clear();
+      for (int id = 0; id < vocab.size(); ++id) {
+        if (!((mask[id >> 5] >> (id & 31)) & 1u)) continue;
+        legal.push_back(id);
+        const NodeKind node = vocab.info(id).node;
+        if (node != NodeKind::kEnd && node != NodeKind::kEos) open.push_back(id);
+      }
+      const std::vector<int32_t>& from = open.empty() ? legal : open;
+      Check(s->Advance(from[rng.Below(from.size())]), "long walk");
+    }
+    return s;
+  }();
+  return *state;
+}
+
+void BM_Rollback(benchmark::State& st) {
+  const DecodeState& state = LongState();
+  const int k = std::min(static_cast<int>(st.range(0)), state.num_tokens());
+  for (auto _ : st) {
+    st.PauseTiming();
+    DecodeState copy = state;
+    st.ResumeTiming();
+    Check(Rollback(copy, k), "Rollback");
+    benchmark::DoNotOptimize(copy);
+    st.PauseTiming();
+    { DecodeState drop = std::move(copy); }
+    st.ResumeTiming();
+  }
+  const int64_t own = static_cast<int64_t>(sizeof(DecodeState)) +
+                      static_cast<int64_t>(state.tokens().capacity() * sizeof(int32_t));
+  st.counters["tokens"] = state.num_tokens();
+  st.counters["checkpoint_B/token"] =
+      static_cast<double>(state.ApproxBytes() - own) / state.num_tokens();
+  st.counters["state_B/token"] = static_cast<double>(state.ApproxBytes()) / state.num_tokens();
+}
+
 // --- 6. Run -----------------------------------------------------------------------------------
 // Program::Run of `def func(a): b = 0; for c in range(a): b += 1; return b`: with a = 10^6 it
 // takes 2,000,003 steps (the loop: ns/step); with a = 0, 3 steps (the per-call cost).
@@ -325,14 +386,15 @@ int main(int argc, char** argv) {
       for (bool render : {false, true}) {
         benchmark::RegisterBenchmark(
             ("Decode/" + c.name + "/" + kind + "/render:" + (render ? "1" : "0")).c_str(),
-            BM_Decode, &c, kind, render);
+            BM_Decode, &c, kind, render, false);
       }
     }
   }
   benchmark::RegisterBenchmark("Decode/default/uniform/render:0/interrupt", BM_Decode,
                                &corpora[0], "uniform", false, true);
-  benchmark::RegisterBenchmark("Run/loop", BM_Run, int64_t{1'000'000});
-  benchmark::RegisterBenchmark("Run/call", BM_Run, int64_t{0});
+  benchmark::RegisterBenchmark("Rollback/long", BM_Rollback)->Arg(1)->Arg(100)->Arg(60'000);
+  benchmark::RegisterBenchmark("Run/loop", BM_Run, int64_t{1'000'000}, false);
+  benchmark::RegisterBenchmark("Run/call", BM_Run, int64_t{0}, false);
   benchmark::RegisterBenchmark("Run/loop/interrupt", BM_Run, int64_t{1'000'000}, true);
   benchmark::RegisterBenchmark("Run/call/interrupt", BM_Run, int64_t{0}, true);
   benchmark::RunSpecifiedBenchmarks();

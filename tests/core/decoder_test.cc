@@ -2,6 +2,8 @@
 // rules and the batch API's all-or-nothing behaviour.
 #include "core/decoder.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "core/decoder_impl.h"
@@ -334,6 +336,60 @@ TEST(DecoderSizes, EngineBytesCountItsTables) {
   // The mask tables alone: contexts x condition sets x words, plus the budget rows.
   const int64_t words = big->words();
   EXPECT_GE(big->ApproxBytes(), static_cast<int64_t>(MaskContext::kCount) * words * 4);
+}
+
+// The heap in use, as glibc counts it.
+int64_t HeapInUse() { return static_cast<int64_t>(mallinfo2().uordblks); }
+
+TEST(DecoderSizes, StateBytesAreWithinTwiceTheHeapTheyTake) {
+  auto engine = LongEngine();
+  constexpr int kStates = 64;
+  std::vector<DecodeState> states;
+  states.reserve(kStates);  // the vector's own buffer is outside the measurement
+  const int64_t before = HeapInUse();
+  for (int i = 0; i < kStates; ++i) {
+    states.push_back(MustInit(engine, Start::kModule, "", 3000));
+    Rng rng(100 + i);
+    RandomTokens(states.back(), rng, 200 + 40 * i);  // up to ~2,700 tokens
+  }
+  const int64_t truth = HeapInUse() - before;
+  int64_t estimate = 0;
+  for (const DecodeState& s : states) {
+    estimate += s.ApproxBytes() - static_cast<int64_t>(sizeof(DecodeState));  // inline: counted
+  }
+  EXPECT_GT(truth, 0);
+  RecordProperty("state_estimate", std::to_string(estimate));
+  RecordProperty("state_heap", std::to_string(truth));
+  EXPECT_LE(estimate, 2 * truth) << "estimate " << estimate << ", heap " << truth;
+  EXPECT_GE(2 * estimate, truth) << "estimate " << estimate << ", heap " << truth;
+  // Forks copy exactly: capacity equals size.
+  const int64_t before_forks = HeapInUse();
+  std::vector<DecodeState> forks;
+  forks.reserve(kStates);
+  const int64_t reserved = HeapInUse() - before_forks;
+  for (const DecodeState& s : states) forks.push_back(Fork(s));
+  const int64_t fork_truth = HeapInUse() - before_forks - reserved;
+  int64_t fork_estimate = 0;
+  for (const DecodeState& s : forks) {
+    fork_estimate += s.ApproxBytes() - static_cast<int64_t>(sizeof(DecodeState));
+  }
+  EXPECT_LE(fork_estimate, 2 * fork_truth);
+  EXPECT_GE(2 * fork_estimate, fork_truth);
+}
+
+TEST(DecoderSizes, EngineBytesAreWithinTwiceTheHeapItTakes) {
+  for (const Case& c : Cases()) {
+    SCOPED_TRACE(c.name);
+    const int64_t before = HeapInUse();
+    auto engine = Engine::Create(c.config);
+    ASSERT_TRUE(engine.ok());
+    const int64_t truth = HeapInUse() - before;
+    const int64_t estimate = (*engine)->ApproxBytes();
+    RecordProperty(std::string(c.name) + "_engine_estimate", std::to_string(estimate));
+    RecordProperty(std::string(c.name) + "_engine_heap", std::to_string(truth));
+    EXPECT_LE(estimate, 2 * truth) << "estimate " << estimate << ", heap " << truth;
+    EXPECT_GE(2 * estimate, truth) << "estimate " << estimate << ", heap " << truth;
+  }
 }
 
 TEST(DecoderProperties, ForksEvolveIndependently) {
