@@ -101,7 +101,7 @@ class DecodeState {
   int64_t ApproxBytes() const;
 
   // Tokens between two checkpoints (a power of two).
-  static constexpr int kCheckpointInterval = 128;
+  static constexpr int kCheckpointInterval = 256;
 
  private:
   friend absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine>, const InitRequest&);
