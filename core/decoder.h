@@ -106,7 +106,7 @@ class DecodeState {
   static constexpr int kMaxApproxCheckpointFrames = 24;
 
   // Tokens between two checkpoints (a power of two).
-  static constexpr int kCheckpointInterval = 128;
+  static constexpr int kCheckpointInterval = 256;
 
  private:
   friend absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine>, const InitRequest&);

@@ -61,11 +61,11 @@ static_assert(FieldIndex(NodeKind::kIf, "test") == kTest &&
 
 // The step count at which a run must look up from its loop: max_steps, the trace cap (when it
 // is below max_steps) or the next interrupt, whichever comes first.
-inline int64_t NextLimit(int64_t steps, int64_t max_steps, bool capped, int64_t trace_budget,
-                         bool interruptible) {
+inline int64_t NextLimit(int64_t max_steps, bool capped, int64_t trace_budget,
+                         bool interruptible, int64_t next_interrupt) {
   int64_t limit = max_steps;
   if (capped && trace_budget < limit) limit = trace_budget;
-  if (interruptible && steps + kRunInterruptSteps < limit) limit = steps + kRunInterruptSteps;
+  if (interruptible && next_interrupt < limit) limit = next_interrupt;
   return limit;
 }
 
@@ -499,7 +499,8 @@ absl::Status Program::CheckArgs(absl::Span<const int64_t> args) const {
 
 absl::StatusOr<RunOutcome> Program::RunWithin(absl::Span<const int64_t> args,
                                               const RunOptions& options,
-                                              int64_t trace_budget) const {
+                                              int64_t trace_budget,
+                                              int64_t* interrupt_credit) const {
   if (absl::Status s = ValidateRunOptions(options); !s.ok()) return s;
   if (static_cast<int>(args.size()) != arity_) return CheckArgs(args);
   Value vars[kMaxVars];
@@ -526,7 +527,9 @@ absl::StatusOr<RunOutcome> Program::RunWithin(absl::Span<const int64_t> args,
   // path (AtLimit), which calls the interrupt or reports the trace cap.
   const bool capped = trace && trace_budget >= 0 && trace_budget < max_steps;
   const bool interruptible = static_cast<bool>(options.interrupt);
-  int64_t limit = NextLimit(0, max_steps, capped, trace_budget, interruptible);
+  // The step count at which the interrupt is next called.
+  int64_t next_interrupt = interrupt_credit != nullptr ? *interrupt_credit : kRunInterruptSteps;
+  int64_t limit = NextLimit(max_steps, capped, trace_budget, interruptible, next_interrupt);
   int64_t line = 0;
   size_t pc = 0;
   __int128 result = 0;  // of an arithmetic op, checked against value_range
@@ -546,7 +549,8 @@ absl::StatusOr<RunOutcome> Program::RunWithin(absl::Span<const int64_t> args,
         if (steps == limit) {
           if (steps == max_steps) goto step_limit;
           if (absl::Status s = AtLimit(options, steps, capped, trace_budget); !s.ok()) return s;
-          limit = NextLimit(steps, max_steps, capped, trace_budget, interruptible);
+          next_interrupt = steps + kRunInterruptSteps;
+          limit = NextLimit(max_steps, capped, trace_budget, interruptible, next_interrupt);
         }
         ++steps;
         if (trace) out.trace.push_back(TraceEvent{static_cast<int>(line), -1, {}, std::nullopt});
@@ -690,7 +694,8 @@ absl::StatusOr<RunOutcome> Program::RunWithin(absl::Span<const int64_t> args,
         if (steps == limit) {
           if (steps == max_steps) goto step_limit;
           if (absl::Status s = AtLimit(options, steps, capped, trace_budget); !s.ok()) return s;
-          limit = NextLimit(steps, max_steps, capped, trace_budget, interruptible);
+          next_interrupt = steps + kRunInterruptSteps;
+          limit = NextLimit(max_steps, capped, trace_budget, interruptible, next_interrupt);
         }
         ++steps;
         if (trace) {
@@ -728,6 +733,7 @@ step_limit:
 
 done:
   out.steps = steps;
+  if (interrupt_credit != nullptr) *interrupt_credit = next_interrupt - steps;
   if (out.status != RunStatus::kOk) out.value = Value::None();
   if (options.locals) {
     for (int v = 0; v < kMaxVars; ++v) {
@@ -747,12 +753,21 @@ absl::StatusOr<std::vector<RunOutcome>> Program::RunBatch(
   }
   const bool capped = options.trace && options.max_trace_events > 0;
   int64_t events = 0;  // recorded so far, over the batch
+  // Steps left before the next call of the interrupt, over the batch: an input counts as one,
+  // so that many short runs call it as rarely as one long run.
+  int64_t credit = 0;
   std::vector<RunOutcome> outcomes;
   outcomes.reserve(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k) {
-    if (absl::Status s = Poll(options.interrupt); !s.ok()) return s;
-    absl::StatusOr<RunOutcome> outcome =
-        RunWithin(inputs[k], options, capped ? options.max_trace_events - events : -1);
+    if (options.interrupt) {
+      if (credit <= 0) {
+        if (absl::Status s = options.interrupt(); !s.ok()) return s;
+        credit = kRunInterruptSteps;
+      }
+      --credit;
+    }
+    absl::StatusOr<RunOutcome> outcome = RunWithin(
+        inputs[k], options, capped ? options.max_trace_events - events : -1, &credit);
     if (!outcome.ok()) {
       return outcome.status();  // the trace cap, or the interrupt's status
     }

@@ -48,8 +48,10 @@
 // that would record more fails with ResourceExhausted naming the field "trace".
 //
 // Interrupts (core/interrupt.h). Run calls RunOptions::interrupt every kRunInterruptSteps
-// steps (never when it is empty); RunBatch also calls it before each input. A status that is
-// not OK from it stops the call, which returns that status unchanged. The check costs nothing
+// steps (never when it is empty). RunBatch calls it before its first input and then every
+// kRunInterruptSteps steps over the whole batch, counting each input as one more step, so that
+// 1024 short inputs cost a call or two and not 1024. A status that is not OK from it stops the
+// call, which returns that status unchanged. The check costs nothing
 // on the run loop's path: the step counter is compared with one limit, the nearest of
 // max_steps, the next interrupt and the trace cap, as it was compared with max_steps alone.
 #ifndef ASTCD_CORE_INTERPRETER_H_
@@ -134,8 +136,9 @@ struct RunOptions {
   // per step); 0: no cap. A call that would record more fails with ResourceExhausted, field
   // "trace" (see TraceCapStatus).
   int64_t max_trace_events = 0;
-  // Called every kRunInterruptSteps steps and before each input of a batch; a status that is
-  // not OK stops the call and is returned as its status (core/interrupt.h). Empty: never.
+  // Called every kRunInterruptSteps steps (in a batch: before the first input, then every
+  // kRunInterruptSteps steps and inputs); a status that is not OK stops the call and is
+  // returned as its status (core/interrupt.h). Empty: never.
   Interrupt interrupt;
 };
 
@@ -209,11 +212,11 @@ class Program {
   absl::StatusOr<RunOutcome> Run(absl::Span<const int64_t> args,
                                  const RunOptions& options = {}) const {
     return RunWithin(args, options,
-                     options.max_trace_events > 0 ? options.max_trace_events : -1);
+                     options.max_trace_events > 0 ? options.max_trace_events : -1, nullptr);
   }
   // Checks the options and every tuple (an argument error names inputs[k] and args[i]), then
-  // runs each tuple in turn, calling options.interrupt before each. max_trace_events caps the
-  // events of all the runs together.
+  // runs each tuple in turn (options.interrupt: see the header comment). max_trace_events caps
+  // the events of all the runs together.
   absl::StatusOr<std::vector<RunOutcome>> RunBatch(absl::Span<const std::vector<int64_t>> inputs,
                                                    const RunOptions& options = {}) const;
 
@@ -226,9 +229,12 @@ class Program {
   Program();
   friend class ProgramCompiler;
 
-  // Run, with at most `trace_budget` events to record (or -1: no cap).
+  // Run, with at most `trace_budget` events to record (or -1: no cap). `interrupt_credit`, if
+  // not null, is the steps left before the next call of the interrupt, in and out (a batch's
+  // count); null: kRunInterruptSteps.
   absl::StatusOr<RunOutcome> RunWithin(absl::Span<const int64_t> args,
-                                       const RunOptions& options, int64_t trace_budget) const;
+                                       const RunOptions& options, int64_t trace_budget,
+                                       int64_t* interrupt_credit) const;
   absl::Status CheckArgs(absl::Span<const int64_t> args) const;
 
   std::vector<interpreter_internal::Instr> code_;

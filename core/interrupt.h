@@ -1,9 +1,9 @@
 // Interrupts: how a caller stops a long core call (a deadline, a cancellation, a drain).
 //
 // A long call (Program::Run and RunBatch, Decode) takes an Interrupt in its options and calls
-// it at a bounded interval of its own work: every kRunInterruptSteps steps of a run, between the
-// inputs of a batch, every kDecodeInterruptTokens tokens of a Decode worker and before each of
-// its samples. An empty Interrupt means "never": nothing is called. When the Interrupt returns a
+// it at a bounded interval of its own work: every kRunInterruptSteps steps of a run or of a
+// RunBatch (where an input counts as one more step), and every kDecodeInterruptTokens tokens
+// of a Decode worker (where a sample begun counts as one more token). An empty Interrupt means "never": nothing is called. When the Interrupt returns a
 // status that is not OK, the call stops and returns that status as its own, unchanged (no field
 // is added), and its partial work is dropped. The server returns DeadlineExceeded, Cancelled or
 // Unavailable from it.

@@ -689,7 +689,7 @@ TEST(RunInterrupt, StopsALongRunWithItsStatus) {
       program.RunBatch({{1}, {kMaxStepsLimit / 2 - 2}}, options);
   EXPECT_EQ(batch.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(FieldPathOf(batch.status()), "");
-  EXPECT_EQ(*in_batch.calls, 3);  // before input 0, before input 1, after 4096 steps of it
+  EXPECT_EQ(*in_batch.calls, 3);  // before input 0, then twice every 4096 steps (input 1's)
 }
 
 TEST(RunInterrupt, IsCalledBetweenInputsAndEveryFewThousandSteps) {
@@ -720,13 +720,20 @@ TEST(RunInterrupt, IsCalledBetweenInputsAndEveryFewThousandSteps) {
     EXPECT_EQ(cut.steps, max_steps);
     EXPECT_EQ(static_cast<int64_t>(cut.trace.size()), max_steps);
   }
-  // A batch calls it once before each input, and within each run as above.
+  // A batch calls it before its first input, then every kRunInterruptSteps steps over the
+  // batch, an input counting as one: 2,000 inputs of 2n + 3 = 5 steps are 12,000 units.
   *never.calls = 0;
   options.max_steps = kMaxStepsLimit;
   options.trace = false;
-  absl::StatusOr<std::vector<RunOutcome>> batch = program.RunBatch({{1}, {2}, {3}}, options);
+  std::vector<std::vector<int64_t>> inputs(2000, std::vector<int64_t>{1});
+  absl::StatusOr<std::vector<RunOutcome>> batch = program.RunBatch(inputs, options);
   ASSERT_TRUE(batch.ok()) << batch.status();
-  EXPECT_EQ(*never.calls, 3);
+  EXPECT_EQ(*never.calls, 1 + (12'000 - 1) / kRunInterruptSteps);
+  // And a long run within a batch is checked as a run alone is.
+  *never.calls = 0;
+  batch = program.RunBatch({{1}, {1'000'000}}, options);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(*never.calls, 1 + (6 + 2'000'004 - 1) / kRunInterruptSteps);
 }
 
 TEST(RunTraceCap, CountsEventsOverTheWholeBatch) {
