@@ -44,7 +44,7 @@ const FlagSpec kServerFlags[] = {
     {"max-session-bytes", "1073741824", IntRange{&ServerFlags::max_session_bytes, kMiB, kTiB},
      "memory budget of live sessions: token histories, checkpoints and pinned engines (1 GiB)"},
     {"session-ttl", "10m",
-     DurationRange{&ServerFlags::session_ttl, absl::Seconds(1), absl::Hours(24 * 7)},
+     DurationRange{&ServerFlags::session_ttl, absl::Milliseconds(100), absl::Hours(24 * 7)},
      "idle sessions expire after this"},
     {"max-batch", "1024", IntRange{&ServerFlags::max_batch, 1, 65536},
      "sessions, requests, programs or inputs per call"},
