@@ -1169,10 +1169,12 @@ def decode_cancel(c):
 
 row("Decode: n=4096, max_len 65536, cancelled after the first result", "default", decode_cancel,
     CA, None, probe=(3.0, 256))
-row("Tokenize: 40 sources of 1 MiB under a 0.3 s deadline", "default", unary(
-    "Tokenize", lambda c: pb.TokenizeRequest(sources=[
-        ("x = a\n" * (MB // 6))] * 40, start=pb.START_BLOCK, config=WIDE), timeout=0.3),
-    DE, None, probe=(2.0, 256))
+# 60 valid sources of 65000 tokens each (about 53 MB, under the 64 MiB request limit): every
+# byte must be read, about 2 s of CPU in all.
+row("Tokenize: 60 sources of 65000 tokens under a 0.5 s deadline", "default", unary(
+    "Tokenize", lambda c: pb.TokenizeRequest(sources=[long_source()] * 60, config=WIDE,
+                                             partial=True, max_len=65536), timeout=0.5),
+    DE, None, probe=(1.2, 256))
 
 
 def never_read(c):
