@@ -166,6 +166,12 @@ class Server:
         grpc.channel_ready_future(self.channel).result(timeout=30)
         self.stub = pbg.DecoderStub(self.channel)
         self.error = None
+        names = {t.id: t.name for t in self.stub.GetVocabulary(
+            pb.GetVocabularyRequest(), timeout=T, metadata=self.md).tokens}
+        assert [names[i] for i in (PAD, EOS, DEF1, DEF2, ASSIGN, IF, RETURN, PASS, END, PLUS, A,
+                                   B, ONE)] == ["<pad>", "<eos>", "def/1", "def/2", "=", "if",
+                                                "return", "pass", "end", "+", "a", "b", "1"]
+        assert len(names) == VOCAB_SIZE, len(names)
         if self.watched:
             self.make_watched()
         self.baseline = self.rss()["VmRSS"]
