@@ -5,8 +5,10 @@ Drives every error case we know through the real astcd-server, reads the BadRequ
 (from the grpc-status-details-bin trailer, or a Step's status) and resolves its path
 ("requests[1].prefix_tokens[4]", "config.const_range.lo") against the request message's
 descriptor: each name a field (or, last, a oneof) of the message it is in, indices only on
-repeated fields. Two names are not request fields, as docs/api.md says: the session cap names
-`sessions`, and a bad `authorization` header names that metadata key.
+repeated fields. A few names are not request fields, as docs/api.md says: the session cap and
+budget name `sessions`, the Decode stream cap `streams`, a response over --max-response-bytes
+`response`, and a bad `authorization` header names that metadata key
+(tests/server/hostile_test.py drives the capacity refusals).
 
 usage: error_fields_test.py ASTCD_SERVER PYTHON_STUBS_DIR
 """
@@ -26,7 +28,9 @@ from astcd.v1 import astcd_pb2_grpc as pbg  # noqa: E402
 from google.protobuf.descriptor import FieldDescriptor  # noqa: E402
 from google.rpc import error_details_pb2, status_pb2  # noqa: E402
 
-NOT_REQUEST_FIELDS = {"sessions", "authorization"}
+# Pseudo-fields of the capacity refusals (issue #12): the session cap and budget, the Decode
+# streams running at once, and a unary response over --max-response-bytes.
+NOT_REQUEST_FIELDS = {"sessions", "streams", "response", "authorization"}
 IA, FP, NF, RE, UA = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                       grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED,
                       grpc.StatusCode.UNAUTHENTICATED)
