@@ -8,7 +8,8 @@
 //   out but their children kept, match patterns and the insides of f-strings are left out,
 //   and the children of each node are listed in source order, as the oracle lists CPython's.
 //   --tree prints the whole tree as an indented S-expression instead (for debugging); --quiet
-//   only "OK <nodes> nodes" (for timing: the dumps recurse, so very deep trees overflow them).
+//   only "OK <nodes> nodes" (for timing). The dumps recurse, over trees that ParsePython keeps
+//   within kMaxNesting levels.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
