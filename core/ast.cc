@@ -1,5 +1,11 @@
 #include "core/ast.h"
 
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/errors.h"
+
 namespace astcd {
 
 void AstNode::Append(AstNode* child) {
@@ -35,6 +41,24 @@ AstNode* Arena::NewHole(Hole hole) {
   node->hole = hole;
   node->is_hole = true;
   return node;
+}
+
+absl::Status CheckAstDepth(const Ast& ast) {
+  if (ast.root == nullptr) return absl::OkStatus();
+  // Without recursion: this is what guards the walks that recurse.
+  std::vector<std::pair<const AstNode*, int>> stack = {{ast.root, 0}};
+  while (!stack.empty()) {
+    const auto [node, depth] = stack.back();
+    stack.pop_back();
+    if (depth > kMaxNesting) {
+      return FieldStatus(absl::StatusCode::kInvalidArgument, "ast",
+                         absl::StrCat("nests deeper than ", kMaxNesting, " levels"));
+    }
+    for (const AstNode* c = node->first_child; c != nullptr; c = c->next) {
+      stack.emplace_back(c, depth + 1);
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace astcd

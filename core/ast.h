@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
+
 #include "core/config.h"
 #include "core/grammar.h"
 
@@ -54,6 +56,11 @@ struct Ast {
   std::unique_ptr<Arena> arena = std::make_unique<Arena>();
   AstNode* root = nullptr;  // kModule, kDef, kBody or an expression
 };
+
+// InvalidArgument (field "ast") when a node lies deeper than kMaxNesting below the root. The
+// printer, the encoder and the interpreter's compiler recurse over an AST: an AST built from
+// tokens is as shallow as its config's depths, but one built by hand is checked first.
+absl::Status CheckAstDepth(const Ast& ast);
 
 }  // namespace astcd
 

@@ -415,6 +415,7 @@ Ast BuildAst(const Vocabulary& vocab, Start start, int arity, bool complete,
 }  // namespace internal
 
 std::string AstToSource(const Ast& ast) {
+  if (absl::Status s = CheckAstDepth(ast); !s.ok()) return absl::StrCat("<", s.message(), ">");
   std::string out;
   Printer printer(&out);
   const AstNode* root = ast.root;
@@ -449,12 +450,14 @@ std::string AstToSource(const Ast& ast) {
 }
 
 std::string AstToSexpr(const Ast& ast) {
+  if (absl::Status s = CheckAstDepth(ast); !s.ok()) return absl::StrCat("<", s.message(), ">");
   std::string out;
   Sexpr(ast.root, 0, &out);
   return out;
 }
 
 absl::StatusOr<std::vector<int32_t>> AstToTokens(const Vocabulary& vocab, const Ast& ast) {
+  if (absl::Status s = CheckAstDepth(ast); !s.ok()) return s;
   std::vector<int32_t> tokens;
   if (absl::Status s = Encode(vocab, ast.root, &tokens); !s.ok()) return s;
   if (ast.start != Start::kModule) tokens.push_back(Vocabulary::eos_id());

@@ -30,7 +30,9 @@ absl::StatusOr<Ast> TokensToAst(const std::shared_ptr<const Engine>& engine, Sta
 absl::StatusOr<Ast> StateToAst(const DecodeState& state, bool partial);
 
 // Python source with 4-space indents and only the parentheses the AST needs. Placeholders
-// print as <expr>, <stmt>, <name> or <def>. A statement root ends with a newline.
+// print as <expr>, <stmt>, <name> or <def>. A statement root ends with a newline. An AST that
+// CheckAstDepth (core/ast.h) refuses prints as its error in angle brackets, here and in
+// AstToSexpr; AstToTokens returns it.
 std::string AstToSource(const Ast& ast);
 
 // The AST as CPython would build it, as an S-expression (docs/language.md, "S-expressions"):

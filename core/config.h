@@ -57,6 +57,12 @@ struct DecodeConfig {
 // The fields' names in table order: "arities", "max_block_stmts", ...
 absl::Span<const absl::string_view> DecodeConfigFieldNames();
 
+// Nesting in any tree astcd builds or walks (a parse tree, an AST): deeper input is refused
+// before it is walked, so that recursion fits the smallest thread stack the server runs on
+// (docs/language.md, section 10). Chains built in a loop (elif, a + a + ...) count one level a
+// link. The language itself needs far less: max_expr_depth <= 16, max_control_depth <= 8.
+inline constexpr int kMaxNesting = 100;
+
 // Limits on a request's token budget.
 inline constexpr int kDefaultMaxLen = 128;
 inline constexpr int kMaxLenLimit = 1 << 16;

@@ -380,6 +380,7 @@ absl::StatusOr<Program> Program::Compile(const Ast& ast, const DecodeConfig& con
   if (ast.root == nullptr || !ast.complete) {
     return absl::InvalidArgumentError("the AST is incomplete; only whole programs run");
   }
+  if (absl::Status s = CheckAstDepth(ast); !s.ok()) return s;  // the compiler recurses
   Program program;
   program.lo_ = config.value_range.first;
   program.hi_ = config.value_range.second;

@@ -170,9 +170,10 @@ class Program {
   //   parameters named func (entry, if given, must be 0).
   // InvalidArgument for an incomplete AST, a tree that is not a well-formed program of the
   // language (a hole, a node in the wrong place, a variable outside a..z, break/continue
-  // outside a loop), or a bad entry index: checked last, and the only error whose field
-  // (core/errors.h) is `entry`. Unbound variables are not checked here: reading one is
-  // invalid_program at run time, as in CPython.
+  // outside a loop), a tree deeper than kMaxNesting (CheckAstDepth, field `ast`), or a bad
+  // entry index: checked last, and the only error whose field (core/errors.h) is `entry`.
+  // Unbound variables are not checked here: reading one is invalid_program at run time, as in
+  // CPython.
   //
   // Lines: statements carry AstNode::line. If any statement of the AST has line 0, Compile
   // prints the AST once (AstToSource) to fill them in; that writes the AST's `line` fields,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "core/config.h"
 
 namespace astcd {
 
@@ -88,6 +89,9 @@ struct PySyntaxError {
   std::string message;  // CPython-like: "invalid syntax", "expected ':'", "'(' was never closed"
   int line = 0;
   int column = 0;
+  // Not a SyntaxError: the source nests deeper than kMaxNesting, and is refused so that no
+  // walk over its tree can run out of stack. CPython may well accept it.
+  bool too_deep = false;
 };
 
 struct PyParseResult {
@@ -96,10 +100,10 @@ struct PyParseResult {
   PySyntaxError error;
 };
 
-// Limits that keep hostile input bounded: the parser refuses nesting deeper than this
-// (expressions and statements together) with "too many nested parentheses or expressions".
-inline constexpr int kPyMaxNesting = 200;
-
+// The parser refuses nesting deeper than kMaxNesting (core/config.h) with too_deep set: each
+// bracket, operator and block it recurses into is a level, and so is each link of a chain it
+// builds in a loop (elif, a + a + ..., a.b.c, f()()). The tree it returns is at most
+// kMaxNesting + 2 nodes high (the Module and a FunctionDef above the levels counted).
 // Parses a whole module. With `partial`, an input that ends inside a construct (an open block,
 // a binary operator missing its right operand, an unclosed bracket) is accepted and the open
 // parts are marked as described above; without it, that is a syntax error.

@@ -61,6 +61,7 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -167,12 +168,33 @@ class Parser {
       if (result.error.message.empty()) result.error.message = "invalid syntax";
       return result;
     }
+    if (const PyNode* deep = TooDeep(module)) {
+      FailDeep(deep->line, deep->column);
+      result.error = err_;
+      return result;
+    }
     result.ok = true;
     result.module = module;
     return result;
   }
 
  private:
+  // The first node (in preorder) deeper than kMaxNesting below the module, or null. The guards
+  // above bound the parser's own recursion; this bounds the tree's height exactly (a chain's
+  // first operand can be deep itself), without recursing.
+  static const PyNode* TooDeep(const PyNode* module) {
+    std::vector<std::pair<const PyNode*, int>> stack = {{module, 0}};
+    while (!stack.empty()) {
+      const auto [node, depth] = stack.back();
+      stack.pop_back();
+      if (depth > kMaxNesting) return node;
+      for (const auto* list : {&node->extra, &node->orelse, &node->body, &node->kids}) {
+        for (auto it = list->rbegin(); it != list->rend(); ++it) stack.emplace_back(*it, depth + 1);
+      }
+    }
+    return nullptr;
+  }
+
   // ---- Tokens -------------------------------------------------------------------------------
 
   const PyToken& Tok(size_t ahead) const {
@@ -273,6 +295,13 @@ class Parser {
     return nullptr;
   }
   std::nullptr_t Invalid() { return Fail("invalid syntax", Cur()); }
+  // Too deep for astcd, not a syntax error: py_ast.h, PySyntaxError::too_deep.
+  std::nullptr_t FailDeep(int line, int column) {
+    if (!failed_) err_.too_deep = true;
+    return FailAt(absl::StrCat("the source nests deeper than ", kMaxNesting,
+                               " levels (brackets, operators, blocks, elif branches)"),
+                  line, column);
+  }
   // At an INDENT: CPython reports the column before the indented statement's first token.
   std::nullptr_t FailUnexpectedIndent() {
     const PyToken& next = Tok(1);
@@ -311,11 +340,12 @@ class Parser {
     return false;
   }
 
+  // One level of recursion, counted against kMaxNesting.
   class DepthGuard {
    public:
     explicit DepthGuard(Parser* p) : p_(p) {
-      ok_ = ++p_->depth_ <= kPyMaxNesting;
-      if (!ok_) p_->Fail("too many nested parentheses or expressions", p_->Cur());
+      ok_ = ++p_->depth_ <= kMaxNesting;
+      if (!ok_) p_->FailDeep(p_->Cur().line, p_->Cur().column);
     }
     ~DepthGuard() { --p_->depth_; }
     bool ok() const { return ok_; }
@@ -323,6 +353,25 @@ class Parser {
    private:
     Parser* p_;
     bool ok_;
+  };
+
+  // A chain built in a loop (elif, a + b + c, a.b.c) nests one level a link, though the
+  // parser does not recurse: the walks over its tree will. Each Add() is a level, held until
+  // the loop's function returns, so what is parsed after a link counts it too.
+  class ChainGuard {
+   public:
+    explicit ChainGuard(Parser* p) : p_(p) {}
+    ~ChainGuard() { p_->depth_ -= links_; }
+    bool Add() {
+      ++links_;
+      if (++p_->depth_ <= kMaxNesting) return true;
+      p_->FailDeep(p_->Cur().line, p_->Cur().column);
+      return false;
+    }
+
+   private:
+    Parser* p_;
+    int links_ = 0;
   };
 
   // ---- Expressions --------------------------------------------------------------------------
@@ -510,9 +559,11 @@ class Parser {
     const size_t start = pos_;
     PyNode* left = ParseFactor();
     if (left == nullptr) return nullptr;
+    ChainGuard chain(this);
     for (;;) {
       const BinOpInfo* b = BinOpHere();
       if (b == nullptr || b->prec < min_prec) return left;
+      if (!chain.Add()) return nullptr;
       Advance();
       PyNode* right = ParseBinary(b->prec + 1);
       if (right == nullptr) return nullptr;
@@ -576,7 +627,9 @@ class Parser {
     const size_t start = pos_;
     PyNode* node = ParseAtom();
     if (node == nullptr) return nullptr;
+    ChainGuard chain(this);
     for (;;) {
+      if ((IsOp(".") || IsOp("(") || IsOp("[")) && !chain.Add()) return nullptr;
       if (IsOp(".")) {
         Advance();
         PyNode* n = NewAt("Attribute", start);
@@ -1084,6 +1137,7 @@ class Parser {
     sub.depth_ = depth_;
     PyNode* value = sub.ParseStarExpressions();
     if (value != nullptr && !sub.AtLineEnd()) sub.Invalid();
+    if (sub.failed_ && sub.err_.too_deep) return FailDeep(sub.err_.line, sub.err_.column);
     if (sub.failed_)
       return FailAt(absl::StrCat("f-string: ", sub.err_.message), sub.err_.line, sub.err_.column);
     return value;
@@ -1926,9 +1980,11 @@ class Parser {
     PyNode* top = nullptr;
     PyNode* cur = nullptr;
     std::vector<PyNode*> chain;
+    ChainGuard links(this);
     for (;;) {
       const PyToken& kw = Cur();
       const bool elif = kw.text == "elif";
+      if (elif && !links.Add()) return nullptr;
       PyNode* n = NewAt("If", pos_);
       Advance();
       PyNode* test = ParseNamed();

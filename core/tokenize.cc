@@ -114,6 +114,21 @@ class Normalizer {
   }
 
   bool Block(const std::vector<PyNode*>& stmts, bool open, bool function_body) {
+    // Deeper than any config allows (the function body is level 1): stop before recursing
+    // further. The decoder has already refused the if/for at the config's max_control_depth.
+    if (!function_body && blocks_ > WidestConfig().max_control_depth + 1) {
+      const PyNode* at = stmts.empty() ? nullptr : stmts[0];
+      return at != nullptr ? Fail(TokenizeStage::kLimits, at, std::string(at->type),
+                                  "the blocks nest too deeply")
+                           : Stop();
+    }
+    ++blocks_;
+    const bool ok = BlockStatements(stmts, open, function_body);
+    --blocks_;
+    return ok;
+  }
+
+  bool BlockStatements(const std::vector<PyNode*>& stmts, bool open, bool function_body) {
     std::vector<const PyNode*> body = function_body ? Body(stmts) : Plain(stmts);
     if (body.empty() && !open) Emit(vocab_.id(NodeKind::kPass), nullptr);  // only a docstring
     for (const PyNode* stmt : body) {
@@ -340,6 +355,7 @@ class Normalizer {
   std::vector<std::pair<int64_t, const PyNode*>> constants_;
   absl::flat_hash_map<std::string, int> scope_;  // source name -> variable index
   int arity_ = 0, introduced_ = 0;
+  int blocks_ = 0;  // blocks being normalized: the function body, then each if/for body
 };
 
 // Why the decoder refused `token` in `state`, as the decoder says, in Tokenize's terms.
@@ -459,8 +475,10 @@ std::optional<TokenizeResult> TooLarge(absl::string_view source, int64_t limit, 
 TokenizeResult ParseFailure(const PySyntaxError& error, Start start) {
   TokenizeResult result;
   result.start = start;
-  result.error = TokenizeError{TokenizeStage::kPythonParse, error.message, error.line,
-                               error.column, ""};
+  // Nesting past kMaxNesting may be valid Python, but no config admits it.
+  result.error = TokenizeError{
+      error.too_deep ? TokenizeStage::kUnsupportedSyntax : TokenizeStage::kPythonParse,
+      error.message, error.line, error.column, ""};
   return result;
 }
 

@@ -11,14 +11,15 @@ jobs="${ASTCD_JOBS:-2}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 
 echo "== build (RelWithDebInfo)"
-cmake -S . -B build -G Ninja -DASTCD_BUILD_TESTS=ON -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=OFF
+cmake -S . -B build -G Ninja -DASTCD_BUILD_TESTS=ON -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=OFF \
+  -DASTCD_WERROR=ON
 cmake --build build -j"$jobs"
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DASTCD_BUILD_TESTS=ON \
-  -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=ON
+  -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=ON -DASTCD_WERROR=ON
 cmake --build build-asan -j"$jobs"
 echo "== tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -997,6 +997,39 @@ def tokenize_empty_module_is_an_error_with_a_position():
 
 
 # ---------------------------------------------------------------------------------------------
+@check
+def tokenize_deep_nesting_on_a_small_stack():
+    """#12: 80,000 elifs crashed `astcd tokenize` (SIGSEGV) before the parser counted elif
+    chains against its nesting limit. Each deep shape runs with a 1 MiB stack (ulimit -s), below
+    the 8 MiB default: the refusal must not depend on a generous stack."""
+    sources = {
+        "elif chain": "def f(a):\n if a:pass\n" + " elif a:pass\n" * 80000,
+        "a + a + ...": "def f(a):\n    return a" + " + a" * 200000 + "\n",
+        "parentheses": "def f(a):\n    return " + "(" * 199 + "a" + ")" * 199 + "\n",
+        "unary minus": "def f(a):\n    return " + "-" * 200000 + "a\n",
+        "not": "def f(a):\n    return " + "not " * 200000 + "a\n",
+        "calls": "def f(a):\n    return " + "abs(" * 199 + "a" + ")" * 199 + "\n",
+        "attributes": "def f(a):\n    return a" + ".b" * 200000 + "\n",
+    }
+    for name, source in sources.items():
+        for flags in ([], ["--partial"]):
+            p = subprocess.run(["bash", "-c", 'ulimit -s 1024 && exec "$0" "$@"', ASTCD,
+                                "tokenize", *flags, "-"],
+                               input=source.encode(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT)
+            expect(p.returncode == 0, f"{name} {flags}: astcd tokenize exited {p.returncode}; "
+                                      f"stderr {p.stderr[-300:]!r}")
+            (r,) = json_lines(p.stdout.decode(), "tokenize")
+            check_tokenize_shape(r, name)
+            expect(r["ok"] is False, f"{name}: tokenized")
+            expect(r["error"]["stage"] in ("unsupported_syntax", "python_parse"),
+                   f"{name}: stage {r['error']['stage']!r}")
+            expect(r["error"]["line"] >= 2, f"{name}: error at line {r['error']['line']}")
+    r = tokenize_one(sources["elif chain"])
+    expect(r["error"]["stage"] == "unsupported_syntax" and
+           "nests deeper than 100 levels" in r["error"]["message"], f"elif chain: {r['error']}")
+
+
 # detokenize
 
 

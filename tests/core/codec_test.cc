@@ -2,6 +2,9 @@
 // tokens -> AST -> tokens round trips over sampled programs.
 #include "core/codec.h"
 
+#include "absl/strings/match.h"
+#include "core/errors.h"
+
 #include "core/decode.h"
 #include "gtest/gtest.h"
 #include "tests/core/test_util.h"
@@ -128,6 +131,38 @@ TEST(CodecErrors, NameThePosition) {
   ast = TokensToAst(e, Start::kFunction, std::nullopt, Ids(*e, "def/1 return"), true);
   ASSERT_TRUE(ast.ok());
   EXPECT_FALSE(AstToTokens(e->vocab(), *ast).ok());
+}
+
+// A hand-built AST deeper than kMaxNesting: AstToTokens refuses it naming `ast`, and the
+// printers print that error, without recursing (on a small stack). One at the limit is fine.
+TEST(CodecErrors, AstsDeeperThanTheLimitAreRefused) {
+  auto e = MakeEngine();
+  for (int depth : {kMaxNesting, kMaxNesting + 1, 80'000}) {
+    std::vector<Ast> asts;
+    asts.push_back(testing::DeepNegation(depth));
+    asts.push_back(testing::DeepIfs(depth));
+    for (const Ast& ast : asts) {
+      testing::OnSmallStack([&] {
+        absl::StatusOr<std::vector<int32_t>> tokens = AstToTokens(e->vocab(), ast);
+        const std::string source = AstToSource(ast);
+        const std::string sexpr = AstToSexpr(ast);
+        if (depth <= kMaxNesting) {
+          EXPECT_TRUE(tokens.ok()) << tokens.status();
+          EXPECT_TRUE(CheckAstDepth(ast).ok());
+          EXPECT_FALSE(absl::StrContains(source, "nests deeper")) << source.substr(0, 80);
+          EXPECT_FALSE(absl::StrContains(sexpr, "nests deeper")) << sexpr.substr(0, 80);
+          return;
+        }
+        EXPECT_EQ(tokens.status().code(), absl::StatusCode::kInvalidArgument);
+        EXPECT_EQ(FieldPathOf(tokens.status()), "ast");
+        EXPECT_EQ(FieldPathOf(CheckAstDepth(ast)), "ast");
+        EXPECT_EQ(source, "<ast: nests deeper than 100 levels>");
+        EXPECT_EQ(sexpr, source);
+      });
+    }
+  }
+  // The printed form of one at the limit parses back.
+  EXPECT_EQ(AstToSource(testing::DeepNegation(3)), "---a");
 }
 
 TEST(CodecRoundTrip, TokensToAstToTokensOverSampledPrograms) {

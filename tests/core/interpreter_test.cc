@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "core/errors.h"
 #include "core/codec.h"
+#include "core/errors.h"
 #include "gtest/gtest.h"
 #include "tests/core/test_util.h"
 
@@ -345,6 +346,29 @@ TEST(RunTest, OverflowJustOutsideValueRange) {
   EXPECT_EQ(over.status, RunStatus::kOverflow);
   EXPECT_EQ(over.steps, 2);
   EXPECT_TRUE(Contains(over.message, "line 3"));
+}
+
+// A hand-built AST deeper than kMaxNesting is refused before the compiler recurses into it
+// (on a small stack); one at the limit compiles and runs.
+TEST(RunTest, AstsDeeperThanTheLimitAreRefused) {
+  for (int depth : {kMaxNesting, kMaxNesting + 1, 80'000}) {
+    std::vector<Ast> asts;
+    asts.push_back(testing::DeepNegation(depth));
+    asts.push_back(testing::DeepIfs(depth));
+    for (const Ast& ast : asts) {
+      testing::OnSmallStack([&] {
+        absl::StatusOr<Program> program = Program::Compile(ast, TestConfig());
+        if (depth > kMaxNesting) {
+          EXPECT_EQ(program.status().code(), absl::StatusCode::kInvalidArgument);
+          EXPECT_EQ(FieldPathOf(program.status()), "ast") << program.status();
+          return;
+        }
+        ASSERT_TRUE(program.ok()) << program.status();
+        const RunOutcome outcome = MustRun(*program, {5});
+        EXPECT_EQ(outcome.status, RunStatus::kOk) << outcome.message;
+      });
+    }
+  }
 }
 
 TEST(RunTest, ConstantsOutsideValueRangeOverflow) {

@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "core/py_ast.h"
+#include "tests/core/test_util.h"
 #include "gtest/gtest.h"
 
 namespace astcd {
@@ -649,7 +651,10 @@ TEST(PyParser, DeepNestingIsAnErrorNotACrash) {
       PyArena arena;
       PyParseResult r = ParsePython(source, partial, &arena);
       EXPECT_FALSE(r.ok) << source.substr(0, 40);
-      EXPECT_EQ(r.error.message, "too many nested parentheses or expressions")
+      EXPECT_TRUE(r.error.too_deep) << source.substr(0, 40);
+      EXPECT_EQ(r.error.message,
+                "the source nests deeper than 100 levels (brackets, operators, blocks, elif "
+                "branches)")
           << source.substr(0, 40);
       EXPECT_EQ(r.error.line, 1);
     }
@@ -663,19 +668,20 @@ TEST(PyParser, DeepNestingIsAnErrorNotACrash) {
 }
 
 TEST(PyParser, NestingBelowTheLimitParses) {
-  EXPECT_EQ(Err("x = " + std::string(150, '(') + "1" + std::string(150, ')')), "OK");
-  EXPECT_EQ(Err("x = " + std::string(150, '[') + std::string(150, ']')), "OK");
+  EXPECT_EQ(Err("x = " + std::string(30, '(') + "1" + std::string(30, ')')), "OK");
+  EXPECT_EQ(Err("x = " + std::string(30, '[') + std::string(30, ']')), "OK");
   std::string calls = "x = ";
-  for (int i = 0; i < 150; ++i) calls += "f(";
-  EXPECT_EQ(Err(calls + "1" + std::string(150, ')')), "OK");
-  EXPECT_EQ(Err("x = " + std::string(150, '-') + "1"), "OK");
+  for (int i = 0; i < 30; ++i) calls += "f(";
+  EXPECT_EQ(Err(calls + "1" + std::string(30, ')')), "OK");
+  EXPECT_EQ(Err("x = " + std::string(90, '-') + "1"), "OK");
   std::string blocks;
   for (int i = 0; i < 90; ++i) blocks += std::string(i, ' ') + "if a:\n";
   EXPECT_EQ(Err(blocks + std::string(90, ' ') + "pass\n"), "OK");
 }
 
 TEST(PyParser, LongInputsAreLinear) {
-  // A 10 MB expression line: a left-leaning BinOp chain of 250,000 operands.
+  // A 10 MB expression line: a left-leaning BinOp chain of 250,000 operands is refused as
+  // soon as the chain passes kMaxNesting, having built no more than that.
   std::string line = "x = ";
   const std::string operand = "abcdefghijklmnopqrstuvwxyz0123456789 + ";
   while (line.size() < 10'000'000) line += operand;
@@ -683,11 +689,10 @@ TEST(PyParser, LongInputsAreLinear) {
   {
     PyArena arena;
     PyParseResult r = ParsePython(line, false, &arena);
-    ASSERT_TRUE(r.ok) << Error(r);
-    const PyNode* value = r.module->body[0]->kids[1];
-    EXPECT_EQ(value->type, "BinOp");
-    EXPECT_EQ(value->kids[1]->type, "Name");
-    EXPECT_LT(arena.size(), line.size() / 10);
+    ASSERT_FALSE(r.ok);
+    EXPECT_TRUE(r.error.too_deep) << Error(r);
+    EXPECT_LT(r.error.column, 4 + (kMaxNesting + 1) * static_cast<int>(operand.size()));
+    EXPECT_LT(arena.size(), 3u * kMaxNesting);
   }
 
   // 10 MB of adjacent string literals: one Constant.
@@ -702,17 +707,55 @@ TEST(PyParser, LongInputsAreLinear) {
     EXPECT_EQ(arena.size(), 4u);
   }
 
-  // Long flat sequences: attribute chains, elif chains, many statements.
+  // Long flat sequences parse; chains nest, one level a link, and are refused early.
+  std::string stmts;
+  for (int i = 0; i < 200000; ++i) stmts += "x = 1\n";
+  {
+    PyArena arena;
+    PyParseResult r = ParsePython(stmts, false, &arena);
+    EXPECT_TRUE(r.ok) << Error(r);
+  }
   std::string attrs = "x = a";
   for (int i = 0; i < 200000; ++i) attrs += ".b";
   std::string elifs = "if a:\n  pass\n";
   for (int i = 0; i < 100000; ++i) elifs += "elif a:\n  pass\n";
-  std::string stmts;
-  for (int i = 0; i < 200000; ++i) stmts += "x = 1\n";
-  for (const std::string* source : {&attrs, &elifs, &stmts}) {
+  for (const std::string* source : {&attrs, &elifs}) {
     PyArena arena;
     PyParseResult r = ParsePython(*source, false, &arena);
-    EXPECT_TRUE(r.ok) << Error(r);
+    EXPECT_FALSE(r.ok);
+    EXPECT_TRUE(r.error.too_deep) << Error(r);
+    EXPECT_LT(arena.size(), 5u * kMaxNesting);
+  }
+}
+
+// Each way to nest (tests/core/test_util.h), on a stack smaller than any the server runs
+// requests on: the deepest source that parses, then the first one refused, then a huge one.
+TEST(PyParser, EveryNestingStopsAtTheLimitOnASmallStack) {
+  for (const testing::DeepShape& shape : testing::DeepShapes()) {
+    testing::OnSmallStack([&] {
+      int deepest = 0;
+      while (deepest < 2 * kMaxNesting) {
+        PyArena arena;
+        if (!ParsePython(shape.source(deepest + 1), false, &arena).ok) break;
+        ++deepest;
+      }
+      // The language nests expressions 16 deep and blocks 8: every shape admits that much.
+      EXPECT_GE(deepest, 16) << shape.name;
+      EXPECT_LE(deepest, kMaxNesting) << shape.name;
+      for (int n : {deepest + 1, shape.linear ? 80'000 : 1'000}) {
+        for (bool partial : {false, true}) {
+          const std::string source = shape.source(n);
+          PyArena arena;
+          PyParseResult r = ParsePython(source, partial, &arena);
+          ASSERT_FALSE(r.ok) << shape.name << " " << n;
+          // Deeper than kMaxNesting, or deeper than CPython's own bracket or indent limits.
+          EXPECT_TRUE(r.error.too_deep || absl::StrContains(r.error.message, "too many"))
+              << shape.name << " " << n << ": " << Error(r);
+          EXPECT_GE(r.error.line, 1) << shape.name;
+          EXPECT_LT(arena.size(), 10u * kMaxNesting) << shape.name << " " << n;
+        }
+      }
+    });
   }
 }
 

@@ -2,6 +2,8 @@
 // prefix, and hostile input is answered with an error, quickly.
 #include "core/tokenize.h"
 
+#include "core/py_ast.h"
+
 #include "gtest/gtest.h"
 #include "tests/core/test_util.h"
 
@@ -198,12 +200,14 @@ TEST(Tokenize, HostileInputIsAnsweredQuickly) {
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.error->stage, TokenizeStage::kLimits);
   EXPECT_NE(r.error->message.find("max_source_bytes"), std::string::npos);
-  // Under the size limit, a long chain parses and is refused for its depth.
+  // Under the size limit, a long chain is refused for its depth while it is parsed.
   std::string chain = "def f(a):\n    return a";
   for (int i = 0; i < 200'000; ++i) chain += " + a";
   r = Tok(e, chain + "\n");
   ASSERT_FALSE(r.ok);
-  EXPECT_NE(r.error->message.find("max_expr_depth"), std::string::npos) << r.error->message;
+  EXPECT_EQ(r.error->stage, TokenizeStage::kUnsupportedSyntax);
+  EXPECT_NE(r.error->message.find("nests deeper than 100 levels"), std::string::npos)
+      << r.error->message;
   std::string deep = "def f(a):\n    return " + std::string(1000, '(') + "a" +
                      std::string(1000, ')') + "\n";
   r = Tok(e, deep);
@@ -212,7 +216,7 @@ TEST(Tokenize, HostileInputIsAnsweredQuickly) {
   std::string unary = "def f(a):\n    return " + std::string(100000, '-') + "a\n";
   r = Tok(e, unary);
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error->stage, TokenizeStage::kPythonParse);
+  EXPECT_EQ(r.error->stage, TokenizeStage::kUnsupportedSyntax);
   for (std::string bad : {std::string("def f(a):\n    return a\0\n", 24),
                           std::string("def f(a):\n    return '\xff'\n"),
                           std::string("def f(a):\n\tb = a\n        return b\n")}) {
@@ -221,6 +225,59 @@ TEST(Tokenize, HostileInputIsAnsweredQuickly) {
     EXPECT_EQ(r.error->stage, TokenizeStage::kPythonParse) << bad;
     EXPECT_GE(r.error->line, 2) << r.error->message;
   }
+}
+
+// Each way to nest (tests/core/test_util.h), through the parser, the normalizer, the decoder
+// and the printer, on a stack smaller than any the server runs requests on: the deepest source
+// the parser takes, then #12's long elif chain (SIGSEGV before kMaxNesting counted elifs).
+TEST(Tokenize, DeepNestingIsRefusedOnASmallStack) {
+  auto e = MakeEngine();
+  auto loops = MakeEngine([] {
+    DecodeConfig c;
+    c.allow_loops = true;
+    c.max_control_depth = 8;
+    c.max_expr_depth = 16;
+    return c;
+  }());
+  for (const testing::DeepShape& shape : testing::DeepShapes()) {
+    testing::OnSmallStack([&] {
+      int deepest = 0;
+      while (deepest < 2 * kMaxNesting) {
+        PyArena arena;
+        if (!ParsePython(shape.source(deepest + 1), false, &arena).ok) break;
+        ++deepest;
+      }
+      for (const auto& engine : {e, loops}) {
+        for (int n : {deepest, deepest + 1, shape.linear ? 80'000 : 1'000}) {
+          for (bool partial : {false, true}) {
+            TokenizeResult r = Tok(engine, shape.source(n), Start::kModule, partial);
+            if (n == deepest && r.ok) continue;  // `((a))` is just `a`
+            ASSERT_FALSE(r.ok) << shape.name << " " << n;
+            EXPECT_GE(r.error->line, 1) << shape.name << " " << n << ": " << r.error->message;
+            EXPECT_FALSE(r.error->message.empty());
+          }
+        }
+      }
+    });
+  }
+  testing::OnSmallStack([&] {
+    const std::string elifs =
+        "def f(a):\n if a:pass\n" + testing::Repeat(" elif a:pass\n", 80'000);
+    for (bool partial : {false, true}) {
+      TokenizeResult r = Tok(e, elifs, Start::kFunction, partial);
+      ASSERT_FALSE(r.ok);
+      EXPECT_EQ(r.error->stage, TokenizeStage::kUnsupportedSyntax);
+      EXPECT_NE(r.error->message.find("nests deeper than 100 levels"), std::string::npos)
+          << r.error->message;
+      EXPECT_GT(r.error->line, 2);
+      EXPECT_LE(r.error->line, 2 + kMaxNesting);
+    }
+    // Within the parser's limit, the decoder's own control depth refuses the chain.
+    TokenizeResult r =
+        Tok(e, "def f(a):\n if a:pass\n" + testing::Repeat(" elif a:pass\n", 50));
+    ASSERT_FALSE(r.ok);
+    EXPECT_NE(r.error->message.find("max_control_depth"), std::string::npos) << r.error->message;
+  });
 }
 
 TEST(TokenizeFunctions, EachTopLevelFunctionOnItsOwn) {

@@ -8,7 +8,8 @@
 //   out but their children kept, match patterns and the insides of f-strings are left out,
 //   and the children of each node are listed in source order, as the oracle lists CPython's.
 //   --tree prints the whole tree as an indented S-expression instead (for debugging); --quiet
-//   only "OK <nodes> nodes" (for timing: the dumps recurse, so very deep trees overflow them).
+//   only "OK <nodes> nodes" (for timing). The dumps recurse, over trees that ParsePython keeps
+//   within kMaxNesting levels.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/py_ast.h"
 
@@ -51,9 +53,10 @@ void Dump(const PyNode* n, std::string* out) {
     for (const PyNode* k : n->body) Dump(k, out);
     return;
   }
-  std::string type(n->type);
-  if (n->type == "Constant") type += "[" + std::string(n->op) + "]";
-  *out += type + " " + std::to_string(n->line) + " " + std::to_string(n->column) + "\n";
+  // StrAppend rather than `"[" + std::string(...)`: GCC 12 -O3 warns -Wrestrict on that.
+  absl::StrAppend(out, n->type);
+  if (n->type == "Constant") absl::StrAppend(out, "[", n->op, "]");
+  absl::StrAppend(out, " ", n->line, " ", n->column, "\n");
   std::vector<const PyNode*> kids;
   Children(n, &kids);
   std::stable_sort(kids.begin(), kids.end(), [](const PyNode* a, const PyNode* b) {
@@ -64,14 +67,14 @@ void Dump(const PyNode* n, std::string* out) {
 
 void Tree(const PyNode* n, int depth, std::string* out) {
   std::string line(depth * 2, ' ');
-  line += std::string(n->type);
-  if (!n->op.empty()) line += ":" + std::string(n->op);
-  if (!n->name.empty()) line += " name=" + std::string(n->name);
-  if (!n->text.empty()) line += " text=" + std::string(n->text.substr(0, 40));
-  for (absl::string_view op : n->ops) line += " " + std::string(op);
-  line += " @" + std::to_string(n->line) + ":" + std::to_string(n->column);
+  absl::StrAppend(&line, n->type);
+  if (!n->op.empty()) absl::StrAppend(&line, ":", n->op);
+  if (!n->name.empty()) absl::StrAppend(&line, " name=", n->name);
+  if (!n->text.empty()) absl::StrAppend(&line, " text=", n->text.substr(0, 40));
+  for (absl::string_view op : n->ops) absl::StrAppend(&line, " ", op);
+  absl::StrAppend(&line, " @", n->line, ":", n->column);
   if (n->open) line += " OPEN";
-  *out += line + "\n";
+  absl::StrAppend(out, line, "\n");
   for (const PyNode* k : n->kids) Tree(k, depth + 1, out);
   if (!n->body.empty()) *out += std::string(depth * 2 + 1, ' ') + "body:\n";
   for (const PyNode* k : n->body) Tree(k, depth + 1, out);
@@ -88,12 +91,12 @@ void Process(const std::string& path, bool partial, bool tree, bool quiet) {
   const std::string source = buffer.str();
   astcd::PyArena arena;
   astcd::PyParseResult r = astcd::ParsePython(source, partial, &arena);
-  std::string out = "=== " + path + "\n";
+  std::string out = absl::StrCat("=== ", path, "\n");
   if (!r.ok) {
-    out += "ERROR " + std::to_string(r.error.line) + " " + std::to_string(r.error.column) + " " +
-           r.error.message + "\n";
+    absl::StrAppend(&out, "ERROR ", r.error.line, " ", r.error.column, " ", r.error.message,
+                    "\n");
   } else if (quiet) {
-    out += "OK " + std::to_string(arena.size()) + " nodes\n";
+    absl::StrAppend(&out, "OK ", arena.size(), " nodes\n");
   } else if (tree) {
     Tree(r.module, 0, &out);
   } else {
