@@ -149,6 +149,13 @@ absl::Status CallContext::Alive() const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> DecoderService::InsertSessions(
+    std::vector<DecodeState> states, const CallContext& call) {
+  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(std::move(states), call.tenant);
+  if (ids.ok()) call.created.insert(call.created.end(), ids->begin(), ids->end());
+  return ids;
+}
+
 absl::Status DecoderService::BeginStream() {
   int running = streams_.load();
   while (running < options_.max_decode_streams) {
@@ -180,6 +187,7 @@ grpc::ServerUnaryReactor* DecoderService::Unary(
   if (status.ok()) status = ParseMessage(*raw_req, &req);
   if (status.ok()) status = InRequestNames(method, (this->*fn)(req, &resp, call));
   if (status.ok()) status = SerializeMessage(resp, options_.max_response_bytes, raw_resp);
+  if (!status.ok() && !call.created.empty()) store_->Release(call.created, call.tenant);
   if (!status.ok()) LogCallError(method, status, call.tenant);
   NoteFreed(static_cast<int64_t>(resp.SpaceUsedLong()));  // resp goes now, its bytes soon
   reactor->Finish(ToGrpcStatus(status));
@@ -221,7 +229,7 @@ absl::Status DecoderService::DoInitStates(const v1::InitStatesRequest& req,
   // Before the sessions are stored, so that a failing batch creates none.
   const int64_t forced = AddForced(*jump, ptrs, resp->mutable_forced());
   if (absl::Status s = AddMasks(ConstPtrs(ptrs), req.return_masks(), resp); !s.ok()) return s;
-  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(*states, call.tenant);
+  absl::StatusOr<std::vector<std::string>> ids = InsertSessions(*states, call);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < states->size(); ++i) {
     StateToProto((*ids)[i], (*states)[i], resp->add_states());
@@ -332,7 +340,7 @@ absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
   for (const DecodeState& s : *states) {
     for (int j = 0; j < n; ++j) copies.push_back(Fork(s));
   }
-  absl::StatusOr<std::vector<std::string>> ids = store_->Insert(copies, call.tenant);
+  absl::StatusOr<std::vector<std::string>> ids = InsertSessions(copies, call);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < copies.size(); ++i) StateToProto((*ids)[i], copies[i], resp->add_states());
   return absl::OkStatus();
@@ -389,7 +397,7 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
         where.push_back(i);
       }
     }
-    absl::StatusOr<std::vector<std::string>> created = store_->Insert(std::move(states), call.tenant);
+    absl::StatusOr<std::vector<std::string>> created = InsertSessions(std::move(states), call);
     if (!created.ok()) return created.status();
     for (size_t k = 0; k < where.size(); ++k) ids[where[k]] = (*created)[k];
   }
@@ -721,10 +729,12 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         result.set_session_id((*id)[0]);
       }
       grpc::ByteBuffer bytes;
-      // A result over --max-response-bytes ends the stream like any other error.
+      // A result over --max-response-bytes ends the stream like any other error, and takes
+      // back the session it would have named.
       if (absl::Status s =
               SerializeMessage(result, service_->options().max_response_bytes, &bytes);
           !s.ok()) {
+        if (keep_sessions_) service_->store()->Release({result.session_id()}, call_.tenant);
         return s;
       }
       absl::MutexLock lock(&mu_);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -24,6 +25,9 @@ struct CallContext {
   // OK while the call is wanted; DeadlineExceeded past its deadline, Cancelled once the client
   // or the drain has cancelled it. Long work checks this at a bounded interval.
   absl::Status Alive() const;
+  // Sessions the call stored, so that a call failing afterwards (its response over
+  // --max-response-bytes) can take them back and change nothing.
+  mutable std::vector<std::string> created;
 };
 
 struct ServiceOptions {
@@ -32,7 +36,7 @@ struct ServiceOptions {
   int64_t max_source_bytes = int64_t{1} << 20;  // bytes per source
   // Run: inputs × limits.max_steps per call, and with trace, inputs × max_steps trace events.
   int64_t max_run_steps = 200'000'000;
-  int64_t max_trace_events = 1'000'000;
+  int64_t max_trace_events = 200'000;
   int max_decode_streams = 16;                  // Decode streams running at once
   int64_t max_response_bytes = int64_t{64} << 20;  // a unary response's serialized size
   Metrics* metrics = nullptr;               // optional (server/metrics.h); must outlive the service
@@ -114,6 +118,9 @@ class DecoderService final : public RawDecoderService {
   // InvalidArgument naming `field` for a source over --max-source-bytes.
   absl::Status CheckSourceSize(absl::string_view field, absl::string_view source) const;
   absl::Status Admit() const;  // UNAVAILABLE while draining
+  // store()->Insert, recording the new ids in call.created.
+  absl::StatusOr<std::vector<std::string>> InsertSessions(std::vector<DecodeState> states,
+                                                          const CallContext& call);
   // Takes one of --max-decode-streams (RESOURCE_EXHAUSTED naming `streams` when none is free);
   // EndStream gives it back.
   absl::Status BeginStream();

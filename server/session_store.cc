@@ -173,8 +173,8 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
     if (!Reserve(n)) {
       return FieldStatus(absl::StatusCode::kResourceExhausted, "sessions",
                          absl::StrCat(live_.load(), " live sessions and ", n,
-                                      " more exceed the cap of ", options_.max_sessions,
-                                      "; release some"));
+                                      " more exceed the server's --max-sessions of ",
+                                      options_.max_sessions, "; release some"));
     }
   }
   const uint32_t owner = TenantIndex(tenant, /*create=*/true);
@@ -183,7 +183,8 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
     if (!ReserveTenant(owner, n)) {
       live_.fetch_sub(n);
       return FieldStatus(absl::StatusCode::kResourceExhausted, "sessions",
-                         absl::StrCat(n, " more sessions exceed this tenant's cap of ",
+                         absl::StrCat(n, " more sessions exceed this tenant's cap, the "
+                                      "server's --max-sessions-per-tenant of ",
                                       options_.max_sessions_per_tenant, "; release some"));
     }
   }

@@ -278,7 +278,10 @@ SERVERS = {
     "cap": Server("cap", "--max-sessions=40"),
     # The budgets of #12, small.
     "budget": Server("budget", "--max-run-steps=1000000", "--max-trace-events=10000",
-                     "--max-response-bytes=200000", "--max-session-bytes=4000000"),
+                     "--max-session-bytes=4000000"),
+    # The response cap alone, so that it does not refuse the budget rows' long sessions first.
+    "respcap": Server("respcap", "--max-response-bytes=200000", "--max-sessions=3",
+                      watched=False),
     # Decode streams running at once, alone: the held streams must not end for another budget.
     "streams": Server("streams", "--max-decode-streams=2", watched=False),
     # Tenants: alpha owns the watched sessions; 8 sessions each.
@@ -639,16 +642,18 @@ def results_fail(stage=None):
     return check
 
 
-# docs/api.md: "every result then fails with stage `limits`".
-for label, kw in [("max_len=-1", dict(max_len=-1)), ("max_len=65537", dict(max_len=65537)),
-                  ("BLOCK arity 5", dict(start=pb.START_BLOCK, arity=5, partial=True)),
-                  ("BLOCK arity 9", dict(start=pb.START_BLOCK, arity=9, partial=True))]:
+# docs/api.md: "every result then fails with stage `limits` (`unsupported_syntax` for an arity
+# that no config admits, such as 9)".
+for label, kw, stage in [
+        ("max_len=-1", dict(max_len=-1), "limits"), ("max_len=65537", dict(max_len=65537), "limits"),
+        ("BLOCK arity 5", dict(start=pb.START_BLOCK, arity=5, partial=True), "limits"),
+        ("BLOCK arity 9", dict(start=pb.START_BLOCK, arity=9, partial=True), "unsupported_syntax")]:
     srcs = ["a = 1\n", "pass\n"] if "arity" in label else [ID_SRC, ID_SRC + ID_SRC]
     if "arity" not in label:
         kw = dict(kw, start=pb.START_MODULE)
     row(f"Tokenize: {label} fails each source, not the call", "small", unary(
         "Tokenize", lambda c, kw=kw, srcs=srcs: pb.TokenizeRequest(sources=srcs, **kw)),
-        OK, check=results_fail("limits"))
+        OK, check=results_fail(stage))
 row("Tokenize: a NUL byte in a source", "small", unary("Tokenize", lambda c: pb.TokenizeRequest(
     sources=["def f(a):\n    return a\0\n"])), OK, check=results_fail())
 row("Tokenize: 3000 open brackets", "small", unary("Tokenize", lambda c: pb.TokenizeRequest(
@@ -728,10 +733,20 @@ row("Run: 3 inputs × 10^8 steps over the default --max-run-steps", "default", u
     "Run", lambda c: pb.RunRequest(source=ID_SRC, limits=pb.RunLimits(max_steps=10**8),
                                    inputs=[AT(args=[1])] * 3)), IA, "limits.max_steps",
     check=names("--max-run-steps"))
-row("Run: trace of 10^6+1 steps over the default --max-trace-events", "default", unary(
-    "Run", lambda c: pb.RunRequest(source=ID_SRC, trace=True, inputs=[AT(args=[1])],
-                                   limits=pb.RunLimits(max_steps=10**6 + 1))), RE, "trace",
+# The trace cap counts the events a call records (one a step, over all inputs), not max_steps:
+# LOOP_SRC on a takes 2a + 2 steps.
+row("Run: a traced loop of 200,002 steps over the default --max-trace-events", "default", unary(
+    "Run", lambda c: pb.RunRequest(source=LOOP_SRC, config=LOOP, trace=True,
+                                   inputs=[AT(args=[100_000])],
+                                   limits=pb.RunLimits(max_steps=10**8))), RE, "trace",
     check=names("--max-trace-events"))
+row("Run: a traced 1-step program with max_steps over --max-trace-events runs", "default", unary(
+    "Run", lambda c: pb.RunRequest(source=ID_SRC, trace=True, inputs=[AT(args=[1])],
+                                   limits=pb.RunLimits(max_steps=10**6 + 1))), OK)
+row("Run: a traced loop of 199,998 steps under the default --max-trace-events", "default", unary(
+    "Run", lambda c: pb.RunRequest(source=LOOP_SRC, config=LOOP, trace=True,
+                                   inputs=[AT(args=[99_998])],
+                                   limits=pb.RunLimits(max_steps=10**8))), OK, probe=(5.0, 256))
 row("Run: 2 inputs × 10^8 steps of a cheap program at the default budget", "default", unary(
     "Run", lambda c: pb.RunRequest(source=ID_SRC, limits=pb.RunLimits(max_steps=10**8),
                                    inputs=[AT(args=[1])] * 2)), OK)
@@ -739,13 +754,13 @@ row("Run: --max-run-steps=10^6 refuses 2 × 600000", "budget", unary(
     "Run", lambda c: pb.RunRequest(source=ID_SRC, limits=pb.RunLimits(max_steps=600000),
                                    inputs=[AT(args=[1])] * 2)), IA, "limits.max_steps",
     check=names("--max-run-steps"))
-row("Run: --max-trace-events=10000 refuses a trace of 2 × 5001", "budget", unary(
-    "Run", lambda c: pb.RunRequest(source=ID_SRC, trace=True, inputs=[AT(args=[1])] * 2,
-                                   limits=pb.RunLimits(max_steps=5001))), RE, "trace",
+row("Run: --max-trace-events=10000 refuses a trace of 2 × 5002 steps", "budget", unary(
+    "Run", lambda c: pb.RunRequest(source=LOOP_SRC, config=LOOP, trace=True,
+                                   inputs=[AT(args=[2500])] * 2)), RE, "trace",
     check=names("--max-trace-events"))
-row("Run: --max-trace-events=10000 allows 2 × 5000", "budget", unary(
-    "Run", lambda c: pb.RunRequest(source=ID_SRC, trace=True, inputs=[AT(args=[1])] * 2,
-                                   limits=pb.RunLimits(max_steps=5000))), OK)
+row("Run: --max-trace-events=10000 allows a trace of 2 × 4998 steps", "budget", unary(
+    "Run", lambda c: pb.RunRequest(source=LOOP_SRC, config=LOOP, trace=True,
+                                   inputs=[AT(args=[2498])] * 2)), OK)
 # Item 1: a traced loop of 4,000,000 iterations under 10^8 steps.
 row("Run: traced loop of 4e6 iterations (amplification)", "default", unary(
     "Run", lambda c: pb.RunRequest(source=LOOP_SRC, config=LOOP, trace=True,
@@ -1042,7 +1057,7 @@ row("ForkStates: 64 copies of a 65000-token session over --max-session-bytes=4MB
 def distinct_configs(c):
     """One session per distinct config until the session-bytes budget refuses (engines)."""
     made, out = [], None
-    for k in range(64):
+    for k in range(1000):  # engines are 17-80 KB: the 4 MB budget refuses well before
         cfg = C(const_range=pb.Range(lo=0, hi=k + 1), max_locals=k % 20)
         out = call(lambda: c.stub.InitStates(pb.InitStatesRequest(config=cfg, requests=[FN]),
                                              timeout=T, metadata=c.md))
@@ -1054,15 +1069,34 @@ def distinct_configs(c):
     return out
 
 
-row("InitStates: 64 distinct configs pinning engines over --max-session-bytes", "budget",
+row("InitStates: distinct configs pinning engines over --max-session-bytes", "budget",
     distinct_configs, RE, "sessions", check=names("--max-session-bytes"), probe=(10.0, 128))
-row("Detokenize: a response over --max-response-bytes=200000", "budget", lambda c: (
+row("Detokenize: a response over --max-response-bytes=200000", "respcap", lambda c: (
     lambda toks: call(lambda: c.stub.Detokenize(pb.DetokenizeRequest(
         config=WIDE, partial=True, programs=[TL(tokens=toks)] * 4), timeout=T, metadata=c.md)))(
     list(c.stub.Tokenize(pb.TokenizeRequest(sources=[long_source(20000)], config=WIDE,
                                             partial=True), timeout=T).results[0].tokens)),
     RE, "response", check=names("--max-response-bytes"))
-row("GetVocabulary: a small response under --max-response-bytes", "budget", unary(
+def orphan_free_refusal(c):
+    """A Tokenize that creates a session but whose response is over the cap changes nothing:
+    the session it stored is taken back, so all 3 of --max-sessions=3 are still free."""
+    out = call(lambda: c.stub.Tokenize(pb.TokenizeRequest(
+        sources=[long_source(60000)], config=WIDE, partial=True, create_sessions=True,
+        max_len=65536), timeout=T, metadata=c.md))
+    made = call(lambda: c.stub.InitStates(pb.InitStatesRequest(requests=[FN] * 3), timeout=T,
+                                          metadata=c.md))
+    if made.code != OK:
+        out.message = f"a session was left behind: {made.code} {made.message}"
+        out.code = made.code
+    else:
+        c.stub.ReleaseStates(pb.ReleaseStatesRequest(session_ids=[
+            st.session_id for st in made.value.states]), timeout=T, metadata=c.md)
+    return out
+
+
+row("Tokenize: create_sessions with a response over --max-response-bytes leaves no session",
+    "respcap", orphan_free_refusal, RE, "response", check=names("--max-response-bytes"))
+row("GetVocabulary: a small response under --max-response-bytes", "respcap", unary(
     "GetVocabulary", lambda c: pb.GetVocabularyRequest()), OK)
 
 BIG_DECODE = dict(init_requests=[R(max_len=65536)], config=WIDE, n=4096, max_new_tokens=65535,
