@@ -433,6 +433,21 @@ def more(c, vocab, names):
     key = lambda r: (r["input_index"], r["sample_index"])  # noqa: E731
     check("decode is deterministic", [r["tokens"] for r in sorted(results, key=key)]
           == [r["tokens"] for r in sorted(again, key=key)])
+    # Weights without a kind mean the weighted sampler (the server's rule): a weight of 0 on
+    # `pass` keeps it out of every sample, where the uniform sampler would draw it.
+    def has_pass(rs):
+        return any("pass" in r["source"] for r in rs)
+    spec = dict(init_requests=[{"start": "function"}], n=200, seed=3)
+    uniform = list(c.decode(**spec))
+    weighted = list(c.decode(sampler={"weights": {"pass": 0}}, **spec))
+    check("decode: weights without a kind are weighted", has_pass(uniform) and not has_pass(weighted),
+          (has_pass(uniform), has_pass(weighted)))
+    try:
+        list(c.decode(sampler={"kind": "uniform", "weights": {"pass": 0}}, **spec))
+        check("decode: uniform with weights is refused", False, "accepted")
+    except AstcdError as e:
+        fields = [v.field for v in e.field_violations]
+        check("decode: uniform with weights is refused", fields == ["sampler.weights"], fields)
 
 
 def main():
