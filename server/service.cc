@@ -105,6 +105,22 @@ absl::StatusOr<DecodeState> TokenizedState(const std::shared_ptr<const Engine>& 
                                                  t.error ? t.error->message : ""));
 }
 
+// What Tokenize, Detokenize and Run read programs against: the request's config, start and
+// arity.
+struct Root {
+  std::shared_ptr<const Engine> engine;
+  Start start;
+  std::optional<int> arity;
+};
+template <typename Req>
+absl::StatusOr<Root> RootOf(EngineCache& engines, const Req& req) {
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = engines.Get(ConfigFromProto(req.config()));
+  if (!engine.ok()) return engine.status();
+  absl::StatusOr<Start> start = StartFromProto(req.start());
+  if (!start.ok()) return start.status();
+  return Root{*std::move(engine), *start, ArityFromProto(req.has_arity(), req.arity())};
+}
+
 }  // namespace
 
 absl::Status DecoderService::CheckSourceSize(absl::string_view field,
@@ -371,21 +387,18 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
       return s;
     }
   }
-  absl::StatusOr<std::shared_ptr<const Engine>> engine =
-      engines_->Get(ConfigFromProto(req.config()));
-  if (!engine.ok()) return engine.status();
-  absl::StatusOr<Start> start = StartFromProto(req.start());
-  if (!start.ok()) return start.status();
+  absl::StatusOr<Root> root = RootOf(*engines_, req);
+  if (!root.ok()) return root.status();
   TokenizeOptions options;
-  options.start = *start;
+  options.start = root->start;
   options.partial = req.partial();
-  options.arity = ArityFromProto(req.has_arity(), req.arity());
+  options.arity = root->arity;
   options.max_len = req.max_len();
   options.max_source_bytes = options_.max_source_bytes;
   std::vector<TokenizeResult> results;
   for (const std::string& source : req.sources()) {
     if (absl::Status s = call.Alive(); !s.ok()) return s;
-    results.push_back(astcd::Tokenize(*engine, source, options));
+    results.push_back(astcd::Tokenize(root->engine, source, options));
   }
   std::vector<std::string> ids(results.size());
   if (req.create_sessions()) {
@@ -401,7 +414,7 @@ absl::Status DecoderService::DoTokenize(const v1::TokenizeRequest& req,
     if (!created.ok()) return created.status();
     for (size_t k = 0; k < where.size(); ++k) ids[where[k]] = (*created)[k];
   }
-  resp->set_fingerprint((*engine)->vocab().fingerprint());
+  resp->set_fingerprint(root->engine->vocab().fingerprint());
   for (size_t i = 0; i < results.size(); ++i) {
     if (options_.metrics != nullptr) options_.metrics->Tokenized(results[i]);
     v1::TokenizeResult* r = resp->add_results();
@@ -416,15 +429,12 @@ absl::Status DecoderService::DoDetokenize(const v1::DetokenizeRequest& req,
     const CallContext& /*call*/) {
   ObserveBatch(options_.metrics, "Detokenize", req.programs_size());
   if (absl::Status s = CheckBatch("programs", req.programs_size()); !s.ok()) return s;
-  absl::StatusOr<std::shared_ptr<const Engine>> engine =
-      engines_->Get(ConfigFromProto(req.config()));
-  if (!engine.ok()) return engine.status();
-  absl::StatusOr<Start> start = StartFromProto(req.start());
-  if (!start.ok()) return start.status();
-  const std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+  absl::StatusOr<Root> root = RootOf(*engines_, req);
+  if (!root.ok()) return root.status();
   for (const v1::TokenList& program : req.programs()) {
     const std::vector<int32_t> tokens(program.tokens().begin(), program.tokens().end());
-    const DetokenizeResult d = astcd::Detokenize(*engine, *start, arity, tokens, req.partial());
+    const DetokenizeResult d =
+        astcd::Detokenize(root->engine, root->start, root->arity, tokens, req.partial());
     v1::DetokenizeResult* r = resp->add_results();
     r->set_ok(d.ok);
     r->set_source(d.source);
@@ -464,25 +474,21 @@ absl::Status DecoderService::DoRun(const v1::RunRequest& req, v1::RunResponse* r
     if (!states.ok()) return states.status();
     program = Program::FromState((*states)[0], entry);
   } else {
-    absl::StatusOr<std::shared_ptr<const Engine>> engine =
-        engines_->Get(ConfigFromProto(req.config()));
-    if (!engine.ok()) return engine.status();
-    absl::StatusOr<Start> start = StartFromProto(req.start());
-    if (!start.ok()) return start.status();
-    const std::optional<int> arity = ArityFromProto(req.has_arity(), req.arity());
+    absl::StatusOr<Root> root = RootOf(*engines_, req);
+    if (!root.ok()) return root.status();
     switch (req.program_case()) {
       case v1::RunRequest::kTokens: {
         field = "tokens";
         const std::vector<int32_t> tokens(req.tokens().tokens().begin(),
                                           req.tokens().tokens().end());
-        program = Program::FromTokens(*engine, *start, arity, tokens, entry);
+        program = Program::FromTokens(root->engine, root->start, root->arity, tokens, entry);
         break;
       }
       case v1::RunRequest::kSource: {
         field = "source";
         if (absl::Status s = CheckSourceSize("source", req.source()); !s.ok()) return s;
-        absl::StatusOr<DecodeState> state =
-            TokenizedState(*engine, *start, arity, req.source(), options_.max_source_bytes);
+        absl::StatusOr<DecodeState> state = TokenizedState(
+            root->engine, root->start, root->arity, req.source(), options_.max_source_bytes);
         program = state.ok() ? Program::FromState(*state, entry) : state.status();
         break;
       }
