@@ -205,7 +205,7 @@ grpc::ServerUnaryReactor* DecoderService::Unary(
   if (status.ok()) status = SerializeMessage(resp, options_.max_response_bytes, raw_resp);
   if (!status.ok() && !call.created.empty()) store_->Release(call.created, call.tenant);
   if (!status.ok()) LogCallError(method, status, call.tenant);
-  NoteFreed(static_cast<int64_t>(resp.SpaceUsedLong()));  // resp goes now, its bytes soon
+  if (status.ok()) NoteFreed(static_cast<int64_t>(raw_resp->Length()));  // freed once sent
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -580,13 +580,13 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
     v1::DecodeRequest req;
     if (s.ok()) s = ParseMessage(raw_req, &req);
+    if (s.ok()) {  // before the work of Prepare; OnDone gives the stream back
+      s = service_->BeginStream();
+      holds_stream_ = s.ok();
+    }
     if (s.ok()) {
       s = InRequestNames(req.session_ids_size() > 0 ? "Decode" : "Decode/init_requests",
                          Prepare(req));
-    }
-    if (s.ok()) {
-      s = service_->BeginStream();
-      holds_stream_ = s.ok();
     }
     if (!s.ok()) {
       LogCallError("Decode", s, call_.tenant);
