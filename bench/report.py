@@ -27,6 +27,7 @@ SECTIONS = [
     ("tokenize", "5. Tokenize versus CPython's ast.parse"),
     ("run", "6. Run versus CPython"),
     ("model_step", "7. The constraint in a real model's decoding step"),
+    ("memory_budgets", "8. Memory budgets"),
 ]
 
 

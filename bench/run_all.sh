@@ -58,5 +58,8 @@ $py -m venv --system-site-packages "$venv"
 "$venv/bin/pip" install -q --no-build-isolation "$root/client/python"
 "$venv/bin/python" "$root/bench/model/model_step_bench.py" --build "$build" \
   --out "$results/model_step.json" --rpc-step "$results/rpc_step.json" $smoke
+echo "== 8. memory budgets: the memory flags' real cost"
+$py "$root/bench/memory/run.py" --server "$build/server/astcd-server" --stubs "$build/proto/python" \
+  --out "$results" $smoke
 echo "== report"
 $py "$root/bench/report.py" --results "$results" --out "$out" --plot "$plot" $smoke
