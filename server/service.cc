@@ -352,13 +352,22 @@ absl::Status DecoderService::DoForkStates(const v1::ForkStatesRequest& req,
   absl::StatusOr<std::vector<DecodeState>> states =
       store_->Get(Ids(req.session_ids()), "session_ids", call.tenant);
   if (!states.ok()) return states.status();
+  // Refused before the copies are made, when the budget cannot take them anyway.
+  int64_t bytes = 0;
+  for (const DecodeState& s : *states) bytes += n * s.MaxApproxBytes();
+  if (absl::Status s = store_->Admits(int64_t{n} * req.session_ids_size(), bytes); !s.ok()) {
+    return s;
+  }
   std::vector<DecodeState> copies;
   for (const DecodeState& s : *states) {
     for (int j = 0; j < n; ++j) copies.push_back(Fork(s));
   }
-  absl::StatusOr<std::vector<std::string>> ids = InsertSessions(copies, call);
+  absl::StatusOr<std::vector<std::string>> ids = InsertSessions(std::move(copies), call);
   if (!ids.ok()) return ids.status();
-  for (size_t i = 0; i < copies.size(); ++i) StateToProto((*ids)[i], copies[i], resp->add_states());
+  // A fork describes itself as its original does.
+  for (size_t i = 0; i < ids->size(); ++i) {
+    StateToProto((*ids)[i], (*states)[i / n], resp->add_states());
+  }
   return absl::OkStatus();
 }
 

@@ -159,6 +159,27 @@ void SessionStore::DropBytes(const Session& session) {
   NoteFreed(session.bytes);
 }
 
+absl::Status SessionStore::CountRefusal(int64_t n) const {
+  return FieldStatus(absl::StatusCode::kResourceExhausted, "sessions",
+                     absl::StrCat(live_.load(), " live sessions and ", n,
+                                  " more exceed the server's --max-sessions of ",
+                                  options_.max_sessions, "; release some"));
+}
+
+absl::Status SessionStore::BytesRefusal(int64_t n, int64_t bytes) const {
+  return FieldStatus(
+      absl::StatusCode::kResourceExhausted, "sessions",
+      absl::StrCat(n, " more sessions of up to ", bytes, " bytes and the ", this->bytes(),
+                   " bytes live exceed the server's --max-session-bytes of ",
+                   options_.max_session_bytes, "; release some, or lower max_len"));
+}
+
+absl::Status SessionStore::Admits(int64_t n, int64_t bytes) const {
+  if (live_.load() + n > options_.max_sessions) return CountRefusal(n);
+  if (this->bytes() + bytes > options_.max_session_bytes) return BytesRefusal(n, bytes);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<DecodeState> states,
                                                               absl::string_view tenant) {
   const int64_t n = static_cast<int64_t>(states.size());
@@ -170,12 +191,7 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
   }
   if (!Reserve(n)) {
     Sweep();  // expired sessions not yet swept do not count against the cap
-    if (!Reserve(n)) {
-      return FieldStatus(absl::StatusCode::kResourceExhausted, "sessions",
-                         absl::StrCat(live_.load(), " live sessions and ", n,
-                                      " more exceed the server's --max-sessions of ",
-                                      options_.max_sessions, "; release some"));
-    }
+    if (!Reserve(n)) return CountRefusal(n);
   }
   const uint32_t owner = TenantIndex(tenant, /*create=*/true);
   if (!ReserveTenant(owner, n)) {
@@ -193,11 +209,7 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
     if (!ReserveBytes(states, bytes)) {
       live_.fetch_sub(n);
       DropTenant(owner, n);
-      return FieldStatus(
-          absl::StatusCode::kResourceExhausted, "sessions",
-          absl::StrCat(n, " more sessions of up to ", total_bytes, " bytes and the ", this->bytes(),
-                       " bytes live exceed the server's --max-session-bytes of ",
-                       options_.max_session_bytes, "; release some, or lower max_len"));
+      return BytesRefusal(n, total_bytes);
     }
   }
   std::vector<std::string> ids;
@@ -327,6 +339,10 @@ int SessionStore::Sweep() {
       } else {
         ++it;
       }
+    }
+    // A flat_hash_map keeps its peak capacity after erases: give back what a burst left.
+    if (shard->map.capacity() > 1024 && shard->map.size() * 4 < shard->map.capacity()) {
+      shard->map.rehash(0);
     }
   }
   live_.fetch_sub(dropped);

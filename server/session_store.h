@@ -66,6 +66,10 @@ class SessionStore {
   absl::StatusOr<std::vector<std::string>> Insert(std::vector<DecodeState> states,
                                                   absl::string_view tenant = {});
 
+  // What Insert would say now of n more sessions of `bytes` in all, engines aside: a cheap
+  // refusal before the states are built (Insert still decides).
+  absl::Status Admits(int64_t n, int64_t bytes) const;
+
   // Runs fn on the named sessions with their shard locks held (taken in shard order), after
   // checking that no id is named twice (InvalidArgument) and every id is live (NotFound); the
   // errors name `field`[i]. fn's error is returned as is; fn must leave the states unchanged
@@ -113,6 +117,9 @@ class SessionStore {
   static constexpr uint32_t kNoTenant = ~uint32_t{0};
   uint32_t TenantIndex(absl::string_view tenant, bool create);
   bool Reserve(int64_t n);
+  // The ResourceExhausted of the count cap and of the byte budget for n more sessions.
+  absl::Status CountRefusal(int64_t n) const;
+  absl::Status BytesRefusal(int64_t n, int64_t bytes) const;
   // Per-tenant counts, kept only when there is a per-tenant cap and a tenant.
   bool ReserveTenant(uint32_t tenant, int64_t n);
   void DropTenant(uint32_t tenant, int64_t n);

@@ -46,6 +46,30 @@ TEST(SessionStore, CapIsAllOrNothingAndReleaseMakesRoom) {
   EXPECT_TRUE(store.Insert(States(1)).ok());
 }
 
+TEST(SessionStore, ByteBudgetCountsEachSessionAtItsMostAndEachEngineOnce) {
+  const std::vector<DecodeState> one = States(1);
+  const int64_t session = one[0].MaxApproxBytes();
+  const int64_t engine = one[0].engine().ApproxBytes();
+  SessionStoreOptions options;
+  options.sweep_interval = absl::ZeroDuration();
+  options.max_session_bytes = engine + 3 * session;  // room for exactly three
+  SessionStore store(options);
+  absl::StatusOr<std::vector<std::string>> a = store.Insert(States(2));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(store.bytes(), engine + 2 * session);
+  absl::StatusOr<std::vector<std::string>> b = store.Insert(States(2));
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(FieldPathOf(b.status()), "sessions");
+  EXPECT_EQ(store.size(), 2);  // all or nothing
+  EXPECT_EQ(store.Admits(2, 2 * session).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(store.Admits(1, session).ok());
+  ASSERT_TRUE(store.Insert(States(1)).ok());
+  // Releasing every session gives back the engine too.
+  EXPECT_EQ(store.Release(*a), 2);
+  EXPECT_EQ(store.bytes(), engine + session);
+  EXPECT_TRUE(store.Insert(States(2)).ok());
+}
+
 TEST(SessionStore, TtlEvictsIdleSessionsWithAnInjectedClock) {
   absl::Time now = absl::UnixEpoch();
   SessionStoreOptions options;
