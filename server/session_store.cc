@@ -152,11 +152,13 @@ void SessionStore::DropBytes(const Session& session) {
   bytes_ -= session.bytes;
   const Engine* engine = &session.state.engine();
   auto it = engine_sessions_.find(engine);
+  int64_t freed = session.bytes;
   if (it != engine_sessions_.end() && --it->second == 0) {
     bytes_ -= engine->ApproxBytes();
+    freed += engine->ApproxBytes();  // freed with the session, unless the engine cache keeps it
     engine_sessions_.erase(it);
   }
-  NoteFreed(session.bytes);
+  NoteFreed(freed);
 }
 
 absl::Status SessionStore::CountRefusal(int64_t n) const {
