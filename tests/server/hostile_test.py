@@ -22,7 +22,7 @@ budget flags of #12 (--max-run-steps, --max-trace-events, --max-decode-streams,
 
 Environment: ASTCD_HOSTILE_RSS_FACTOR multiplies every RSS ceiling (default 4 when the server's
 path contains build-asan, else 1); ASTCD_HOSTILE_CPU_FACTOR multiplies the CPU ceilings
-(default 1); ASTCD_HOSTILE_FILTER runs only rows whose name contains it, and
+(default 3 under ASan, else 1); ASTCD_HOSTILE_FILTER runs only rows whose name contains it, and
 ASTCD_HOSTILE_SERVERS (comma-separated) only the rows of those servers.
 
 One line per row; exits 1 with a summary when any row fails.
@@ -49,7 +49,7 @@ from google.rpc import error_details_pb2, status_pb2  # noqa: E402
 
 ASAN = "build-asan" in SERVER
 RSS_FACTOR = float(os.environ.get("ASTCD_HOSTILE_RSS_FACTOR", "4" if ASAN else "1"))
-CPU_FACTOR = float(os.environ.get("ASTCD_HOSTILE_CPU_FACTOR", "1"))
+CPU_FACTOR = float(os.environ.get("ASTCD_HOSTILE_CPU_FACTOR", "3" if ASAN else "1"))
 FILTER = os.environ.get("ASTCD_HOSTILE_FILTER", "")
 ONLY_SERVERS = os.environ.get("ASTCD_HOSTILE_SERVERS", "")
 TICK = os.sysconf("SC_CLK_TCK")
