@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   service_options.max_trace_events = flags.max_trace_events;
   service_options.max_decode_streams = static_cast<int>(flags.max_decode_streams);
   service_options.max_response_bytes = flags.max_response_bytes;
+  service_options.max_message_bytes = flags.max_message_bytes;
   astcd::server::DecoderService service(service_options, &store, &engines);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -662,10 +662,25 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         return s;
       }
       const std::vector<std::string> ids(req.session_ids().begin(), req.session_ids().end());
-      absl::StatusOr<std::vector<DecodeState>> states =
-          service_->store()->Get(ids, "session_ids", call_.tenant);
-      if (!states.ok()) return states.status();
-      states_ = *std::move(states);
+      // The stream copies its inputs. Sessions may hold no more than a request could bring
+      // (--max-message-bytes), checked before any copy is made.
+      const int64_t cap = service_->options().max_message_bytes;
+      absl::Status s = service_->store()->With(
+          ids, "session_ids",
+          [&](absl::Span<DecodeState* const> states) {
+            int64_t bytes = 0;
+            for (const DecodeState* state : states) bytes += state->ApproxBytes();
+            if (bytes > cap) {
+              return FieldStatus(absl::StatusCode::kInvalidArgument, "session_ids",
+                                 absl::StrCat("the sessions hold ", bytes,
+                                              " bytes, over the server's --max-message-bytes of ",
+                                              cap, " that a Decode may copy; name fewer"));
+            }
+            for (const DecodeState* state : states) states_.push_back(*state);
+            return absl::OkStatus();
+          },
+          call_.tenant);
+      if (!s.ok()) return s;
       if (absl::Status s = SameVocabulary(states_); !s.ok()) return s;
     } else {
       if (absl::Status s = service_->CheckBatch("init_requests", req.init_requests_size());

@@ -39,6 +39,7 @@ struct ServiceOptions {
   int64_t max_trace_events = 200'000;
   int max_decode_streams = 16;                  // Decode streams running at once
   int64_t max_response_bytes = int64_t{64} << 20;  // a unary response's serialized size
+  int64_t max_message_bytes = int64_t{64} << 20;   // a request's size (gRPC enforces it)
   Metrics* metrics = nullptr;               // optional (server/metrics.h); must outlive the service
   // Optional (server/auth.h): every call must then name a tenant; must outlive the service.
   const TokenAuthenticator* auth = nullptr;

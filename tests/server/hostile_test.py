@@ -278,7 +278,7 @@ SERVERS = {
     "cap": Server("cap", "--max-sessions=40"),
     # The budgets of #12, small.
     "budget": Server("budget", "--max-run-steps=1000000", "--max-trace-events=10000",
-                     "--max-session-bytes=4000000"),
+                     "--max-session-bytes=4000000", "--max-message-bytes=1048576"),
     # The response cap alone, so that it does not refuse the budget rows' long sessions first.
     "respcap": Server("respcap", "--max-response-bytes=200000", "--max-sessions=3",
                       watched=False),
@@ -1069,6 +1069,24 @@ def distinct_configs(c):
     return out
 
 
+def decode_long_sessions(count):
+    """Decode from `count` sessions of about 60,000 tokens each (about 260 KB of history each):
+    the stream would copy them all, so they may hold no more than --max-message-bytes."""
+    def send(c):
+        sids = [long_session(c, 60000)[0] for _ in range(count)]
+        try:
+            return call(lambda: list(c.stub.Decode(pb.DecodeRequest(
+                session_ids=sids, n=1, max_new_tokens=1), timeout=T, metadata=c.md)))
+        finally:
+            c.stub.ReleaseStates(pb.ReleaseStatesRequest(session_ids=sids), timeout=T,
+                                 metadata=c.md)
+    return send
+
+
+row("Decode: from 6 long sessions over --max-message-bytes=1MiB of history", "budget",
+    decode_long_sessions(6), IA, "session_ids", check=names("--max-message-bytes"))
+row("Decode: from 2 long sessions under --max-message-bytes=1MiB of history", "budget",
+    decode_long_sessions(2), OK)
 row("InitStates: distinct configs pinning engines over --max-session-bytes", "budget",
     distinct_configs, RE, "sessions", check=names("--max-session-bytes"), probe=(10.0, 128))
 row("Detokenize: a response over --max-response-bytes=200000", "respcap", lambda c: (
