@@ -10,7 +10,6 @@ and ours) from RLIMIT_STACK, so every thread gets 1 MiB, an eighth of the usual 
 recursion kMaxNesting does not bound crashes it. Costs are asserted as ceilings on the server's
 own peak RSS (VmHWM) and CPU time (utime + stime), never on wall-clock time.
 """
-import os
 import select
 import subprocess
 import sys
@@ -23,6 +22,7 @@ sys.path.insert(0, STUBS)
 import grpc  # noqa: E402
 from astcd.v1 import astcd_pb2 as pb  # noqa: E402
 from astcd.v1 import astcd_pb2_grpc as pbg  # noqa: E402
+from proc_usage import cpu_seconds, memory  # noqa: E402
 
 STACK_KIB = 1024
 # What one refused 1 MiB request may cost the server (it was +269 MB and 2.6 s). Most of what
@@ -71,19 +71,12 @@ def start_server():
 
 
 def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(next(row for row in f if row.startswith("VmHWM:")).split()[1])
+    return memory(pid)["VmHWM"] // 1024
 
 
 def sanitized(pid):
     with open(f"/proc/{pid}/maps") as f:
         return "libasan" in f.read()
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def tokenize(stub, source, partial=False):

@@ -46,13 +46,13 @@ import grpc  # noqa: E402
 from astcd.v1 import astcd_pb2 as pb  # noqa: E402
 from astcd.v1 import astcd_pb2_grpc as pbg  # noqa: E402
 from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+from proc_usage import cpu_seconds, memory  # noqa: E402
 
 ASAN = "build-asan" in SERVER
 RSS_FACTOR = float(os.environ.get("ASTCD_HOSTILE_RSS_FACTOR", "4" if ASAN else "1"))
 CPU_FACTOR = float(os.environ.get("ASTCD_HOSTILE_CPU_FACTOR", "3" if ASAN else "1"))
 FILTER = os.environ.get("ASTCD_HOSTILE_FILTER", "")
 ONLY_SERVERS = os.environ.get("ASTCD_HOSTILE_SERVERS", "")
-TICK = os.sysconf("SC_CLK_TCK")
 MB = 1 << 20
 
 SC = grpc.StatusCode
@@ -119,22 +119,6 @@ def field_matches(expected, got):
 
 # ---- Servers --------------------------------------------------------------------------------
 
-def proc_status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
-                out[k] = int(v.split()[0]) * 1024
-    return out
-
-
-def proc_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
 class Server:
     """One astcd-server with its flags; (re)started on demand, with watched sessions."""
 
@@ -187,12 +171,12 @@ class Server:
         return self.proc.pid
 
     def rss(self):
-        s = proc_status(self.pid())
+        s = memory(self.pid())
         self.peak = max(self.peak, s["VmHWM"])
         return s
 
     def cpu(self):
-        return proc_cpu(self.pid())
+        return cpu_seconds(self.pid())
 
     def reset_peak(self):
         self.rss()
@@ -1281,8 +1265,8 @@ def drain(c):
         ch = grpc.insecure_channel(target)
         stub = pbg.DecoderStub(ch)
         fut = stub.Run.future(LOOP_RUN, timeout=300)
-        cpu0 = proc_cpu(p.pid)
-        while proc_cpu(p.pid) - cpu0 < 0.2 and not fut.done():  # the Run is under way
+        cpu0 = cpu_seconds(p.pid)
+        while cpu_seconds(p.pid) - cpu0 < 0.2 and not fut.done():  # the Run is under way
             time.sleep(0.05)
         p.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 5.0
