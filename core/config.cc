@@ -107,6 +107,23 @@ struct AnyBool {
   bool Widest(bool) const { return widest; }
 };
 
+// use_all_params and no_unused_locals: one `return` must be able to read every name that can be
+// owed a read at once (docs/language.md, section 4.1), so 2^(max_expr_depth - 1) leaves must
+// hold them. Checked on the last of the two rows, when both are known.
+struct ReadCapacity {
+  absl::Status operator()(absl::string_view field, bool, const DecodeConfig& c) const {
+    const int owed = c.no_unused_locals ? c.num_names() : c.use_all_params ? c.max_arity() : 0;
+    const int64_t leaves = int64_t{1} << (c.max_expr_depth - 1);
+    if (owed <= leaves) return absl::OkStatus();
+    int depth = 1;
+    while ((int64_t{1} << (depth - 1)) < owed) ++depth;
+    return ConfigError(c.no_unused_locals ? field : "use_all_params", " ",
+                       absl::StrCat("needs max_expr_depth >= ", depth, ", so that one return can "
+                                    "read all ", owed, " names that may be owed a read"));
+  }
+  bool Widest(bool) const { return false; }
+};
+
 }  // namespace
 
 int DecodeConfig::max_arity() const {

@@ -41,7 +41,14 @@ inline absl::StatusOr<Start> ParseStart(absl::string_view name) { return ParseEn
   X(int, max_functions, 3, Between(1, 16))                                                   \
   X(Range, const_range, (Range{0, 9}), ConstRange())                                        \
   X(Range, value_range, (Range{-(int64_t{1} << 31), (int64_t{1} << 31) - 1}), ValueRange()) \
-  X(bool, allow_loops, false, AnyBool(/*widest=*/true))
+  X(bool, allow_loops, false, AnyBool(/*widest=*/true))                                    \
+  X(bool, no_dead_code, false, AnyBool(/*widest=*/false))                                   \
+  X(bool, require_return_value, false, AnyBool(/*widest=*/false))                           \
+  X(bool, use_all_params, false, AnyBool(/*widest=*/false))                                 \
+  X(bool, no_unused_locals, false, ReadCapacity())                                          \
+  X(bool, no_constant_tests, false, AnyBool(/*widest=*/false))                              \
+  X(bool, no_constant_subexpressions, false, AnyBool(/*widest=*/false))                     \
+  X(bool, no_trivial_self_ops, false, AnyBool(/*widest=*/false))
 
 struct DecodeConfig {
   using IntList = std::vector<int>;
