@@ -247,7 +247,7 @@ TEST(ConfigJson, ToJsonHasEveryField) {
   ASSERT_TRUE(v->is_object());
   // Every field of the table, and nothing else (the table's names, not a list kept here).
   for (absl::string_view key : DecodeConfigFieldNames()) {
-    EXPECT_NE(v->Find(key), nullptr) << key;
+    EXPECT_NE(v->Find(std::string_view(key.data(), key.size())), nullptr) << key;
   }
   EXPECT_EQ(v->as_object().size(), DecodeConfigFieldNames().size());
   EXPECT_GE(DecodeConfigFieldNames().size(), 16u);  // arities .. no_trivial_self_ops
