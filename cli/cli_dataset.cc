@@ -201,10 +201,12 @@ class Builder {
     options.num_threads = o_.threads;
     options.render_source = false;  // only the rows are printed; they are rendered then
     options.on_result = [this] { progress_.Tick(); };
-    std::vector<Sampled> chunk;
+    // Placed by sample index, so the order results arrive in does not matter.
+    std::vector<Sampled> chunk(count);
     absl::Status status = backend_.Sample(
         o_.request, o_.sampler, o_.seed, o_.policy, options, [&](const DecodeResult& r) {
-          chunk.push_back(Sampled{r.complete ? r.tokens : std::vector<int32_t>{}, 0, {}});
+          const int64_t i = r.sample_index - offset;
+          if (i >= 0 && i < count && r.complete) chunk[i].tokens = r.tokens;
         });
     if (!status.ok()) return status;
     status = ParallelFor(chunk.size(), o_.threads,
@@ -214,8 +216,9 @@ class Builder {
   }
 
   absl::Status RunOne(int64_t sample_index, Sampled& s) {
-    if (s.tokens.empty()) {  // the budget guarantees completion (docs/language.md, 7.3)
-      return absl::InternalError(absl::StrCat("sample ", sample_index, " did not complete"));
+    // Empty: incomplete or missing; the budget guarantees completion (docs/language.md, 7.3).
+    if (s.tokens.empty()) {
+      return absl::InternalError(absl::StrCat("sample ", sample_index, " did not complete or did not come"));
     }
     s.arity = o_.root_arity >= 0 ? o_.root_arity : engine_->vocab().info(s.tokens[0]).value;
     RunCall call;
