@@ -34,6 +34,9 @@ VALUE_RANGE = (-2**31, 2**31 - 1)  # the default config's
 MAX_STEPS = 10_000  # dataset's default --max-steps
 FIELDS = {"source", "tokens", "inputs", "outputs", "signature", "sample_index"}
 REASONS = ("all_error", "all_none", "constant")
+SHAPE_CONTROLS = json.dumps({c: True for c in (
+    "no_dead_code", "require_return_value", "use_all_params", "no_unused_locals",
+    "no_constant_tests", "no_constant_subexpressions", "no_trivial_self_ops")})
 
 
 def check(cond, what):
@@ -269,6 +272,9 @@ def main():
         ("block arity 2", ["--sampler", "weighted", "--max-len", "40", "--arity", "2"], [],
          "block", 2, 80),
         ("expr arity 3", ["--max-len", "24", "--arity", "3"], [], "expr", 3, 60),
+        ("weighted function, the seven shape controls",
+         ["--sampler", "weighted", "--max-len", "48", "--config", SHAPE_CONTROLS], [],
+         "function", None, 100),
     ]
     for name, common, extra, start, arity, n in cases:
         rows, summary = check_against_recomputation(name, common, extra, start, arity, seed, n,
