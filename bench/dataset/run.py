@@ -13,9 +13,10 @@ same sample budget (--samples, default 10,000; the same seed, so the same sample
   degenerate), the fraction degenerate (all None, constant, or all error on the 8 inputs),
   and mean tokens per program;
 - `astcd sample` of the first M programs of the same stream (--timing-samples, default 50,000;
-  `--max-new-tokens 0 --max-len 128 --threads 1`, output to /dev/null) is timed, best of
-  --rounds wall times: sampling throughput in tokens/s
-  on one core, with source rendering and JSON as the CLI serves them. Its ratio to the default
+  `--max-new-tokens 0 --max-len 128 --threads 1`) is timed by its CPU time (user + system;
+  the wall clock of a shared machine moves too much), best of --rounds, the two configs
+  interleaved in each round: sampling throughput in tokens/s on one core, with source
+  rendering and JSON as the CLI serves them. Its ratio to the default
   config's is the controls' cost per token.
 
 Writes DIR/dataset.json (bench/report.py's shared format) and DIR/dataset.md (the table).
@@ -28,7 +29,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+import resource
 
 CONTROLS = ("no_dead_code", "require_return_value", "use_all_params", "no_unused_locals",
             "no_constant_tests", "no_constant_subexpressions", "no_trivial_self_ops")
@@ -57,25 +58,43 @@ def run(cli, args, stdout=subprocess.PIPE):
     return p
 
 
-def measure(cli, sampler, config, samples, timing_samples, rounds):
-    common = ["--start", "function", "--seed", "1", "--sampler", sampler, "--max-len", MAX_LEN,
-              "--threads", "1", "--config", json.dumps(config)]
-    p = run(cli, ["dataset", *common, "--n", "10000000", "--max-samples", str(samples)],
-            stdout=subprocess.DEVNULL)
+def common_flags(sampler, config):
+    return ["--start", "function", "--seed", "1", "--sampler", sampler, "--max-len", MAX_LEN,
+            "--threads", "1", "--config", json.dumps(config)]
+
+
+def yield_of(cli, sampler, config, samples):
+    """What `astcd dataset` keeps of the first `samples` programs, from its summary."""
+    p = run(cli, ["dataset", *common_flags(sampler, config), "--n", "10000000",
+                  "--max-samples", str(samples)], stdout=subprocess.DEVNULL)
     s = json.loads(p.stderr.strip().splitlines()[-1])
-    best, tokens = float("inf"), 0
-    for _ in range(rounds):
-        start = time.perf_counter()
-        out = run(cli, ["sample", *common, "--n", str(timing_samples), "--max-new-tokens", "0"])
-        best = min(best, time.perf_counter() - start)
-        tokens = sum(len(json.loads(line)["tokens"]) for line in out.stdout.splitlines())
     sampled = s["sampled"]
     return {"summary": s, "per_10k_unique": s["unique_behaviours"] * 10_000 / sampled,
             "per_10k_kept": s["kept"] * 10_000 / sampled,
             "degenerate": sum(s["dropped"][r] for r in DEGENERATE) / sampled,
             "by_reason": {r: s["dropped"][r] / sampled for r in DEGENERATE},
-            "mean_tokens": s["tokens"] / sampled, "tokens_per_s": tokens / best,
-            "seconds": best}
+            "mean_tokens": s["tokens"] / sampled}
+
+
+def sample_seconds(cli, sampler, config, samples):
+    """(CPU seconds, tokens) of one `astcd sample` of `samples` programs: the child's user +
+    system time, which a loaded machine disturbs less than the wall clock."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = run(cli, ["sample", *common_flags(sampler, config), "--n", str(samples),
+                    "--max-new-tokens", "0"])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, sum(len(json.loads(line)["tokens"]) for line in out.stdout.splitlines())
+
+
+def throughput(cli, sampler, samples, rounds):
+    """tokens/s per config: the best of `rounds`, the configs interleaved in every round so
+    that a change in the machine's load falls on both."""
+    best = {name: (float("inf"), 0) for name, _ in CONFIGS}
+    for _ in range(rounds):
+        for name, config in CONFIGS:
+            best[name] = min(best[name], sample_seconds(cli, sampler, config, samples))
+    return {name: tokens / seconds for name, (seconds, tokens) in best.items()}
 
 
 def main():
@@ -86,12 +105,12 @@ def main():
     raw = {}
     rows = []
     for sampler in SAMPLERS:
-        base = None
+        rates = throughput(cli, sampler, timing, rounds)
         for name, config in CONFIGS:
-            m = measure(cli, sampler, config, samples, timing, rounds)
+            m = yield_of(cli, sampler, config, samples)
+            m["tokens_per_s"] = rates[name]
             raw[f"{sampler}/{name}"] = m
-            base = base or m
-            cost = (base["tokens_per_s"] / m["tokens_per_s"])
+            cost = rates[CONFIGS[0][0]] / rates[name]
             rows.append([sampler, name, m["per_10k_unique"], m["per_10k_kept"],
                          f"{100 * m['degenerate']:.1f}%",
                          " / ".join(f"{100 * m['by_reason'][r]:.1f}%" for r in
@@ -107,8 +126,8 @@ def main():
         "tables": [{
             "caption": f"`astcd dataset --start function` over {samples:,} samples per row (seed "
                        "1, max_len 128, 8 inputs in [-10, 10]); throughput from `astcd sample` "
-                       f"of the first {timing:,} programs of the same stream on one core, best "
-                       f"of {rounds}",
+                       f"of the first {timing:,} programs of the same stream on one core (CPU "
+                       f"time, best of {rounds}, the configs interleaved)",
             "columns": ["sampler", "config", "unique behaviours per 10k samples",
                         "kept rows per 10k", "degenerate",
                         "all None / constant / all error", "mean tokens per program",
