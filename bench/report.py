@@ -28,6 +28,7 @@ SECTIONS = [
     ("run", "6. Run versus CPython"),
     ("model_step", "7. The constraint in a real model's decoding step"),
     ("memory_budgets", "8. Memory budgets"),
+    ("dataset", "9. Dataset yield: what the shape controls buy"),
 ]
 
 

@@ -61,5 +61,7 @@ $py -m venv --system-site-packages "$venv"
 echo "== 8. memory budgets: the memory flags' real cost"
 $py "$root/bench/memory/run.py" --server "$build/server/astcd-server" --stubs "$build/proto/python" \
   --out "$results" $smoke
+echo "== 9. dataset yield: what the shape controls buy"
+$py "$root/bench/dataset/run.py" --build "$build" --out "$results" $smoke
 echo "== report"
 $py "$root/bench/report.py" --results "$results" --out "$out" --plot "$plot" $smoke

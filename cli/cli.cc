@@ -1,6 +1,6 @@
 // astcd: the command-line tool. Runs the engine in-process. This file dispatches the commands
 // (kUsage lists them all) and holds `vocab` and `sample`; cli_bridge.cc has tokenize,
-// detokenize, run and forced, and cli_audit.cc has audit.
+// detokenize, run and forced, cli_dataset.cc has dataset, and cli_audit.cc has audit.
 //
 // Usage errors (unknown flags, bad config) print a message naming the culprit and exit 2.
 #include <unistd.h>
@@ -29,11 +29,12 @@
 
 namespace astcd::cli {
 
-// The commands in cli_bridge.cc and cli_audit.cc.
+// The commands in cli_bridge.cc, cli_dataset.cc and cli_audit.cc.
 int Tokenize(int argc, char** argv);
 int Detokenize(int argc, char** argv);
 int Run(int argc, char** argv);
 int Forced(int argc, char** argv);
+int Dataset(int argc, char** argv);
 int Audit(int argc, char** argv);
 
 namespace {
@@ -56,6 +57,12 @@ constexpr char kUsage[] =
     "  forced [--start S] [--arity K] [--max-len N] [--config JSON] [FILE... | -]\n"
     "                                            JSON Lines {\"tokens\":[...]} to the tokens\n"
     "                                            forced after each prefix (jump-forward)\n"
+    "  dataset [--start function|block|expr] [--arity K] [--n N] [--max-samples M] [--seed K]\n"
+    "          [--sampler uniform|weighted] [--policy JSON] [--max-len N] [--inputs K]\n"
+    "          [--input-range LO,HI] [--max-steps N] [--threads T] [--out FILE]\n"
+    "          [--padded-tokens] [--keep-all-error] [--keep-all-none] [--keep-constant]\n"
+    "          [--config JSON]                   sampled programs with distinct behaviour,\n"
+    "                                            as JSON Lines (docs/dataset.md)\n"
     "  audit [--json] [--config JSON] PATH...      how much of a Python corpus fits\n";
 
 int Vocab(int argc, char** argv) {
@@ -225,6 +232,7 @@ int Main(int argc, char** argv) {
   if (command == "detokenize") return Detokenize(argc - 2, argv + 2);
   if (command == "run") return Run(argc - 2, argv + 2);
   if (command == "forced") return Forced(argc - 2, argv + 2);
+  if (command == "dataset") return Dataset(argc - 2, argv + 2);
   if (command == "audit") return Audit(argc - 2, argv + 2);
   if (command == "--help" || command == "help") {
     std::cout << kUsage;

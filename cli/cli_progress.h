@@ -27,6 +27,13 @@ class Progress {
                  std::string(40 - filled, '.').c_str(), done, total_);
     if (done == total_) std::fputc('\n', stderr);
   }
+  // Ends the line of a run that stopped before its total (astcd dataset stops once it has
+  // enough rows). Call after the last Tick.
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (drawn_ > 0 && drawn_ < total_) std::fputc('\n', stderr);
+    drawn_ = total_;
+  }
 
  private:
   size_t total_;

@@ -65,7 +65,8 @@ def main():
     bad_tokens = path("bad.jsonl", b'{"tokens": [999999]}\n')
 
     # Flags.
-    for command in ("vocab", "sample", "tokenize", "detokenize", "run", "forced", "audit"):
+    for command in ("vocab", "sample", "tokenize", "detokenize", "run", "forced", "dataset",
+                    "audit"):
         refused([command, "--frobnicate", "1"], ["--frobnicate"])
     refused(["sample", "--n"], ["--n"])
     refused(["sample", "--n", "-1"], ["--n", "[1, "])
@@ -78,6 +79,11 @@ def main():
     refused(["sample", "--sexpr=maybe"], ["--sexpr"])
     refused(["sample", "--config", "{bad"], ["--config"])
     refused(["vocab", "stray"], ["stray"])
+    refused(["dataset", "--inputs", "0"], ["--inputs"])
+    refused(["dataset", "--input-range", "9,1"], ["--input-range"])
+    refused(["dataset", "--start", "module"], ["--start"])
+    refused(["dataset", "--keep-constant=maybe"], ["--keep-constant"])
+    refused(["dataset", "--out", directory], ["--out"])
     refused(["frobnicate"], ["frobnicate"])
     refused(["run", "--tokens", "[1,2", "--args", "1"], ["--tokens"])
     refused(["run", "--tokens", "[1,2]", "--args", "x"], ["--args"])

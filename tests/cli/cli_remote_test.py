@@ -79,6 +79,12 @@ try:
     same(["sample", "--n", "3", "--max-new-tokens", "5", "--seed", "2"])
     same(["sample", "--sampler", "greedy"], expect_code=2)
 
+    # dataset (tests/cli/dataset_test.py has the rest): rows and summary, a usage error
+    out = same(["dataset", "--n", "20", "--seed", "3", "--sampler", "weighted", "--threads", "2",
+                "--padded-tokens", "--config", loops])
+    check(len(out[1].splitlines()) == 20, "dataset printed 20 rows")
+    same(["dataset", "--inputs", "0"], expect_code=2)
+
     # tokenize: ok, outside the language, not Python, partial, JSON Lines, block with arity
     good = write("good.py", "def f(a, b):\n    c = a * b\n    return c - a\n")
     bad = write("bad.py", "def f(x):\n    return x / 2\n")

@@ -5,14 +5,16 @@
         sessions, masks = c.init_states([{"start": "function"}] * 8, return_masks=True)
         ...
 
-`astcd_client.aio` is the asyncio client, `Client.step_stream()` the Step stream,
-`astcd_client.torch` masks logits in place, and `astcd_client.integrations` holds the Hugging
-Face and vLLM logits processors (docs/integrations.md). Needs grpcio and protobuf (Debian's
+`Client.dataset` builds a training set (docs/dataset.md), `astcd_client.aio` is the asyncio
+client, `Client.step_stream()` the Step stream, `astcd_client.torch` masks logits in place, and
+`astcd_client.integrations` holds the Hugging Face and vLLM logits processors
+(docs/integrations.md). Needs grpcio and protobuf (Debian's
 python3-grpcio, python3-protobuf); numpy and torch are optional and imported only when used.
 """
 from ._protocol import Session, SessionOrigin
 from ._stubs import load_stubs
 from .client import Client, StepStream
+from .dataset import Dataset
 from .errors import AstcdError, FieldViolation, VocabularyMismatchError, parse_status_details
 from .masks import MASK_FORMATS, mask_rows_to_ints, mask_to_token_ids, masks_from_bytes
 
@@ -21,6 +23,7 @@ __version__ = "0.3.0"
 __all__ = [
     "AstcdError",
     "Client",
+    "Dataset",
     "FieldViolation",
     "MASK_FORMATS",
     "Session",

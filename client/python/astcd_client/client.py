@@ -12,6 +12,8 @@ import grpc
 
 from ._protocol import (Call, Config, JumpForward, Operation, Protocol, Session, SessionOrigin,
                         Sessions, Sleep, T)
+from .dataset import Dataset
+from .dataset import build as build_dataset
 from .errors import AstcdError
 
 __all__ = ["Client", "Connection", "Session", "SessionOrigin", "StepStream"]
@@ -212,6 +214,20 @@ class Client(Connection):
                                             max_new_tokens, max_total_tokens, stop_at, pad,
                                             trace, keep_sessions, sample_offset)
         return self._decode_iter(call, timeout)
+
+    def dataset(self, n: int = 1000, *, config: Config = None, start: str = "function",
+                arity: Optional[int] = None, sampler: Any = "uniform", seed: int = 0,
+                max_len: int = 128, inputs: int = 8, input_range: Tuple[int, int] = (-10, 10),
+                max_steps: int = 10_000, max_samples: int = 100_000, keep: Iterable[str] = (),
+                padded_tokens: bool = False) -> "Dataset":
+        """`astcd dataset` over decode and run (docs/dataset.md): up to n programs of distinct
+        behaviour, the shortest per behaviour, sampled from at most max_samples. keep names
+        the filters to turn off ("all_error", "all_none", "constant"). Returns Dataset(rows,
+        summary) with the CLI's rows and summary for the same arguments."""
+        return build_dataset(self, n, config=config, start=start, arity=arity, sampler=sampler,
+                             seed=seed, max_len=max_len, inputs=inputs, input_range=input_range,
+                             max_steps=max_steps, max_samples=max_samples, keep=keep,
+                             padded_tokens=padded_tokens)
 
     def _decode_iter(self, call: Any, timeout: Optional[float]) -> Iterator[Dict[str, Any]]:
         stream = self.stub.Decode(call.request, timeout=timeout, metadata=self.metadata or None)
