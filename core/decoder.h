@@ -135,6 +135,7 @@ class DecodeState {
   // The decoder's state after its tokens, without them: what a checkpoint saves, and what the
   // shape controls' budget check advances on a scratch copy (core/decoder_shape.cc).
   // Transitions are in core/decoder_machine.cc.
+  struct Plan;  // the shape controls' completion plan, surveyed (core/decoder_shape.cc)
   struct Machine {
     const Engine* engine = nullptr;
     Start start = Start::kModule;
@@ -166,6 +167,9 @@ class DecodeState {
     // Tokens beyond `pending` that the controls' completion plan needs; kNoPlan if none can
     // complete this state.
     int Extra() const;
+    // The plan's parts that S's open holes do not change; returns the extra tokens outright
+    // (>= 0) where no survey is needed, else -1 with *plan, *holes, *capacity, *now set.
+    int Survey(Plan* plan, int* holes, int* capacity, uint32_t* now) const;
     int MinToComplete() const;  // pending + Extra(), or kNoPlan
   };
   static constexpr int kNoPlan = 1 << 28;

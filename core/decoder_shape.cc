@@ -9,6 +9,7 @@
 // token whose successor's plan is one token shorter, so a state whose plan fits the budget is
 // never a dead end (tests/core/decoder_shape_test.cc walks it).
 #include <algorithm>
+#include <array>
 #include <bit>
 
 #include "core/decoder.h"
@@ -42,9 +43,19 @@ int FunctionExtra(const DecodeConfig& cfg) {
 
 }  // namespace
 
+// Per node kind, which child is a conditional's test (-1: none), from the table's field names.
+constexpr std::array<int8_t, kNumNodeKinds> MakeTestFields() {
+  std::array<int8_t, kNumNodeKinds> test{};
+  for (int k = 0; k < kNumNodeKinds; ++k) {
+    test[k] = static_cast<int8_t>(FieldIndex(static_cast<NodeKind>(k), "test"));
+  }
+  return test;
+}
+constexpr std::array<int8_t, kNumNodeKinds> kTestField = MakeTestFields();
+
 bool DecodeState::Machine::NeedsName(const Frame& frame, int child) const {
   const DecodeConfig& cfg = engine->config();
-  if (cfg.no_constant_tests && Spec(frame.node).fields[child] == "test") return true;
+  if (cfg.no_constant_tests && kTestField[static_cast<int>(frame.node)] == child) return true;
   return IsOperator(frame.node) && (frame.flags & kNeedsName) && !(frame.flags & kHasName) &&
          child == Spec(frame.node).num_children - 1;
 }
@@ -96,7 +107,52 @@ int DecodeState::Machine::MinToComplete() const {
   return extra >= kNoPlan ? kNoPlan : pending + extra;
 }
 
+// Where the plan can put its return, and what each place costs beyond the names it reads.
+// It depends on the blocks around the current statement S, not on S's open holes, so one
+// survey prices every expression token that keeps S open.
+struct DecodeState::Plan {
+  static constexpr int kMaxHomes = kInlineFrames + 2;
+  int num_homes = 0;
+  uint32_t readable[kMaxHomes];  // names definitely assigned where the return would be
+  bool can_read[kMaxHomes];      // a return fits there (false: the nowhere entry)
+  int8_t empty[kMaxHomes];       // its block is empty, so the return replaces `pass`
+  bool bound_ok[kMaxHomes];      // the name S binds can be read there
+  int must_end[kMaxHomes];       // the body's own return, when the plan's return is there
+  int must_end_alone = 0;        // ... when the plan needs no return
+  int binds = 0;                 // names S binds, read after it or in its body
+
+  // The plan's extra tokens, given S's open expression holes and the names S can read.
+  int Cost(int holes, int capacity, uint32_t now) const {
+    const int num_now = std::popcount(now);
+    int best = kNoPlan;
+    for (int h = 0; h < num_homes; ++h) {
+      const int num_trapped = std::popcount(now & ~readable[h]);  // only S can read these
+      if (num_trapped > capacity) continue;
+      int extra = 2 * std::max(0, num_trapped - holes);
+      const int absorbed = std::min(num_now, holes) + std::max(0, num_trapped - holes);
+      const int rest = num_now - absorbed + binds;
+      int end = must_end_alone;
+      if (rest > 0) {
+        if (!can_read[h] || !bound_ok[h]) continue;
+        extra += 2 * rest - empty[h];
+        end = must_end[h];
+      }
+      if (end >= kNoPlan) continue;
+      best = std::min(best, extra + end);
+    }
+    return best;
+  }
+};
+
 int DecodeState::Machine::Extra() const {
+  Plan plan;
+  int holes = 0, capacity = 0;
+  uint32_t now = 0;
+  const int fixed = Survey(&plan, &holes, &capacity, &now);
+  return fixed >= 0 ? fixed : plan.Cost(holes, capacity, now);
+}
+
+int DecodeState::Machine::Survey(Plan* plan, int* holes, int* capacity, uint32_t* now) const {
   const Engine& e = *engine;
   if (!e.plans() || terminated) return 0;
   if (stack.empty()) return owed ? kNoPlan : 0;
@@ -121,7 +177,6 @@ int DecodeState::Machine::Extra() const {
   // Its open expression holes, what they can hold, and whether it will open a block.
   const int first = levels.empty() ? 0 : levels[0] + 1;
   const int stmt = levels.empty() || first == static_cast<int>(stack.size()) ? -1 : first;
-  int holes = 0, capacity = 0;
   bool opens_block = false;
   for (int i = first; i < static_cast<int>(stack.size()); ++i) {
     const Frame& f = stack[i];
@@ -129,8 +184,8 @@ int DecodeState::Machine::Extra() const {
     const int depth = IsOperator(f.node) ? f.depth + 1 : 1;
     for (int c = f.next; c < spec.num_children; ++c) {
       if (spec.children[c] == Hole::kExpr) {
-        ++holes;
-        capacity += Leaves(depth, cfg.max_expr_depth);
+        ++*holes;
+        *capacity += Leaves(depth, cfg.max_expr_depth);
       } else if (IsSequence(spec.children[c])) {
         opens_block = true;
       }
@@ -138,19 +193,18 @@ int DecodeState::Machine::Extra() const {
   }
 
   // Names S can read now, and the name S binds (read after it: =, op=; or in its body: for).
-  uint32_t now = owed;
-  int binds = 0;
-  bool binds_after = false;  // =, op=: read after S; for: read in its body
+  *now = owed;
+  bool binds_after = false;
   uint32_t bound = 0;  // the names S may bind (its target, or every candidate if not chosen)
   if (stmt >= 0 && cfg.no_unused_locals) {
     const Frame& f = stack[stmt];
     const uint8_t flow = Spec(f.node).flow;
     if (flow & (kFlowBindsAfter | kFlowBindsInBody)) {
-      binds = 1;
+      plan->binds = 1;
       binds_after = flow & kFlowBindsAfter;
       if (f.next > 0) {  // the target, child 0, is chosen
         bound = 1u << f.bits;
-        now &= ~bound;  // a read of it in S comes before the binding
+        *now &= ~bound;  // a read of it in S comes before the binding
       } else {
         const bool room = introduced < arity + cfg.max_locals;
         bound = Spec(f.node).children[0] == Hole::kAugTarget
@@ -160,9 +214,9 @@ int DecodeState::Machine::Extra() const {
     }
   }
 
-  // Where the plan can put its return: a level whose block can take another statement after
-  // its current one, or (-1) a block S will open. falls[L]: level L falls through after its
-  // current statement, before the plan adds a return.
+  // falls_after(L): level L falls through after its current statement, before the plan adds
+  // a return. A home is a level whose block can take a statement after its current one, or
+  // (-1) a block S will open.
   const bool ends = stmt >= 0 && (Spec(stack[stmt].node).flow & kFlowEndsPath);
   auto falls_after = [&](int level, bool inner_falls) {
     const Frame& block = stack[levels[level]];
@@ -174,57 +228,43 @@ int DecodeState::Machine::Extra() const {
     }
     return falls;
   };
-  absl::InlinedVector<int, kInlineFrames> homes;
-  if (opens_block) homes.push_back(-1);
+  const bool body_must_end = cfg.require_return_value && num_levels > 0 &&
+                             stack[levels[num_levels - 1]].node == NodeKind::kBody;
+  // The body's own return when the plan's return is at `home` (kNowhere: no return).
+  constexpr int kNowhere = -2;
+  auto must_end = [&](int home) {
+    if (!body_must_end) return 0;
+    const int body = num_levels - 1;
+    bool falls = false;
+    for (int level = 0; level <= body; ++level) {
+      falls = falls_after(level, falls) && level != home;
+    }
+    if (!falls) return 0;
+    const Frame& block = stack[levels[body]];
+    if (block.next >= cfg.max_block_stmts) return kNoPlan;
+    return body == 0 && stmt < 0 && block.next == 0 ? 1 : 2;
+  };
+  auto add_home = [&](int home) {
+    const int h = plan->num_homes++;
+    plan->can_read[h] = home != kNowhere;
+    plan->readable[h] = home > 0 ? stack[levels[home]].bits : home == kNowhere ? 0u : ~0u;
+    plan->empty[h] = home == -1 || (home == 0 && stmt < 0 && stack[levels[0]].next == 0);
+    // The bound name must be readable at the return: after S (=, op=), in S's body (for).
+    plan->bound_ok[h] = plan->binds == 0 || home < (binds_after ? 1 : 0) ||
+                        (bound & stack[levels[home]].bits);
+    plan->must_end[h] = must_end(home);
+  };
+  plan->must_end_alone = must_end(kNowhere);
+  if (opens_block) add_home(-1);
   for (int level = 0, inner = 0; level < num_levels; ++level) {
     const bool falls = falls_after(level, inner);
     if (stack[levels[level]].next < cfg.max_block_stmts && (!cfg.no_dead_code || falls)) {
-      homes.push_back(level);
+      add_home(level);
     }
     inner = falls;
   }
-  constexpr int kNowhere = -2;
-  if (homes.empty()) homes.push_back(kNowhere);
-
-  // The plan's cost with its return at `home` (the cheapest home is the plan).
-  const int num_now = std::popcount(now);
-  const bool body_must_end = cfg.require_return_value && num_levels > 0 &&
-                             stack[levels[num_levels - 1]].node == NodeKind::kBody;
-  auto cost = [&](int home) {
-    // Names only S can still read: those not definitely assigned where the return is.
-    const uint32_t trapped =
-        home == kNowhere ? now : home > 0 ? now & ~stack[levels[home]].bits : 0u;
-    const int num_trapped = std::popcount(trapped);
-    if (num_trapped > capacity) return kNoPlan;
-    int extra = 2 * std::max(0, num_trapped - holes);
-    const int absorbed = std::min(num_now, holes) + std::max(0, num_trapped - holes);
-    const int rest = num_now - absorbed + binds;
-    if (rest > 0) {
-      if (home == kNowhere) return kNoPlan;
-      // The bound name must be readable at the return: after S (=, op=), in S's body (for).
-      if (binds && home >= (binds_after ? 1 : 0) && !(bound & stack[levels[home]].bits)) {
-        return kNoPlan;
-      }
-      const bool empty = home == -1 || (home == 0 && stmt < 0 && stack[levels[0]].next == 0);
-      extra += 2 * rest - (empty ? 1 : 0);
-    }
-    if (body_must_end) {  // a body that still falls through after the plan ends in a return
-      const int body = num_levels - 1;
-      bool falls = false;
-      for (int level = 0; level <= body; ++level) {
-        falls = falls_after(level, falls) && !(rest > 0 && level == home);
-      }
-      if (falls) {
-        const Frame& block = stack[levels[body]];
-        if (block.next >= cfg.max_block_stmts) return kNoPlan;
-        extra += body == 0 && stmt < 0 && block.next == 0 ? 1 : 2;
-      }
-    }
-    return extra;
-  };
-  int best = kNoPlan;
-  for (int home : homes) best = std::min(best, cost(home));
-  return best;
+  if (plan->num_homes == 0) add_home(kNowhere);
+  return -1;
 }
 
 void DecodeState::FillShapedMask(uint32_t* out) const {
@@ -245,18 +285,43 @@ void DecodeState::FillShapedMask(uint32_t* out) const {
   }
   m_.FilterShape(ctx, var_bits, out);
   if (ctx == MaskContext::kTerminated) return;
-  // Each candidate's successor must still have a plan that fits: once per shape class.
+  // Each candidate's successor must still have a plan that fits: once per shape class. An
+  // expression token that keeps the statement open leaves the survey as it is, so its plan is
+  // priced from this state's survey; any other token is tried on a scratch copy.
   const int room = token_budget_remaining() - 1;
+  const DecodeConfig& cfg = e.config();
+  Plan plan;
+  int holes = 0, capacity = 0;
+  uint32_t now = 0;
+  const bool surveyed =
+      ctx == MaskContext::kExpr && m_.Survey(&plan, &holes, &capacity, &now) < 0;
+  const int hole_leaves = Leaves(depth, cfg.max_expr_depth);
+  auto plan_fits = [&](int id) {
+    const NodeSpec& spec = Spec(e.vocab().info(id).node);
+    if (surveyed && spec.num_children > 0) {  // an operator: its operands replace the hole
+      const int k = spec.num_children;
+      const int leaves = capacity - hole_leaves + k * Leaves(depth + 1, cfg.max_expr_depth);
+      return m_.pending + k - 1 + plan.Cost(holes + k - 1, leaves, now) <= room;
+    }
+    if (surveyed && holes > 1) {  // a leaf that leaves the statement open
+      const int var = id - e.vocab().name_base();
+      const uint32_t read = var >= 0 && var < e.vocab().num_names() ? 1u << var : 0u;
+      return m_.pending - 1 + plan.Cost(holes - 1, capacity - hole_leaves, now & ~read) <= room;
+    }
+    Machine probe = m_;
+    probe.Apply(id);
+    return probe.MinToComplete() <= room;
+  };
   absl::InlinedVector<int8_t, 64> fits(e.num_shape_classes(), -1);
+  const int names = e.vocab().name_base();
   for (int w = 0; w < words; ++w) {
     for (uint32_t bits = out[w]; bits != 0; bits &= bits - 1) {
       const int id = w * 32 + std::countr_zero(bits);
-      int8_t& verdict = fits[e.shape_class(id)];
-      if (verdict < 0) {
-        Machine probe = m_;
-        probe.Apply(id);
-        verdict = probe.MinToComplete() <= room ? 1 : 0;
-      }
+      const int var = id - names;
+      const bool unowed_read = ctx == MaskContext::kExpr && var >= 0 &&
+                               var < e.vocab().num_names() && !((m_.owed >> var) & 1u);
+      int8_t& verdict = fits[unowed_read ? e.constant_shape_class() : e.shape_class(id)];
+      if (verdict < 0) verdict = plan_fits(id) ? 1 : 0;
       if (!verdict) out[w] &= ~(1u << (id & 31));
     }
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -134,19 +135,23 @@ void Engine::BuildShapeTables() {
   constexpr int kNumKinds = static_cast<int>(TokenKind::kConstant) + 1;
   kind_masks_.assign(static_cast<size_t>(kNumKinds) * words_, 0);
   shape_class_.resize(vocab_.size());
-  // A class is named by the node kind, except that names and defs differ by their value and
-  // operators count only their operands (the plan reads nothing else of them).
-  absl::flat_hash_map<std::pair<int, int>, int16_t> classes;
+  // The plan reads a token's row only through what it fills, its children's holes and its flow
+  // (self-triviality aside), and a name's or def's value; so those are a class's key, and
+  // every constant, the operators of one arity, and the augmented assignments share one.
+  absl::flat_hash_map<std::tuple<int, int, int, int>, int16_t> classes;
   for (int id = 0; id < vocab_.size(); ++id) {
     const TokenInfo& info = vocab_.info(id);
     const NodeSpec& spec = Spec(info.node);
     SetBit(&kind_masks_[static_cast<size_t>(spec.kind) * words_], id);
-    std::pair<int, int> key{static_cast<int>(info.node), 0};
-    if (spec.kind == TokenKind::kVariable || spec.kind == TokenKind::kFunction) {
-      key.second = info.value;
-    } else if (spec.kind == TokenKind::kOperator) {
-      key = {-1, spec.num_children};
+    int children = spec.num_children;
+    for (int c = 0; c < spec.num_children; ++c) {
+      children = children * 16 + static_cast<int>(spec.children[c]);
     }
+    const bool valued = spec.kind == TokenKind::kVariable || spec.kind == TokenKind::kFunction;
+    const std::tuple<int, int, int, int> key{static_cast<int>(spec.fills) * 64 +
+                                                 static_cast<int>(spec.kind),
+                                             children, spec.flow & ~kFlowSelfTrivial,
+                                             valued ? info.value : -1};
     auto [it, fresh] = classes.emplace(key, static_cast<int16_t>(classes.size()));
     shape_class_[id] = it->second;
   }

@@ -64,6 +64,8 @@ class Engine {
   // Tokens that do the same to a state's completion plan share a class (every constant; the
   // operators of one arity), so the budget check runs the plan once per class.
   int shape_class(int token) const { return shape_class_[token]; }
+  // A name that fills an expression without settling a debt acts on the plan as a constant.
+  int constant_shape_class() const { return shape_class_[vocab_.const_base()]; }
   int num_shape_classes() const { return num_shape_classes_; }
   // The tokens of one kind (operators, constants), for the controls that refuse them all.
   const uint32_t* kind_mask(TokenKind kind) const {
