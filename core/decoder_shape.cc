@@ -120,6 +120,7 @@ struct DecodeState::Plan {
   int must_end[kMaxHomes];       // the body's own return, when the plan's return is there
   int must_end_alone = 0;        // ... when the plan needs no return
   int binds = 0;                 // names S binds, read after it or in its body
+  int self_reads = 0;            // owed names S's value cannot be bare (x = x): 2 tokens each
 
   // The plan's extra tokens, given S's open expression holes and the names S can read.
   int Cost(int holes, int capacity, uint32_t now) const {
@@ -140,7 +141,7 @@ struct DecodeState::Plan {
       if (end >= kNoPlan) continue;
       best = std::min(best, extra + end);
     }
-    return best;
+    return best >= kNoPlan ? kNoPlan : best + 2 * self_reads;
   }
 };
 
@@ -212,6 +213,15 @@ int DecodeState::Machine::Survey(Plan* plan, int* holes, int* capacity, uint32_t
                     : LowBits(introduced + (room ? 1 : 0));
       }
     }
+  }
+
+  // no_trivial_self_ops: an owed target cannot be the bare value of its own `x = x` (or x -= x):
+  // the plan reads it as `x + 0` there, which needs an operator.
+  if (cfg.no_trivial_self_ops && stmt == static_cast<int>(stack.size()) - 1 &&
+      (Spec(top.node).flow & kFlowSelfTrivial) && top.next == 1 && ((*now >> top.bits) & 1u)) {
+    if (cfg.max_expr_depth < 2) return kNoPlan;
+    *now &= ~(1u << top.bits);
+    plan->self_reads = 1;
   }
 
   // falls_after(L): level L falls through after its current statement, before the plan adds
@@ -293,8 +303,9 @@ void DecodeState::FillShapedMask(uint32_t* out) const {
   Plan plan;
   int holes = 0, capacity = 0;
   uint32_t now = 0;
-  const bool surveyed =
-      ctx == MaskContext::kExpr && m_.Survey(&plan, &holes, &capacity, &now) < 0;
+  // (Not where an operator would lift a self-op's exclusion: the survey would not hold.)
+  const bool surveyed = ctx == MaskContext::kExpr &&
+                        m_.Survey(&plan, &holes, &capacity, &now) < 0 && plan.self_reads == 0;
   const int hole_leaves = Leaves(depth, cfg.max_expr_depth);
   auto plan_fits = [&](int id) {
     const NodeSpec& spec = Spec(e.vocab().info(id).node);
