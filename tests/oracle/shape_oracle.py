@@ -38,10 +38,10 @@ CONTROLS = ("no_dead_code", "require_return_value", "use_all_params", "no_unused
 
 Violation = collections.namedtuple("Violation", "control line col message")
 
-# Operators whose two operands may not be the same bare name (no_trivial_self_ops).
+# Binary operators whose two operands may not be the same bare name (no_trivial_self_ops);
+# every comparison, `and` and `or` are such operators too.
 SELF_TRIVIAL_BINOPS = (ast.Sub, ast.FloorDiv, ast.Mod)
-# Statements that end their path.
-PATH_ENDS = (ast.Return, ast.Break, ast.Continue)
+CALLS = ("abs", "min", "max")
 
 
 def params_of(arity):
@@ -52,8 +52,8 @@ def at(node):
     return f"{node.lineno}:{node.col_offset}"
 
 
-def has_name(node):
-    return any(isinstance(n, ast.Name) for n in ast.walk(node))
+def show(node):
+    return ast.unparse(node).splitlines()[0]
 
 
 def bare(node):
@@ -61,239 +61,231 @@ def bare(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
-def loads(node):
-    """Every read beneath `node` (Names in Load context)."""
-    return [n for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
-
-
-def show(node):
-    return ast.unparse(node)
-
-
 class Checker:
+    """One program's checks. Every expression is visited once (expr()), every block once
+    (block()); messages are built only for the controls asked for."""
+
     def __init__(self, controls):
         unknown = set(controls) - set(CONTROLS)
         if unknown:
             raise ValueError(f"unknown controls: {sorted(unknown)}")
-        self.controls = set(controls)
+        self.controls = frozenset(controls)
         self.found = []
 
-    def report(self, control, node, message, line=None, col=None):
+    def report(self, control, node, message, where=None):
+        """`message` is a function, called only if `control` is checked."""
         if control in self.controls:
-            self.found.append(Violation(control, node.lineno if line is None else line,
-                                        node.col_offset if col is None else col, message))
+            line, col = where if where else (node.lineno, node.col_offset)
+            self.found.append(Violation(control, line, col, message()))
 
-    # ---- expressions: no_constant_tests, no_constant_subexpressions, no_trivial_self_ops
+    # ---- expressions
 
-    def expressions(self, root):
-        """Checks every expression node beneath `root` (a statement list's parent or an
-        expression)."""
-        for node in ast.walk(root):
-            if isinstance(node, ast.For):
-                assert isinstance(node.iter, ast.Call) and node.iter.func.id == "range"
-            if isinstance(node, ast.Call) and node.func.id == "range":
-                continue  # a `for` statement's own syntax, not an operator; its args are
-            if isinstance(node, (ast.If, ast.IfExp)) and not has_name(node.test):
-                what = "if" if isinstance(node, ast.If) else "conditional expression"
-                self.report("no_constant_tests", node.test,
-                            f"the test of the {what} at {at(node)}, `{show(node.test)}`, "
-                            "mentions no variable")
-            if isinstance(node, ast.BoolOp):
-                # The innermost link of the left-nested chain: values[0] op values[1].
-                first, second = node.values[0], node.values[1]
-                if not (has_name(first) or has_name(second)):
-                    pair = ast.BoolOp(op=node.op, values=[first, second])
-                    self.report("no_constant_subexpressions", node,
-                                f"operator `{show(pair)}` has no variable beneath it")
-                if bare(first) is not None and bare(first) == bare(second):
-                    self.report("no_trivial_self_ops", node,
-                                f"`{first.id} {'and' if isinstance(node.op, ast.And) else 'or'} "
-                                f"{first.id}` at {at(node)}")
-            elif isinstance(node, (ast.BinOp, ast.Compare, ast.UnaryOp, ast.IfExp, ast.Call)):
-                if isinstance(node, ast.Call):
-                    assert isinstance(node.func, ast.Name), ast.dump(node)
-                    assert node.func.id in ("abs", "min", "max"), node.func.id
-                    operands = node.args
-                else:
-                    operands = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
-                if not any(has_name(o) for o in operands):
-                    self.report("no_constant_subexpressions", node,
-                                f"operator `{show(node)}` has no variable beneath it")
-                pair = None
-                if isinstance(node, ast.BinOp) and isinstance(node.op, SELF_TRIVIAL_BINOPS):
-                    pair = (node.left, node.right)
-                elif isinstance(node, ast.Compare):
-                    assert len(node.ops) == 1, "chained comparison"
-                    pair = (node.left, node.comparators[0])
-                if pair and bare(pair[0]) is not None and bare(pair[0]) == bare(pair[1]):
-                    self.report("no_trivial_self_ops", node, f"`{show(node)}` at {at(node)}")
+    def expr(self, e):
+        """Checks the expression controls on `e` and its subtrees; returns the names it reads
+        (a set, empty if it reads none)."""
+        reads = set()
+        self._visit(e, reads)
+        return reads
 
-    # ---- statements
-
-    def self_assignments(self, body):
-        for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-            if isinstance(node, ast.Assign):
-                assert len(node.targets) == 1
-                if bare(node.value) == node.targets[0].id:
-                    self.report("no_trivial_self_ops", node, f"`{show(node)}` at {at(node)}")
-            elif isinstance(node, ast.AugAssign) and isinstance(node.op, SELF_TRIVIAL_BINOPS):
-                if bare(node.value) == node.target.id:
-                    self.report("no_trivial_self_ops", node, f"`{show(node)}` at {at(node)}")
-
-    @staticmethod
-    def falls(stmt):
-        """Whether `stmt` can fall through to the next statement."""
-        if isinstance(stmt, PATH_ENDS):
+    def _visit(self, e, reads):
+        """Returns whether `e` mentions a variable; adds its reads to `reads`."""
+        t = type(e)
+        if t is ast.Name:
+            reads.add(e.id)
+            return True
+        if t is ast.Constant:
+            assert type(e.value) is int, repr(e.value)
             return False
-        if isinstance(stmt, ast.If) and stmt.orelse:
-            return Checker.block_falls(stmt.body) or Checker.block_falls(stmt.orelse)
-        return True
+        pair = None  # the two operands, for no_trivial_self_ops
+        if t is ast.BinOp:
+            operands = (e.left, e.right)
+            if isinstance(e.op, SELF_TRIVIAL_BINOPS):
+                pair = operands
+        elif t is ast.Compare:
+            assert len(e.ops) == 1, "chained comparison"
+            operands = pair = (e.left, e.comparators[0])
+        elif t is ast.UnaryOp:
+            operands = (e.operand,)
+        elif t is ast.IfExp:
+            operands = (e.test, e.body, e.orelse)
+        elif t is ast.Call:
+            assert isinstance(e.func, ast.Name) and e.func.id in CALLS, ast.dump(e)
+            assert not e.keywords
+            operands = tuple(e.args)
+        elif t is ast.BoolOp:
+            # Our left-nested chain (section 3): op(op(v0, v1), v2)...; its innermost
+            # operator is v0 op v1 and every outer one holds it.
+            mentions = [self._visit(v, reads) for v in e.values]
+            first, second = e.values[0], e.values[1]
+            if not (mentions[0] or mentions[1]):
+                self.report("no_constant_subexpressions", e, lambda: (
+                    f"operator `{show(ast.BoolOp(op=e.op, values=[first, second]))}` has no "
+                    "variable beneath it"))
+            if bare(first) is not None and bare(first) == bare(second):
+                word = "and" if isinstance(e.op, ast.And) else "or"
+                self.report("no_trivial_self_ops", e, lambda: (
+                    f"`{first.id} {word} {second.id}`: both operands of `{word}` are "
+                    f"`{first.id}`"))
+            return any(mentions)
+        else:
+            raise AssertionError(f"expression outside the language: {ast.dump(e)}")
+        mentions = [self._visit(o, reads) for o in operands]
+        if t is ast.IfExp and not mentions[0]:
+            self.report("no_constant_tests", e.test, lambda: (
+                f"the test `{show(e.test)}` of the conditional expression at {at(e)} mentions "
+                "no variable"))
+        if not any(mentions):
+            self.report("no_constant_subexpressions", e, lambda: (
+                f"operator `{show(e)}` has no variable beneath it"))
+        if pair and bare(pair[0]) is not None and bare(pair[0]) == bare(pair[1]):
+            self.report("no_trivial_self_ops", e, lambda: (
+                f"`{show(e)}`: both operands are `{pair[0].id}`"))
+        return any(mentions)
 
-    @staticmethod
-    def block_falls(stmts):
-        return all(Checker.falls(s) for s in stmts)
-
-    def dead_code(self, stmts):
-        for i, s in enumerate(stmts):
-            if not self.falls(s) and i + 1 < len(stmts):
-                nxt = stmts[i + 1]
-                self.report("no_dead_code", nxt,
-                            f"statement `{show(nxt).splitlines()[0]}` at {at(nxt)} follows "
-                            f"`{show(s).splitlines()[0]}` at {at(s)}, which cannot fall "
-                            "through")
-                break
-        for s in stmts:
-            if isinstance(s, ast.If):
-                self.dead_code(s.body)
-                if s.orelse:
-                    self.dead_code(s.orelse)
-            elif isinstance(s, ast.For):
-                self.dead_code(s.body)
-
-    def return_values(self, name, body, where):
-        for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-            if isinstance(node, ast.Return) and node.value is None:
-                self.report("require_return_value", node, f"bare `return` at {at(node)}")
-        if self.block_falls(body):
-            last = body[-1]
-            self.report("require_return_value", last,
-                        f"the body of {name} can fall through (its last statement "
-                        f"`{show(last).splitlines()[0]}` at {at(last)} can)",
-                        *where)
-
-    # ---- no_unused_locals: the source-order walk of section 4.1
-
-    def unused_locals(self, name, params, body):
-        owed = {}  # name -> the node of its latest binding, in source order
-
-        def read(expr):
-            for n in loads(expr):
-                owed.pop(n.id, None)
-
-        def bind(target_name, node):
-            owed[target_name] = node
-
-        def block_end(kind, node, continuing, where):
-            for v, b in sorted(owed.items()):
-                if v not in continuing:
-                    self.report("no_unused_locals", b,
-                                f"`{v}` bound at {at(b)} is unread at the end of {kind} of the "
-                                f"statement at {at(node)}, and is not definitely assigned "
-                                f"{where}")
-                    del owed[v]  # reported once, at the first block end that loses it
-
-        def walk(stmts, da):
-            """Walks a block from definitely assigned set `da`; returns (da after, falls)."""
-            da = set(da)
-            falls = True
-            for s in stmts:
-                if isinstance(s, ast.Assign):
-                    read(s.value)
-                    bind(s.targets[0].id, s)
-                    da.add(s.targets[0].id)
-                elif isinstance(s, ast.AugAssign):
-                    read(s.value)  # the target is not a read
-                    bind(s.target.id, s)
-                elif isinstance(s, ast.If):
-                    read(s.test)
-                    da1, f1 = walk(s.body, da)
-                    if s.orelse:
-                        block_end("the first branch", s, da, "at the start of the else branch")
-                        da2, f2 = walk(s.orelse, da)
-                        if f1 and f2:
-                            after = da1 & da2
-                        elif f1:
-                            after = da1
-                        elif f2:
-                            after = da2
-                        else:  # dead code follows; see the module docstring
-                            after = da1 & da2
-                        block_end("the else branch", s, after, "after the if/else")
-                        da = after
-                        falls = falls and (f1 or f2)
-                    else:
-                        block_end("the body", s, da, "after the if")
-                elif isinstance(s, ast.For):
-                    for arg in s.iter.args:
-                        read(arg)
-                    bind(s.target.id, s.target)
-                    walk(s.body, da | {s.target.id})
-                    block_end("the body", s, da, "after the for")
-                elif isinstance(s, ast.Return):
-                    if s.value is not None:
-                        read(s.value)
-                    falls = False
-                elif isinstance(s, (ast.Break, ast.Continue)):
-                    falls = False
-                else:
-                    assert isinstance(s, ast.Pass), ast.dump(s)
-            return da, falls
-
-        walk(body, set(params))
-        for v, b in sorted(owed.items()):
-            self.report("no_unused_locals", b,
-                        f"`{v}` bound at {at(b)} is never read afterwards in {name}")
-
-    # ---- roots
+    # ---- a function body: every statement control, in one walk in source order
 
     def function(self, name, params, body, where):
-        self.dead_code(body)
-        self.return_values(name, body, where)
-        holder = ast.Module(body=body, type_ignores=[])
-        read = {n.id for n in loads(holder)}
+        """`name` for messages, `params` the parameter names, `body` its statements, `where`
+        (line, col) of the function for the violations that belong to it as a whole."""
+        self.name = name
+        self.reads = set()  # every name read anywhere in the function (use_all_params)
+        self.owed = {}      # no_unused_locals: name -> the node of its latest binding
+        _, falls = self.block(body, set(params))
+        if falls:
+            last = body[-1]
+            self.report("require_return_value", last, lambda: (
+                f"the body of {name} can fall through: its last statement `{show(last)}` at "
+                f"{at(last)} can"), where)
         for p in params:
-            if p not in read:
-                self.report("use_all_params", body[0], f"parameter `{p}` of {name} is never "
-                            "read", *where)
-        self.unused_locals(name, params, body)
-        self.self_assignments(body)
-        self.expressions(holder)
+            if p not in self.reads:
+                self.report("use_all_params", body[0], lambda p=p: (
+                    f"parameter `{p}` of {name} is never read"), where)
+        for v, b in sorted(self.owed.items()):
+            self.report("no_unused_locals", b, lambda v=v, b=b: (
+                f"`{v}` bound at {at(b)} is never read afterwards in {name}"))
+
+    def read(self, e):
+        """Visits expression `e` of a statement: its reads pay what is owed. Returns them."""
+        names = self.expr(e)
+        self.reads |= names
+        for v in names:
+            self.owed.pop(v, None)
+        return names
+
+    def bind(self, v, node):
+        self.owed[v] = node
+
+    def block_end(self, what, stmt, continuing, where):
+        """no_unused_locals at the end of a block: every owed name must be definitely assigned
+        where decoding continues (`continuing`)."""
+        for v, b in sorted(self.owed.items()):
+            if v not in continuing:
+                self.report("no_unused_locals", b, lambda v=v, b=b: (
+                    f"`{v}` bound at {at(b)} is unread at the end of {what} of the statement "
+                    f"at {at(stmt)}, and is not definitely assigned {where}"))
+                del self.owed[v]  # reported once, at the first block end that loses it
+
+    def block(self, stmts, da):
+        """Walks a block entered with the definitely assigned names `da`. Returns the names
+        definitely assigned at its end and whether it can fall through."""
+        da = set(da)
+        falls = True
+        dead = False
+        for i, s in enumerate(stmts):
+            if not falls and not dead:  # reported once per block: the rest is dead too
+                ender = stmts[i - 1]
+                self.report("no_dead_code", s, lambda s=s, ender=ender: (
+                    f"statement `{show(s)}` at {at(s)} follows `{show(ender)}` at {at(ender)}, "
+                    "which cannot fall through"))
+                dead = True
+            stmt_falls = True
+            t = type(s)
+            if t is ast.Assign:
+                assert len(s.targets) == 1
+                target = s.targets[0].id
+                self.read(s.value)
+                if bare(s.value) == target:
+                    self.report("no_trivial_self_ops", s, lambda s=s: f"`{show(s)}`")
+                self.bind(target, s)  # when the statement ends: after its value's reads
+                da.add(target)
+            elif t is ast.AugAssign:
+                self.read(s.value)  # the target is not a read
+                if isinstance(s.op, SELF_TRIVIAL_BINOPS) and bare(s.value) == s.target.id:
+                    self.report("no_trivial_self_ops", s, lambda s=s: f"`{show(s)}`")
+                self.bind(s.target.id, s)
+            elif t is ast.If:
+                if not self.read(s.test):
+                    self.report("no_constant_tests", s.test, lambda s=s: (
+                        f"the test `{show(s.test)}` of the if at {at(s)} mentions no variable"))
+                da1, f1 = self.block(s.body, da)
+                if s.orelse:
+                    self.block_end("the first branch", s, da, "at the start of the else branch")
+                    da2, f2 = self.block(s.orelse, da)
+                    if f1 != f2:  # only a branch that falls through reaches what follows
+                        da = da1 if f1 else da2
+                    else:  # both; or neither, and what follows is dead (module docstring)
+                        da = da1 & da2
+                    self.block_end("the else branch", s, da, "after the if/else")
+                    stmt_falls = f1 or f2
+                else:
+                    self.block_end("the body", s, da, "after the if")
+            elif t is ast.For:
+                it = s.iter
+                assert type(it) is ast.Call and it.func.id == "range" and not s.orelse
+                assert 1 <= len(it.args) <= 2 and not it.keywords
+                for arg in it.args:
+                    self.read(arg)
+                self.bind(s.target.id, s.target)  # at the start of its body
+                self.block(s.body, da | {s.target.id})
+                self.block_end("the body", s, da, "after the for")
+            elif t is ast.Return:
+                if s.value is None:
+                    self.report("require_return_value", s, lambda s=s: (
+                        f"bare `return` at {at(s)}"))
+                else:
+                    self.read(s.value)
+                stmt_falls = False
+            elif t in (ast.Break, ast.Continue):
+                stmt_falls = False
+            else:
+                assert t is ast.Pass, ast.dump(s)
+            falls = falls and stmt_falls
+        return da, falls
+
+
+def parse(source, start):
+    """CPython's tree of a printed program: an ast.Expression for an EXPR root, else an
+    ast.Module (a BLOCK root's statements stand at its top level)."""
+    return ast.parse(source, mode="eval" if start == "expr" else "exec")
 
 
 def check(source, start, arity=None, controls=CONTROLS):
     """The violations of `controls` in `source`, a program of root `start` ("module",
     "function", "block" or "expr"); `arity` is the parameter count of a block or expr root."""
+    return check_tree(parse(source, start), start, arity, controls)
+
+
+def check_tree(tree, start, arity=None, controls=CONTROLS):
+    """check() on a tree from parse(), for callers that also use the tree."""
     c = Checker(controls)
     if start in ("module", "function"):
-        tree = ast.parse(source)
         assert tree.body and all(isinstance(f, ast.FunctionDef) for f in tree.body)
         if start == "function":
             assert len(tree.body) == 1, "a FUNCTION root holds one function"
         for f in tree.body:
-            c.function(f"`{f.name}`", [a.arg for a in f.args.args], f.body,
-                       (f.lineno, f.col_offset))
+            a = f.args
+            assert not (a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or a.defaults)
+            c.function(f"`{f.name}`", [x.arg for x in a.args], f.body, (f.lineno, f.col_offset))
     elif start == "block":
-        body = ast.parse(source).body
-        assert body, "a block holds at least one statement"
-        c.function("the block", params_of(arity), body, (1, 0))
+        assert tree.body, "a block holds at least one statement"
+        c.function("the block", params_of(arity), tree.body, (1, 0))
     elif start == "expr":
-        expr = ast.parse(source, mode="eval").body
-        read = {n.id for n in loads(expr)}
+        e = tree.body
+        reads = c.expr(e)
         for p in params_of(arity):
-            if p not in read:
-                c.report("use_all_params", expr, f"parameter `{p}` is never read in the "
-                         "expression")
-        c.expressions(expr)
+            if p not in reads:
+                c.report("use_all_params", e, lambda p=p: (
+                    f"parameter `{p}` is never read in the expression"))
     else:
         raise ValueError(f"unknown start {start!r}")
     return sorted(set(c.found), key=lambda v: (v.line, v.col, v.control, v.message))
