@@ -1,0 +1,418 @@
+#!/usr/bin/env python3
+"""The shape controls of docs/language.md, section 4.1, checked against CPython's `ast`.
+
+Samples programs with the real `astcd sample` binary and checks each one with
+shape_oracle.py, an independent reading of the section's definitions:
+  1. the oracle itself, on hand-written programs: for each control some that pass and some
+     that fail, the subtle cases of section 4.1 among them;
+  2. controls off (the default config): the oracle finds violations of every control among
+     the samples, so it is not vacuous;
+  3. each control alone: at least 10,000 programs, both samplers, loops on and off, every
+     root; every program satisfies the control and parses under CPython to our AST;
+  4. all seven on: every root, budgets from the smallest the CLI accepts up, loops on and
+     off, both samplers; every program satisfies all seven, parses to our AST, and holds no
+     more tokens than its budget.
+A failure prints the program, the control, the violation and the `astcd sample` command
+(with its seed) that reproduces it. Prints "N passed, M failed" per part and in total.
+
+usage: shape_controls_test.py ASTCD_BINARY [--scale K] [--part unit|off|alone|all]...
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cpython_oracle  # noqa: E402  (the parse-equality oracle: sexpr, flat)
+import shape_oracle  # noqa: E402
+from shape_oracle import CONTROLS  # noqa: E402
+
+ASTCD = None
+THREADS = "2"
+ALL_ON = {c: True for c in CONTROLS}
+MAX_FAILURES_SHOWN = 3  # per case
+
+# ---------------------------------------------------------------------------------------
+# 1. The oracle on hand-written programs: (control, start, arity, source, violations).
+
+F = "function"
+
+
+def fn(*lines, arity=1):
+    params = ", ".join(shape_oracle.params_of(arity))
+    return f"def func({params}):\n" + "".join("    " + ln + "\n" for ln in lines)
+
+
+UNIT = [
+    # no_dead_code
+    ("no_dead_code", F, 1, fn("if a:", "    return 1", "return 2"), 0),
+    ("no_dead_code", F, 1, fn("return a", "a = 1"), 1),
+    ("no_dead_code", F, 1, fn("if a:", "    return 1", "else:", "    return 2", "return 3"), 1),
+    ("no_dead_code", F, 1, fn("if a:", "    return 1", "else:", "    a = 2", "return a"), 0),
+    ("no_dead_code", F, 1, fn("for b in range(a):", "    break", "    a += b", "return a"), 1),
+    ("no_dead_code", F, 1, fn("for b in range(a):", "    if b:", "        break",
+                              "    else:", "        continue", "    a += b", "return a"), 1),
+    ("no_dead_code", F, 1, fn("for b in range(a):", "    if b:", "        break",
+                              "    a += b", "return a"), 0),
+    ("no_dead_code", "block", 1, "return a\npass\n", 1),
+    ("no_dead_code", "block", 1, "pass\nreturn a\n", 0),
+    # require_return_value
+    ("require_return_value", F, 1, fn("if a:", "    return 1", "else:", "    return a"), 0),
+    ("require_return_value", F, 1, fn("return"), 1),
+    ("require_return_value", F, 1, fn("if a:", "    return", "return a"), 1),
+    ("require_return_value", F, 1, fn("a = 1"), 1),
+    ("require_return_value", F, 1, fn("if a:", "    return 1"), 1),
+    ("require_return_value", F, 1, fn("if a:", "    return 1", "else:", "    a = 2"), 1),
+    ("require_return_value", F, 1, fn("for b in range(a):", "    return b"), 1),
+    ("require_return_value", F, 1, fn("if a:", "    return 1", "elif a > 1:", "    return 2",
+                                      "else:", "    return 3"), 0),
+    ("require_return_value", F, 1, fn("if a:", "    return 1", "elif a > 1:", "    return 2"), 1),
+    ("require_return_value", F, 1, fn("return 1", "a = 2"), 0),  # dead code is another control
+    ("require_return_value", "module", None,
+     fn("return a") + "\n\n" + fn("a += 1").replace("func", "func1"), 1),
+    ("require_return_value", "block", 1, "return a\n", 0),
+    ("require_return_value", "block", 1, "a += 1\n", 1),
+    # use_all_params
+    ("use_all_params", F, 2, fn("return a + b", arity=2), 0),
+    ("use_all_params", F, 2, fn("return a", arity=2), 1),
+    ("use_all_params", F, 1, fn("a = 1", "return 2"), 1),
+    ("use_all_params", F, 2, fn("b += 1", "return a", arity=2), 1),  # a target is no read
+    ("use_all_params", F, 2, fn("b = 1", "return a + b", arity=2), 0),
+    ("use_all_params", F, 0, fn("return 1", arity=0), 0),
+    ("use_all_params", "expr", 2, "a + 1", 1),
+    ("use_all_params", "expr", 2, "b if a else 1", 0),
+    ("use_all_params", "block", 2, "return b\n", 1),
+    ("use_all_params", "block", 2, "for c in range(b):\n    a += c\nreturn a\n", 0),
+    # no_unused_locals
+    ("no_unused_locals", F, 1, fn("b = 0", "for c in range(a):", "    b += c", "return b"), 0),
+    ("no_unused_locals", F, 1, fn("b = 0", "for c in range(a):", "    b += 1", "return b"), 1),
+    ("no_unused_locals", F, 1, fn("b = a", "b = b + 1", "return a"), 1),  # x = x + 1 owes
+    ("no_unused_locals", F, 1, fn("b = a", "b = b + 1", "return b"), 0),
+    ("no_unused_locals", F, 1, fn("b = a", "b += 1", "return a"), 1),
+    ("no_unused_locals", F, 1, fn("b = 1", "b = 2", "return b + a"), 0),  # some path
+    ("no_unused_locals", F, 1, fn("a = 1", "return 2"), 1),  # a rebound parameter owes
+    ("no_unused_locals", F, 1, fn("a = 1", "return a"), 0),
+    # bound only in the first branch of an if/else and read after: lost at its end
+    ("no_unused_locals", F, 1, fn("if a:", "    b = 1", "else:", "    b = 2", "return b"), 1),
+    # ... unless already assigned before the if: then the branch's binding may wait
+    ("no_unused_locals", F, 1, fn("b = 0", "if a:", "    b = 1", "else:", "    b = 2",
+                                  "return b"), 0),
+    # ... or read in the first branch, bound again in the else and read after it
+    ("no_unused_locals", F, 1, fn("if a:", "    b = 1", "    return b", "else:", "    b = 2",
+                                  "return b"), 0),
+    ("no_unused_locals", F, 1, fn("if a:", "    b = 1", "    return b", "else:", "    b = 2",
+                                  "return a"), 1),
+    # bound in the else only, where the first branch returns: readable after
+    ("no_unused_locals", F, 1, fn("if a:", "    return 1", "else:", "    b = 2",
+                                  "return b"), 0),
+    ("no_unused_locals", F, 1, fn("if a:", "    b = 1", "return a"), 1),
+    ("no_unused_locals", F, 1, fn("if a:", "    a = 1", "return a"), 0),
+    ("no_unused_locals", F, 1, fn("for b in range(a):", "    c = b", "return a"), 1),
+    ("no_unused_locals", F, 1, fn("for b in range(a):", "    pass", "return a"), 1),  # the target
+    ("no_unused_locals", F, 1, fn("for b in range(a):", "    return b", "return a"), 0),
+    ("no_unused_locals", F, 1, fn("b = 0", "for c in range(a):", "    b = c", "    break",
+                                  "return b"), 0),
+    ("no_unused_locals", F, 1, fn("for b in range(a):", "    c = b", "    a += c",
+                                  "return a"), 0),
+    ("no_unused_locals", "block", 1, "b = a\nreturn 1\n", 1),
+    ("no_unused_locals", "block", 1, "b = a\nreturn b\n", 0),
+    # no_constant_tests
+    ("no_constant_tests", F, 1, fn("if 3:", "    return a", "return 1"), 1),
+    ("no_constant_tests", F, 1, fn("if 3 < 4 + 1:", "    return a", "return 1"), 1),
+    ("no_constant_tests", F, 1, fn("if 3 < a:", "    return a", "return 1"), 0),
+    ("no_constant_tests", F, 1, fn("if a:", "    return 1", "elif 2:", "    return a",
+                                   "return 0"), 1),
+    ("no_constant_tests", "expr", 1, "1 if 2 else a", 1),
+    ("no_constant_tests", "expr", 1, "1 if a > 1 else 2", 0),
+    ("no_constant_tests", "expr", 1, "(1 if a else 2) if 3 else 4", 1),
+    ("no_constant_tests", F, 1, fn("for b in range(3):", "    a += b", "return a"), 0),
+    # no_constant_subexpressions
+    ("no_constant_subexpressions", "expr", 1, "3 * 2", 1),
+    ("no_constant_subexpressions", "expr", 1, "3 * a", 0),
+    ("no_constant_subexpressions", "expr", 1, "not 7", 1),
+    ("no_constant_subexpressions", "expr", 1, "-3", 1),
+    ("no_constant_subexpressions", "expr", 1, "-a", 0),
+    ("no_constant_subexpressions", "expr", 1, "abs(3)", 1),
+    ("no_constant_subexpressions", "expr", 1, "max(1, a)", 0),
+    ("no_constant_subexpressions", "expr", 1, "min(1, 2) + a", 1),
+    ("no_constant_subexpressions", "expr", 1, "a + (1 + 2)", 1),
+    ("no_constant_subexpressions", "expr", 1, "a + 1 + 2", 0),
+    ("no_constant_subexpressions", "expr", 1, "1 and 2 and a", 1),  # (1 and 2) and a
+    ("no_constant_subexpressions", "expr", 1, "1 and (2 and a)", 0),
+    ("no_constant_subexpressions", "expr", 1, "a and 1 and 2", 0),
+    ("no_constant_subexpressions", "expr", 1, "1 if 2 else 3", 1),
+    ("no_constant_subexpressions", "expr", 1, "1 if a else 2", 0),
+    ("no_constant_subexpressions", "expr", 1, "(2 < 3) == a", 1),
+    ("no_constant_subexpressions", F, 1, fn("return 3 * 2"), 1),
+    ("no_constant_subexpressions", F, 1, fn("for b in range(2 * 3):", "    a += b",
+                                            "return a"), 1),
+    ("no_constant_subexpressions", F, 1, fn("for b in range(1, 3):", "    a += b",
+                                            "return a + 1"), 0),
+    ("no_constant_subexpressions", F, 1, fn("b = 3", "return b"), 0),
+    # no_trivial_self_ops
+    ("no_trivial_self_ops", F, 1, fn("a = a", "return a"), 1),
+    ("no_trivial_self_ops", F, 1, fn("a -= a", "return a"), 1),
+    ("no_trivial_self_ops", F, 1, fn("a //= a", "return a"), 1),
+    ("no_trivial_self_ops", F, 1, fn("a %= a", "return a"), 1),
+    ("no_trivial_self_ops", F, 1, fn("a += a", "a *= a", "return a"), 0),
+    ("no_trivial_self_ops", F, 2, fn("a = b", "a -= b", "return a", arity=2), 0),
+    ("no_trivial_self_ops", F, 1, fn("if a == a:", "    return 1", "return 0"), 1),
+    ("no_trivial_self_ops", "expr", 1, "a - a", 1),
+    ("no_trivial_self_ops", "expr", 1, "a // a", 1),
+    ("no_trivial_self_ops", "expr", 1, "a % a", 1),
+    ("no_trivial_self_ops", "expr", 1, "a < a", 1),
+    ("no_trivial_self_ops", "expr", 1, "a != a", 1),
+    ("no_trivial_self_ops", "expr", 1, "a and a", 1),
+    ("no_trivial_self_ops", "expr", 1, "a or a", 1),
+    ("no_trivial_self_ops", "expr", 2, "a or a or b", 1),  # (a or a) or b
+    ("no_trivial_self_ops", "expr", 2, "b or a or a", 0),  # (b or a) or a
+    ("no_trivial_self_ops", "expr", 2, "a and (a and b)", 0),
+    ("no_trivial_self_ops", "expr", 1, "a + a", 0),
+    ("no_trivial_self_ops", "expr", 1, "a * a", 0),
+    ("no_trivial_self_ops", "expr", 1, "-a - a", 0),
+    ("no_trivial_self_ops", "expr", 1, "min(a, a)", 0),  # not in the section's list
+    ("no_trivial_self_ops", "expr", 2, "a - b", 0),
+]
+
+
+def part_unit(scale):
+    failed = 0
+    for control, start, arity, source, expected in UNIT:
+        alone = shape_oracle.check(source, start, arity, [control])
+        ok = bool(alone) == bool(expected)
+        # The other controls do not report under this one's name.
+        every = shape_oracle.check(source, start, arity)
+        ok = ok and [v for v in every if v.control == control] == alone
+        if not ok:
+            failed += 1
+            print(f"FAIL unit {control} ({start}): expected "
+                  f"{'a violation' if expected else 'none'}, found "
+                  f"{[shape_oracle.format_violation(v) for v in alone]}\n{source}")
+    return len(UNIT) - failed, failed
+
+
+# ---------------------------------------------------------------------------------------
+# Sampling and checking.
+
+def sample_cmd(start, sampler, n, seed, config, arity=None, max_len=None):
+    cmd = [ASTCD, "sample", "--start", start, "--sampler", sampler, "--n", str(n),
+           "--seed", str(seed), "--threads", THREADS, "--sexpr",
+           "--config", json.dumps(config, separators=(",", ":"))]
+    if arity is not None:
+        cmd += ["--arity", str(arity)]
+    if max_len is not None:
+        cmd += ["--max-len", str(max_len)]
+    return cmd
+
+
+def sample(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"astcd exited {proc.returncode}: {proc.stderr.strip()}")
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def our_tree(start, tree):
+    """CPython's S-expression of a parsed program, as cpython_oracle.our_tree gives it."""
+    if start == "expr":
+        return cpython_oracle.sexpr(tree.body)
+    if start == "block":
+        return "(Body" + "".join(" " + cpython_oracle.sexpr(s) for s in tree.body) + ")"
+    if start == "function":
+        assert len(tree.body) == 1
+        return cpython_oracle.sexpr(tree.body[0])
+    return cpython_oracle.sexpr(tree)
+
+
+def check_program(r, start, arity, controls, max_len):
+    """The problems of one sampled program (a list of strings) and its violations."""
+    src = r["source"]
+    if not r["complete"] or r["stop_reason"] != "eos":
+        return [f"incomplete program (stop_reason {r['stop_reason']})"], []
+    if max_len is not None and len(r["tokens"]) > max_len:
+        return [f"{len(r['tokens'])} tokens, over the budget of {max_len}"], []
+    try:
+        tree = shape_oracle.parse(src, start)
+    except SyntaxError as e:
+        return [f"CPython cannot parse it: {e}"], []
+    theirs, ours = our_tree(start, tree), cpython_oracle.flat(r["sexpr"])
+    if theirs != ours:
+        return [f"AST differs:\n ours    {ours}\n cpython {theirs}"], []
+    found = shape_oracle.check_tree(tree, start, arity, controls)
+    return [shape_oracle.format_violation(v) for v in found], found
+
+
+class Case:
+    """One `astcd sample` run and its verdicts."""
+
+    def __init__(self, name, start, sampler, n, seed, config, arity=None, max_len=None):
+        self.name, self.start, self.arity, self.max_len = name, start, arity, max_len
+        self.cmd = sample_cmd(start, sampler, n, seed, config, arity, max_len)
+        self.n = n
+
+    def run(self, controls, expect_clean=True):
+        """Checks every program; returns (programs, failures, violations by control)."""
+        try:
+            results = sample(self.cmd)
+        except Exception as e:  # noqa: BLE001 — a refused run is a failure to report
+            print(f"FAIL {self.name}: {e}\n  command: {' '.join(self.cmd)}")
+            return 0, 1, {}
+        by_control = {c: 0 for c in controls}
+        failures = 0
+        if len(results) != self.n:
+            print(f"FAIL {self.name}: {len(results)} programs, asked for {self.n}")
+            failures += 1
+        arity = self.arity if self.arity is not None else 1
+        for r in results:
+            problems, found = check_program(r, self.start, arity, controls, self.max_len)
+            for c in {v.control for v in found}:
+                by_control[c] += 1
+            if problems and (expect_clean or not found):
+                failures += 1
+                if failures <= MAX_FAILURES_SHOWN:
+                    print(f"FAIL {self.name} sample {r['sample_index']} "
+                          f"({len(r['tokens'])} tokens):\n  command: {' '.join(self.cmd)}")
+                    for p in problems:
+                        print("  " + p)
+                    print("--- source ---\n" + r["source"] + "--------------")
+        if failures > MAX_FAILURES_SHOWN:
+            print(f"  ... {failures - MAX_FAILURES_SHOWN} more failures in {self.name}")
+        return len(results), failures, by_control
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Controls off: the oracle finds violations of every control.
+
+def part_off(scale):
+    n = max(50, int(600 * scale))
+    cases = [
+        Case("off-function-uniform-loops", "function", "uniform", n, 71, {"allow_loops": True}),
+        Case("off-function-weighted", "function", "weighted", n, 72, {}),
+        Case("off-block-uniform", "block", "uniform", n, 73, {"allow_loops": True}, arity=2),
+        Case("off-expr-uniform", "expr", "uniform", n, 74, {}, arity=3),
+    ]
+    totals = {c: 0 for c in CONTROLS}
+    programs = failures = 0
+    for case in cases:
+        got, bad, by_control = case.run(CONTROLS, expect_clean=False)
+        programs += got
+        failures += bad
+        for c, k in by_control.items():
+            totals[c] += k
+        print(f"{case.name}: programs violating each control: "
+              + ", ".join(f"{c} {k}" for c, k in by_control.items()))
+    for c, k in totals.items():
+        if k == 0:
+            failures += 1
+            print(f"FAIL off: no default-config sample violates {c}; the oracle is vacuous")
+    return programs - failures, failures
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Each control alone: >= 10,000 programs per control at --scale 1.
+
+STATEMENT_CONTROLS = ("no_dead_code", "require_return_value", "no_unused_locals")
+
+
+def part_alone(scale):
+    passed = failed = 0
+    for ci, control in enumerate(CONTROLS):
+        on = {control: True}
+        loops = dict(on, allow_loops=True)
+        seed = 1000 + 100 * ci
+        plan = [
+            ("function-uniform", "function", "uniform", 2500, on, None, None),
+            ("function-weighted-loops", "function", "weighted", 2500, loops, None, None),
+            ("module-uniform-loops", "module", "uniform", 1500, loops, None, None),
+            ("block-uniform-loops-a2", "block", "uniform", 1500, loops, 2, None),
+            ("block-weighted-a3", "block", "weighted", 1000, on, 3, None),
+            ("function-uniform-loops-deep", "function", "uniform", 500,
+             dict(loops, max_control_depth=3, max_block_stmts=6, max_locals=6), None, 200),
+            ("module-weighted-wide", "module", "weighted", 500,
+             dict(loops, arities=[0, 2, 4], max_locals=4, max_expr_depth=5,
+                  const_range=[0, 20]), None, 200),
+        ]
+        if control not in STATEMENT_CONTROLS:  # an EXPR root has none of their statements
+            plan.append(("expr-uniform-a3", "expr", "uniform", 1000, on, 3, 40))
+        count = 0
+        for k, (name, start, sampler, n, config, arity, max_len) in enumerate(plan):
+            n = max(20, int(n * scale))
+            case = Case(f"{control}/{name}", start, sampler, n, seed + k, config, arity,
+                        max_len)
+            got, bad, _ = case.run([control])
+            count += got
+            passed += got - bad
+            failed += bad
+        if count < 10000 * scale:
+            failed += 1
+            print(f"FAIL {control}: only {count} programs checked")
+        print(f"{control} alone: {count} programs")
+    return passed, failed
+
+
+# ---------------------------------------------------------------------------------------
+# 4. All seven on: every root, budgets from the smallest accepted up, loops on and off.
+
+def smallest_budget(start, config, arity):
+    """The least --max-len the CLI accepts for this root and config."""
+    for max_len in range(1, 200):
+        cmd = sample_cmd(start, "uniform", 1, 1, config, arity, max_len)
+        if subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0:
+            return max_len
+    raise RuntimeError(f"no budget under 200 accepted for {start} {config}")
+
+
+def part_all(scale):
+    passed = failed = 0
+    n = max(10, int(120 * scale))
+    seed = 5000
+    roots = [("module", None), ("function", None), ("block", 1), ("block", 3), ("expr", 1),
+             ("expr", 3)]
+    for start, arity in roots:
+        for loops in (False, True):
+            config = dict(ALL_ON, allow_loops=loops)
+            try:
+                low = smallest_budget(start, config, arity)
+            except Exception as e:  # noqa: BLE001
+                print(f"FAIL all-on {start}: {e}")
+                failed += 1
+                continue
+            budgets = sorted({low, low + 1, low + 2, low + 5, 24, 48, 128})
+            budgets = [b for b in budgets if b >= low]
+            print(f"all-on {start} arity {arity} loops {loops}: smallest budget {low}, "
+                  f"budgets {budgets}")
+            for max_len in budgets:
+                for sampler in ("uniform", "weighted"):
+                    seed += 1
+                    case = Case(f"all-on/{start}/a{arity}/loops={loops}/len{max_len}/{sampler}",
+                                start, sampler, n, seed, config, arity, max_len)
+                    got, bad, _ = case.run(CONTROLS)
+                    passed += got - bad
+                    failed += bad
+    return passed, failed
+
+
+PARTS = {"unit": part_unit, "off": part_off, "alone": part_alone, "all": part_all}
+
+
+def main():
+    global ASTCD
+    ASTCD = sys.argv[1]
+    scale = 1.0
+    if "--scale" in sys.argv:
+        scale = float(sys.argv[sys.argv.index("--scale") + 1])
+    parts = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--part"] or list(PARTS)
+    total_passed = total_failed = 0
+    for part in parts:
+        t = time.time()
+        passed, failed = PARTS[part](scale)
+        print(f"== {part}: {passed} passed, {failed} failed ({time.time() - t:.1f} s)")
+        total_passed += passed
+        total_failed += failed
+    print(f"{total_passed} passed, {total_failed} failed")
+    return 1 if total_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
