@@ -230,7 +230,7 @@ def check_program(r, start, arity, controls, max_len):
     src = r["source"]
     if not r["complete"] or r["stop_reason"] != "eos":
         return [f"incomplete program (stop_reason {r['stop_reason']})"], []
-    if max_len is not None and len(r["tokens"]) > max_len:
+    if len(r["tokens"]) > max_len:
         return [f"{len(r['tokens'])} tokens, over the budget of {max_len}"], []
     try:
         tree = shape_oracle.parse(src, start)
@@ -247,7 +247,9 @@ class Case:
     """One `astcd sample` run and its verdicts."""
 
     def __init__(self, name, start, sampler, n, seed, config, arity=None, max_len=None):
-        self.name, self.start, self.arity, self.max_len = name, start, arity, max_len
+        self.name, self.start, self.arity = name, start, arity
+        # Without --max-len the CLI's budget is --max-new-tokens, 200 by default.
+        self.max_len = max_len if max_len is not None else 200
         self.cmd = sample_cmd(start, sampler, n, seed, config, arity, max_len)
         self.n = n
 
@@ -328,7 +330,8 @@ def part_alone(scale):
             ("block-uniform-loops-a2", "block", "uniform", 1500, loops, 2, None),
             ("block-weighted-a3", "block", "weighted", 1000, on, 3, None),
             ("function-uniform-loops-deep", "function", "uniform", 500,
-             dict(loops, max_control_depth=3, max_block_stmts=6, max_locals=6), None, 200),
+             dict(loops, max_control_depth=3, max_block_stmts=6, max_locals=6,
+                  max_expr_depth=5), None, 200),
             ("module-weighted-wide", "module", "weighted", 500,
              dict(loops, arities=[0, 2, 4], max_locals=4, max_expr_depth=5,
                   const_range=[0, 20]), None, 200),
