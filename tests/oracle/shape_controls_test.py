@@ -19,6 +19,7 @@ usage: shape_controls_test.py ASTCD_BINARY [--scale K] [--part unit|off|alone|al
 """
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -32,6 +33,8 @@ ASTCD = None
 THREADS = "2"
 ALL_ON = {c: True for c in CONTROLS}
 MAX_FAILURES_SHOWN = 3  # per case
+RUN_PER_CASE = 200  # programs per case that require_return_value also runs under CPython
+RNG = random.Random(2024)
 
 # ---------------------------------------------------------------------------------------
 # 1. The oracle on hand-written programs: (control, start, arity, source, violations).
@@ -225,8 +228,9 @@ def our_tree(start, tree):
     return cpython_oracle.sexpr(tree)
 
 
-def check_program(r, start, arity, controls, max_len):
-    """The problems of one sampled program (a list of strings) and its violations."""
+def check_program(r, start, arity, controls, max_len, run_it=None):
+    """The problems of one sampled program (a list of strings) and its violations. With
+    `run_it` (a random.Random), a program that should return a value is also run."""
     src = r["source"]
     if not r["complete"] or r["stop_reason"] != "eos":
         return [f"incomplete program (stop_reason {r['stop_reason']})"], []
@@ -240,7 +244,31 @@ def check_program(r, start, arity, controls, max_len):
     if theirs != ours:
         return [f"AST differs:\n ours    {ours}\n cpython {theirs}"], []
     found = shape_oracle.check_tree(tree, start, arity, controls)
-    return [shape_oracle.format_violation(v) for v in found], found
+    problems = [shape_oracle.format_violation(v) for v in found]
+    if run_it and "require_return_value" in controls and start != "expr" and not found:
+        problems += returns_none(start, src, arity, run_it)
+    return problems, found
+
+
+def returns_none(start, src, arity, rng):
+    """require_return_value, run: no call of the program's functions returns None (it may
+    raise ZeroDivisionError, or be cut off by cpython_oracle's step and size guards)."""
+    namespace = {}
+    exec(compile(cpython_oracle.as_module(start, src, arity), "<astcd>", "exec"), namespace)
+    for name, f in namespace.items():
+        if not name.startswith("func"):
+            continue
+        for _ in range(3):
+            args = [rng.choice([rng.randint(-9, 9), rng.randint(-2**31, 2**31 - 1)])
+                    for _ in range(f.__code__.co_argcount)]
+            try:
+                value = cpython_oracle.call_guarded(f, args)
+            except (ZeroDivisionError, cpython_oracle.StepLimit, cpython_oracle.TooBig):
+                continue
+            if value is None:
+                return [f"require_return_value, run by CPython: {name}{tuple(args)} returned "
+                        "None"]
+    return []
 
 
 class Case:
@@ -267,7 +295,9 @@ class Case:
             failures += 1
         arity = self.arity if self.arity is not None else 1
         for r in results:
-            problems, found = check_program(r, self.start, arity, controls, self.max_len)
+            run_it = RNG if r["sample_index"] < RUN_PER_CASE else None
+            problems, found = check_program(r, self.start, arity, controls, self.max_len,
+                                            run_it)
             for c in {v.control for v in found}:
                 by_control[c] += 1
             if problems and (expect_clean or not found):
