@@ -59,12 +59,13 @@ enum class Refusal : uint8_t {
   kControlDepth,  // if/for at max_control_depth
   kExprDepth,     // an operator at max_expr_depth
   kLocals,        // a fresh name beyond max_locals
+  kShape,         // a shape control (docs/language.md, section 4.1) refuses it
   kBudget,        // the program could no longer complete within max_len
 };
 
 class DecodeState {
  public:
-  Start start() const { return start_; }
+  Start start() const { return m_.start; }
   int arity() const { return root_arity_; }  // BLOCK/EXPR root arity; -1 otherwise
   const std::vector<int32_t>& tokens() const { return tokens_; }
   int num_tokens() const { return static_cast<int>(tokens_.size()); }
@@ -73,7 +74,7 @@ class DecodeState {
   // The tokens so far form a whole program (for MODULE: at a function boundary).
   bool complete() const;
   // EOS has been accepted; only PAD is legal and it changes nothing.
-  bool terminated() const { return terminated_; }
+  bool terminated() const { return m_.terminated; }
   const Engine& engine() const { return *engine_; }
   const std::shared_ptr<const Engine>& shared_engine() const { return engine_; }
 
@@ -94,7 +95,8 @@ class DecodeState {
   // For tests: recomputes the pending completion cost from scratch and compares.
   bool CheckInvariants() const;
   // Fewest tokens (EOS included) that complete the program from here.
-  int min_tokens_to_complete() const { return pending_; }
+  // With shape controls: the length of the completion plan (docs/language.md, section 4.1).
+  int min_tokens_to_complete() const { return m_.MinToComplete(); }
 
   // Bytes this state holds: itself, its token vector's capacity, its stack if it spilled to
   // the heap, and its checkpoints. Not the engine, which states share (Engine::ApproxBytes).
@@ -120,11 +122,53 @@ class DecodeState {
     NodeKind node;
     uint8_t next;   // nodes: first child not yet started; sequences: items started
     uint8_t depth;  // expression nodes: their depth; scope frames: control depth inside
-    uint8_t flags;  // scope frames: kInLoop | kFallsThrough; if/else: the first branch's
-    uint32_t bits;  // scope frames: definitely-assigned names; =/for: the target;
-                    // if/else: the first branch's definitely-assigned names
+    uint8_t flags;  // scope frames: kInLoop | kFallsThrough; if/else: the first branch's;
+                    // operators: kHasName | kNeedsName | kLeftName (shape controls)
+    uint32_t bits;  // scope frames: definitely-assigned names; =, op= and for: the target;
+                    // if/else: the first branch's definitely-assigned names;
+                    // an operator with kLeftName: the name its first operand is
   };
   static constexpr uint8_t kInLoop = 1, kFallsThrough = 2;
+  static constexpr uint8_t kHasName = 4, kNeedsName = 8, kLeftName = 16;
+  static constexpr size_t kInlineFrames = 12;
+
+  // The decoder's state after its tokens, without them: what a checkpoint saves, and what the
+  // shape controls' budget check advances on a scratch copy (core/decoder_shape.cc).
+  // Transitions are in core/decoder_machine.cc.
+  struct Machine {
+    const Engine* engine = nullptr;
+    Start start = Start::kModule;
+    absl::InlinedVector<Frame, kInlineFrames> stack;
+    int32_t pending = 0;      // fewest tokens that close every open node, EOS included
+    int8_t scope_index = -1;  // innermost frame that carries a scope
+    uint8_t arity = 0;        // parameters of the current function
+    uint8_t introduced = 0;   // names bound so far in the current function (params first)
+    bool terminated = false;
+    uint32_t owed = 0;        // names owed a read (use_all_params, no_unused_locals)
+
+    void Reset(Start root, int root_arity);
+    bool complete() const;
+    MaskContext Context(unsigned* conds, int* hole_cost, uint32_t* var_bits, int* depth) const;
+    void Apply(int32_t token);  // precondition: legal
+    void OpenNode(int32_t token, int depth);
+    void Settle();
+    void PushScope(Hole hole);
+    void CloseTop();
+    void Completed(const Frame& done);
+    Frame& scope() { return stack[scope_index]; }
+    const Frame& scope() const { return stack[scope_index]; }
+
+    // Shape controls (core/decoder_shape.cc).
+    // Clears the tokens a control refuses whatever the budget (section 4.1's rules).
+    void FilterShape(MaskContext ctx, uint32_t var_bits, uint32_t* row) const;
+    // Whether the hole of `frame`'s child `child` must read a name (no_constant_*).
+    bool NeedsName(const Frame& frame, int child) const;
+    // Tokens beyond `pending` that the controls' completion plan needs; kNoPlan if none can
+    // complete this state.
+    int Extra() const;
+    int MinToComplete() const;  // pending + Extra(), or kNoPlan
+  };
+  static constexpr int kNoPlan = 1 << 28;
 
   // The decoder's state after a multiple of kCheckpointInterval tokens: the scalars, and
   // where its stack lies in checkpoint_frames_.
@@ -134,6 +178,7 @@ class DecodeState {
     int8_t scope_index;
     uint8_t arity;
     int32_t pending;
+    uint32_t owed;
     uint8_t introduced;
     bool terminated;
   };
@@ -142,30 +187,20 @@ class DecodeState {
   void Reset(Start start, int arity, int max_len);
   void SaveCheckpoint();
   void RestoreCheckpoint(size_t index);
-  void ApplyAppended(int32_t token);
-  MaskContext Context(unsigned* conds, int* hole_cost, uint32_t* var_bits, int* depth) const;
   void Apply(int32_t token);
-  void OpenNode(int32_t token, int depth);
-  void Settle();
-  void PushScope(Hole hole);
-  void CloseTop();
-  void Completed(const Frame& done);
-  Frame& scope() { return stack_[scope_index_]; }
-  const Frame& scope() const { return stack_[scope_index_]; }
+  // Writes the mask; with shape controls, checks each candidate against the completion plan.
+  void FillShapedMask(uint32_t* out) const;
+  bool shaped() const { return engine_->shaped(); }
+  // For a token that passes grammar, scope and guards: kShape if a control refuses it (or its
+  // plan cannot complete), else kBudget.
+  Refusal ShapeOrBudget(int32_t token) const;
   std::string DescribeIllegal(int32_t token) const;
 
   std::shared_ptr<const Engine> engine_;
   std::vector<int32_t> tokens_;
-  static constexpr size_t kInlineFrames = 12;
-  absl::InlinedVector<Frame, kInlineFrames> stack_;
+  Machine m_;
   int32_t max_len_ = 0;
-  int32_t pending_ = 0;      // fewest tokens that close every open node, EOS included
-  int8_t scope_index_ = -1;  // innermost frame that carries a scope
-  uint8_t arity_ = 0;        // parameters of the current function
-  uint8_t introduced_ = 0;   // names bound so far in the current function (params first)
   int8_t root_arity_ = -1;
-  Start start_ = Start::kModule;
-  bool terminated_ = false;
   // checkpoints_[c] is the state after (c + 1) * kCheckpointInterval tokens.
   std::vector<Checkpoint> checkpoints_;
   std::vector<Frame> checkpoint_frames_;

@@ -3,6 +3,8 @@
 #ifndef ASTCD_CORE_DECODER_IMPL_H_
 #define ASTCD_CORE_DECODER_IMPL_H_
 
+#include <string>
+
 #include "core/decoder.h"
 
 namespace astcd::internal {
@@ -10,6 +12,8 @@ namespace astcd::internal {
 struct DecoderAccess {
   // Precondition: `token` is set in the mask FillMask wrote for `state` as it is now.
   static void AdvanceLegal(DecodeState& state, int32_t token) { state.Apply(token); }
+  // For tests: the completion plan's extra tokens (0 without shape controls).
+  static int PlanExtra(const DecodeState& state) { return state.m_.Extra(); }
 
   // For tests: whether two states are the same decoder state (tokens, stack, counters,
   // budget and engine), checkpoints aside; and how many checkpoints a state holds.
@@ -24,11 +28,25 @@ struct DecoderAccess {
       }
       return true;
     };
-    return a.engine_ == b.engine_ && a.tokens_ == b.tokens_ && same_frames(a.stack_, b.stack_) &&
-           a.max_len_ == b.max_len_ && a.pending_ == b.pending_ &&
-           a.scope_index_ == b.scope_index_ && a.arity_ == b.arity_ &&
-           a.introduced_ == b.introduced_ && a.root_arity_ == b.root_arity_ &&
-           a.start_ == b.start_ && a.terminated_ == b.terminated_;
+    const DecodeState::Machine& x = a.m_;
+    const DecodeState::Machine& y = b.m_;
+    return a.engine_ == b.engine_ && a.tokens_ == b.tokens_ && same_frames(x.stack, y.stack) &&
+           a.max_len_ == b.max_len_ && x.pending == y.pending &&
+           x.scope_index == y.scope_index && x.arity == y.arity &&
+           x.introduced == y.introduced && x.owed == y.owed && a.root_arity_ == b.root_arity_ &&
+           x.start == y.start && x.terminated == y.terminated;
+  }
+  // For tests: the decoder state without its token history, as bytes (states that decode the
+  // same way from here have the same key).
+  static std::string Key(const DecodeState& s) {
+    const DecodeState::Machine& m = s.m_;
+    std::string key(reinterpret_cast<const char*>(m.stack.data()),
+                    m.stack.size() * sizeof(DecodeState::Frame));
+    const int32_t scalars[] = {m.pending, m.scope_index, m.arity, m.introduced,
+                               static_cast<int32_t>(m.owed), m.terminated,
+                               s.token_budget_remaining()};
+    key.append(reinterpret_cast<const char*>(scalars), sizeof(scalars));
+    return key;
   }
   static size_t NumCheckpoints(const DecodeState& state) { return state.checkpoints_.size(); }
 };

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
 
 namespace astcd {
 namespace {
@@ -49,6 +52,7 @@ Engine::Engine(const DecodeConfig& config)
   std::sort(config_.arities.begin(), config_.arities.end());
   ComputeCosts();
   BuildMasks();
+  BuildShapeTables();
 }
 
 // Minimum costs by fixpoint over the grammar table, as FIRST sets are computed: a token's
@@ -122,11 +126,40 @@ void Engine::BuildMasks() {
   }
 }
 
+void Engine::BuildShapeTables() {
+  const DecodeConfig& c = config_;
+  plans_ = c.require_return_value || c.use_all_params || c.no_unused_locals;
+  shaped_ = plans_ || c.no_dead_code || c.no_constant_tests || c.no_constant_subexpressions ||
+            c.no_trivial_self_ops;
+  constexpr int kNumKinds = static_cast<int>(TokenKind::kConstant) + 1;
+  kind_masks_.assign(static_cast<size_t>(kNumKinds) * words_, 0);
+  shape_class_.resize(vocab_.size());
+  // A class is named by the node kind, except that names and defs differ by their value and
+  // operators count only their operands (the plan reads nothing else of them).
+  absl::flat_hash_map<std::pair<int, int>, int16_t> classes;
+  for (int id = 0; id < vocab_.size(); ++id) {
+    const TokenInfo& info = vocab_.info(id);
+    const NodeSpec& spec = Spec(info.node);
+    SetBit(&kind_masks_[static_cast<size_t>(spec.kind) * words_], id);
+    std::pair<int, int> key{static_cast<int>(info.node), 0};
+    if (spec.kind == TokenKind::kVariable || spec.kind == TokenKind::kFunction) {
+      key.second = info.value;
+    } else if (spec.kind == TokenKind::kOperator) {
+      key = {-1, spec.num_children};
+    }
+    auto [it, fresh] = classes.emplace(key, static_cast<int16_t>(classes.size()));
+    shape_class_[id] = it->second;
+  }
+  num_shape_classes_ = static_cast<int>(classes.size());
+}
+
 int64_t Engine::ApproxBytes() const {
   int64_t bytes = sizeof(Engine) + vocab_.ApproxHeapBytes();
   bytes += static_cast<int64_t>((token_cost_.capacity() + hole_cost_.capacity()) * sizeof(int));
-  bytes += static_cast<int64_t>((base_masks_.capacity() + budget_masks_.capacity()) *
-                                sizeof(uint32_t));
+  bytes += static_cast<int64_t>(
+      (base_masks_.capacity() + budget_masks_.capacity() + kind_masks_.capacity()) *
+      sizeof(uint32_t));
+  bytes += static_cast<int64_t>(shape_class_.capacity() * sizeof(int16_t));
   bytes += static_cast<int64_t>(config_.arities.capacity() * sizeof(int));
   return bytes;
 }

@@ -57,6 +57,19 @@ class Engine {
   // config's engine costs).
   int64_t ApproxBytes() const;
 
+  // Shape controls (docs/language.md, section 4.1). shaped(): any is on; plans(): one that
+  // owes tokens to the completion (require_return_value, use_all_params, no_unused_locals).
+  bool shaped() const { return shaped_; }
+  bool plans() const { return plans_; }
+  // Tokens that do the same to a state's completion plan share a class (every constant; the
+  // operators of one arity), so the budget check runs the plan once per class.
+  int shape_class(int token) const { return shape_class_[token]; }
+  int num_shape_classes() const { return num_shape_classes_; }
+  // The tokens of one kind (operators, constants), for the controls that refuse them all.
+  const uint32_t* kind_mask(TokenKind kind) const {
+    return &kind_masks_[static_cast<size_t>(kind) * words_];
+  }
+
   // Tokens whose subtree fits in `slack` tokens.
   const uint32_t* budget_mask(int slack) const {
     const int row = slack < max_token_cost_ ? slack : max_token_cost_;
@@ -67,6 +80,7 @@ class Engine {
   explicit Engine(const DecodeConfig& config);
   void ComputeCosts();
   void BuildMasks();
+  void BuildShapeTables();
 
   DecodeConfig config_;
   Vocabulary vocab_;
@@ -76,6 +90,10 @@ class Engine {
   int max_token_cost_ = 0;
   std::vector<uint32_t> base_masks_;
   std::vector<uint32_t> budget_masks_;
+  bool shaped_ = false, plans_ = false;
+  std::vector<int16_t> shape_class_;
+  int num_shape_classes_ = 0;
+  std::vector<uint32_t> kind_masks_;
 };
 
 }  // namespace astcd

@@ -66,11 +66,13 @@ inline constexpr unsigned kCondLoops = 1u << 7;        // config.allow_loops (fi
 // What a node does to the names and paths around it (NodeSpec::flow). The decoder's scope
 // rules (docs/language.md, section 7.1) read these bits; nothing lists the kinds by hand.
 inline constexpr unsigned kFlowOpensScope = 1u << 0;     // a frame of definitely-assigned names
-inline constexpr unsigned kFlowBindsAfter = 1u << 1;     // its target is assigned once it ends (=)
+inline constexpr unsigned kFlowBindsAfter = 1u << 1;     // its target is assigned once it ends (=, op=)
 inline constexpr unsigned kFlowBindsInBody = 1u << 2;    // its target is assigned in its body only
 inline constexpr unsigned kFlowEndsPath = 1u << 3;       // control never reaches the next statement
 inline constexpr unsigned kFlowJoinsBranches = 1u << 4;  // after it: what every falling-through
                                                          // branch assigned (if/else)
+inline constexpr unsigned kFlowSelfTrivial = 1u << 5;    // a name against itself is trivial
+                                                         // (x - x, x = x): no_trivial_self_ops
 
 // Every node kind. Columns: enum name, token ("" for pseudo-nodes; families get a suffix),
 // token kind, hole filled, syntax, CPython class, CPython operator, source text, precedence
@@ -80,28 +82,28 @@ inline constexpr unsigned kFlowJoinsBranches = 1u << 4;  // after it: what every
 // every operand first, the binary operator of an augmented assignment, kNone otherwise), then
 // the child fields in preorder, each a hole and a name as in CPython's Python.asdl
 // (`If(expr test, stmt* body, stmt* orelse)`). Order here is vocabulary order.
-#define ASTCD_GRAMMAR(X)                                                                       \
+#define ASTCD_GRAMMAR(X)                                                                         \
   X(kPad, "<pad>", kSpecial, kNone, kNone, "", "", "", 0, 0, 0, 1, kNone)                        \
   X(kEos, "<eos>", kSpecial, kNone, kNone, "", "", "", 0, 0, 0, 1, kNone)                        \
   X(kDef, "def", kFunction, kFunc, kDef, "FunctionDef", "", "def", 0, kCondSeqRoom, 0, 1, kNone, \
     body("body"))                                                                                \
   X(kAssign, "=", kStatement, kStmt, kAssign, "Assign", "", "=", 0, kCondSeqRoom | kCondTarget,  \
-    kFlowBindsAfter, 4, kNone,                                                                   \
+    kFlowBindsAfter | kFlowSelfTrivial, 4, kNone,                                                \
     target("targets"), expr("value"))                                                            \
   X(kAddAssign, "+=", kStatement, kStmt, kAugAssign, "AugAssign", "Add", "+=", 0,                \
-    kCondSeqRoom | kCondAssigned, 0, 0.4, kAdd,                                                  \
+    kCondSeqRoom | kCondAssigned, kFlowBindsAfter, 0.4, kAdd,                                    \
     aug_target("target"), expr("value"))                                                         \
   X(kSubAssign, "-=", kStatement, kStmt, kAugAssign, "AugAssign", "Sub", "-=", 0,                \
-    kCondSeqRoom | kCondAssigned, 0, 0.4, kSub,                                                  \
+    kCondSeqRoom | kCondAssigned, kFlowBindsAfter | kFlowSelfTrivial, 0.4, kSub,                 \
     aug_target("target"), expr("value"))                                                         \
   X(kMulAssign, "*=", kStatement, kStmt, kAugAssign, "AugAssign", "Mult", "*=", 0,               \
-    kCondSeqRoom | kCondAssigned, 0, 0.3, kMul,                                                  \
+    kCondSeqRoom | kCondAssigned, kFlowBindsAfter, 0.3, kMul,                                    \
     aug_target("target"), expr("value"))                                                         \
   X(kFloorDivAssign, "//=", kStatement, kStmt, kAugAssign, "AugAssign", "FloorDiv", "//=", 0,    \
-    kCondSeqRoom | kCondAssigned, 0, 0.2, kFloorDiv,                                             \
+    kCondSeqRoom | kCondAssigned, kFlowBindsAfter | kFlowSelfTrivial, 0.2, kFloorDiv,            \
     aug_target("target"), expr("value"))                                                         \
   X(kModAssign, "%=", kStatement, kStmt, kAugAssign, "AugAssign", "Mod", "%=", 0,                \
-    kCondSeqRoom | kCondAssigned, 0, 0.2, kMod,                                                  \
+    kCondSeqRoom | kCondAssigned, kFlowBindsAfter | kFlowSelfTrivial, 0.2, kMod,                 \
     aug_target("target"), expr("value"))                                                         \
   X(kIf, "if", kStatement, kStmt, kIf, "If", "", "if", 0, kCondSeqRoom | kCondControlRoom, 0,    \
     1, kNone,                                                                                    \
@@ -114,7 +116,7 @@ inline constexpr unsigned kFlowJoinsBranches = 1u << 4;  // after it: what every
     target("target"), expr("iter"), loop_body("body"))                                           \
   X(kFor2, "for/2", kStatement, kStmt, kFor, "For", "", "for", 0,                                \
     kCondSeqRoom | kCondControlRoom | kCondTarget | kCondLoops, kFlowBindsInBody, 0.5, kNone,    \
-    target("target"), expr("iter"), expr("iter"), loop_body("body"))                            \
+    target("target"), expr("iter"), expr("iter"), loop_body("body"))                             \
   X(kReturn, "return", kStatement, kStmt, kReturn, "Return", "", "return", 0, kCondSeqRoom,      \
     kFlowEndsPath, 2, kNone,                                                                     \
     expr("value"))                                                                               \
@@ -129,34 +131,40 @@ inline constexpr unsigned kFlowJoinsBranches = 1u << 4;  // after it: what every
   X(kEnd, "end", kBlockEnd, kNone, kNone, "", "", "", 0, kCondSeqItem, 0, 1, kNone)              \
   X(kAdd, "+", kOperator, kExpr, kBinary, "BinOp", "Add", "+", 10, kCondExprRoom, 0, 1, kAdd,    \
     expr("left"), expr("right"))                                                                 \
-  X(kSub, "-", kOperator, kExpr, kBinary, "BinOp", "Sub", "-", 10, kCondExprRoom, 0, 1, kSub,    \
+  X(kSub, "-", kOperator, kExpr, kBinary, "BinOp", "Sub", "-", 10, kCondExprRoom,                \
+    kFlowSelfTrivial, 1, kSub,                                                                   \
     expr("left"), expr("right"))                                                                 \
   X(kMul, "*", kOperator, kExpr, kBinary, "BinOp", "Mult", "*", 11, kCondExprRoom, 0, 1, kMul,   \
     expr("left"), expr("right"))                                                                 \
   X(kFloorDiv, "//", kOperator, kExpr, kBinary, "BinOp", "FloorDiv", "//", 11, kCondExprRoom,    \
-    0, 0.3, kFloorDiv,                                                                           \
+    kFlowSelfTrivial, 0.3, kFloorDiv,                                                            \
     expr("left"), expr("right"))                                                                 \
-  X(kMod, "%", kOperator, kExpr, kBinary, "BinOp", "Mod", "%", 11, kCondExprRoom, 0, 0.3, kMod,  \
+  X(kMod, "%", kOperator, kExpr, kBinary, "BinOp", "Mod", "%", 11, kCondExprRoom,                \
+    kFlowSelfTrivial, 0.3, kMod,                                                                 \
     expr("left"), expr("right"))                                                                 \
-  X(kLt, "<", kOperator, kExpr, kCompare, "Compare", "Lt", "<", 5, kCondExprRoom, 0, 0.4, kLt,   \
+  X(kLt, "<", kOperator, kExpr, kCompare, "Compare", "Lt", "<", 5, kCondExprRoom,                \
+    kFlowSelfTrivial, 0.4, kLt,                                                                  \
     expr("left"), expr("comparators"))                                                           \
-  X(kLtE, "<=", kOperator, kExpr, kCompare, "Compare", "LtE", "<=", 5, kCondExprRoom, 0, 0.4,    \
-    kLtE,                                                                                        \
+  X(kLtE, "<=", kOperator, kExpr, kCompare, "Compare", "LtE", "<=", 5, kCondExprRoom,            \
+    kFlowSelfTrivial, 0.4, kLtE,                                                                 \
     expr("left"), expr("comparators"))                                                           \
-  X(kEq, "==", kOperator, kExpr, kCompare, "Compare", "Eq", "==", 5, kCondExprRoom, 0, 0.4, kEq, \
+  X(kEq, "==", kOperator, kExpr, kCompare, "Compare", "Eq", "==", 5, kCondExprRoom,              \
+    kFlowSelfTrivial, 0.4, kEq,                                                                  \
     expr("left"), expr("comparators"))                                                           \
-  X(kNotEq, "!=", kOperator, kExpr, kCompare, "Compare", "NotEq", "!=", 5, kCondExprRoom, 0,     \
-    0.4, kNotEq,                                                                                 \
+  X(kNotEq, "!=", kOperator, kExpr, kCompare, "Compare", "NotEq", "!=", 5, kCondExprRoom,        \
+    kFlowSelfTrivial, 0.4, kNotEq,                                                               \
     expr("left"), expr("comparators"))                                                           \
-  X(kGt, ">", kOperator, kExpr, kCompare, "Compare", "Gt", ">", 5, kCondExprRoom, 0, 0.4, kGt,   \
+  X(kGt, ">", kOperator, kExpr, kCompare, "Compare", "Gt", ">", 5, kCondExprRoom,                \
+    kFlowSelfTrivial, 0.4, kGt,                                                                  \
     expr("left"), expr("comparators"))                                                           \
-  X(kGtE, ">=", kOperator, kExpr, kCompare, "Compare", "GtE", ">=", 5, kCondExprRoom, 0, 0.4,    \
-    kGtE,                                                                                        \
+  X(kGtE, ">=", kOperator, kExpr, kCompare, "Compare", "GtE", ">=", 5, kCondExprRoom,            \
+    kFlowSelfTrivial, 0.4, kGtE,                                                                 \
     expr("left"), expr("comparators"))                                                           \
-  X(kAnd, "and", kOperator, kExpr, kBoolOp, "BoolOp", "And", "and", 3, kCondExprRoom, 0, 0.3,    \
-    kNone,                                                                                       \
+  X(kAnd, "and", kOperator, kExpr, kBoolOp, "BoolOp", "And", "and", 3, kCondExprRoom,            \
+    kFlowSelfTrivial, 0.3, kNone,                                                                \
     expr("values"), expr("values"))                                                              \
-  X(kOr, "or", kOperator, kExpr, kBoolOp, "BoolOp", "Or", "or", 2, kCondExprRoom, 0, 0.3, kNone, \
+  X(kOr, "or", kOperator, kExpr, kBoolOp, "BoolOp", "Or", "or", 2, kCondExprRoom,                \
+    kFlowSelfTrivial, 0.3, kNone,                                                                \
     expr("values"), expr("values"))                                                              \
   X(kNeg, "neg", kOperator, kExpr, kUnary, "UnaryOp", "USub", "-", 12, kCondExprRoom, 0, 0.2,    \
     kNeg,                                                                                        \

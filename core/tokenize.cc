@@ -397,6 +397,9 @@ TokenizeError ClassifyRefusal(const DecodeState& state, int32_t token, const PyN
     case Refusal::kLocals:
       e.message = absl::StrCat("one local more than max_locals = ", cfg.max_locals);
       break;
+    case Refusal::kShape:
+      e.message = "a shape control of the config refuses it (docs/language.md, section 4.1)";
+      break;
     case Refusal::kBudget:
       e.message = absl::StrCat("the program needs more than max_len = ", state.max_len(),
                                " tokens");
