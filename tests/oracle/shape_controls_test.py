@@ -11,11 +11,12 @@ shape_oracle.py, an independent reading of the section's definitions:
      root; every program satisfies the control and parses under CPython to our AST;
   4. all seven on: every root, budgets from the smallest the CLI accepts up, loops on and
      off, both samplers; every program satisfies all seven, parses to our AST, and holds no
-     more tokens than its budget.
+     more tokens than its budget;
+  5. every pair of controls, at budgets from the smallest up: the same.
 A failure prints the program, the control, the violation and the `astcd sample` command
 (with its seed) that reproduces it. Prints "N passed, M failed" per part and in total.
 
-usage: shape_controls_test.py ASTCD_BINARY [--scale K] [--part unit|off|alone|all]...
+usage: shape_controls_test.py ASTCD_BINARY [--scale K] [--part unit|off|alone|all|pairs]...
 """
 import json
 import os
@@ -232,6 +233,9 @@ def check_program(r, start, arity, controls, max_len, run_it=None):
     """The problems of one sampled program (a list of strings) and its violations. With
     `run_it` (a random.Random), a program that should return a value is also run."""
     src = r["source"]
+    if -1 in r["tokens"]:  # what the sampler draws from an empty mask (invariant 7.3.1)
+        k = r["tokens"].index(-1)
+        return [f"the mask was empty after {k} tokens: {r['tokens'][:k]}"], []
     if not r["complete"] or r["stop_reason"] != "eos":
         return [f"incomplete program (stop_reason {r['stop_reason']})"], []
     if len(r["tokens"]) > max_len:
@@ -426,7 +430,39 @@ def part_all(scale):
     return passed, failed
 
 
-PARTS = {"unit": part_unit, "off": part_off, "alone": part_alone, "all": part_all}
+# ---------------------------------------------------------------------------------------
+# 5. Every pair of controls, at tight budgets: the controls interact (what one forbids may be
+#    what another's completion needs), and neither "alone" nor "all seven" shows that.
+
+def part_pairs(scale):
+    passed = failed = 0
+    n = max(10, int(40 * scale))
+    seed = 7000
+    pairs = [(x, y) for i, x in enumerate(CONTROLS) for y in CONTROLS[i + 1:]]
+    for k, (x, y) in enumerate(pairs):
+        config = {x: True, y: True, "allow_loops": k % 2 == 0,
+                  "arities": [[1], [2], [1, 2, 3]][k % 3]}
+        for start, arity in (("function", None), ("block", [1, 2, 1][k % 3])):
+            try:
+                low = smallest_budget(start, config, arity)
+            except Exception as e:  # noqa: BLE001
+                print(f"FAIL pair {x}+{y} {start}: {e}")
+                failed += 1
+                continue
+            for max_len in (low, low + 1, low + 2, low + 4, 16):
+                for sampler in ("uniform", "weighted"):
+                    seed += 1
+                    case = Case(f"pair/{x}+{y}/{start}/len{max_len}/{sampler}", start, sampler,
+                                n, seed, config, arity, max_len)
+                    got, bad, _ = case.run([x, y])
+                    passed += got - bad
+                    failed += bad
+    print(f"pairs: {len(pairs)} pairs of controls")
+    return passed, failed
+
+
+PARTS = {"unit": part_unit, "off": part_off, "alone": part_alone, "all": part_all,
+         "pairs": part_pairs}
 
 
 def main():
