@@ -217,11 +217,24 @@ int DecodeState::Machine::Survey(Plan* plan, int* holes, int* capacity, uint32_t
 
   // no_trivial_self_ops: an owed target cannot be the bare value of its own `x = x` (or x -= x):
   // the plan reads it as `x + 0` there, which needs an operator.
+  // Before the target is chosen: so if every target it could choose is owed.
   if (cfg.no_trivial_self_ops && stmt == static_cast<int>(stack.size()) - 1 &&
-      (Spec(top.node).flow & kFlowSelfTrivial) && top.next == 1 && ((*now >> top.bits) & 1u)) {
-    if (cfg.max_expr_depth < 2) return kNoPlan;
-    *now &= ~(1u << top.bits);
-    plan->self_reads = 1;
+      (Spec(top.node).flow & kFlowSelfTrivial) && top.next <= 1) {
+    uint32_t target = 0;
+    if (top.next == 1) {
+      target = (*now >> top.bits) & 1u ? 1u << top.bits : 0u;
+    } else {
+      const bool room = introduced < arity + cfg.max_locals;
+      const uint32_t candidates = Spec(top.node).children[0] == Hole::kAugTarget
+                                      ? scope().bits
+                                      : LowBits(introduced + (room ? 1 : 0));
+      if ((candidates & ~*now) == 0) target = candidates & (~candidates + 1);  // any: the lowest
+    }
+    if (target != 0) {
+      if (cfg.max_expr_depth < 2) return kNoPlan;
+      *now &= ~target;
+      plan->self_reads = 1;
+    }
   }
 
   // falls_after(L): level L falls through after its current statement, before the plan adds

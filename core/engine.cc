@@ -136,8 +136,8 @@ void Engine::BuildShapeTables() {
   kind_masks_.assign(static_cast<size_t>(kNumKinds) * words_, 0);
   shape_class_.resize(vocab_.size());
   // The plan reads a token's row only through what it fills, its children's holes and its flow
-  // (self-triviality aside), and a name's or def's value; so those are a class's key, and
-  // every constant, the operators of one arity, and the augmented assignments share one.
+  // (an operator's self-triviality aside), and a name's or def's value; so those are a class's
+  // key, and every constant and the operators of one arity share one.
   absl::flat_hash_map<std::tuple<int, int, int, int>, int16_t> classes;
   for (int id = 0; id < vocab_.size(); ++id) {
     const TokenInfo& info = vocab_.info(id);
@@ -150,7 +150,10 @@ void Engine::BuildShapeTables() {
     const bool valued = spec.kind == TokenKind::kVariable || spec.kind == TokenKind::kFunction;
     const std::tuple<int, int, int, int> key{static_cast<int>(spec.fills) * 64 +
                                                  static_cast<int>(spec.kind),
-                                             children, spec.flow & ~kFlowSelfTrivial,
+                                             children,
+                                             spec.kind == TokenKind::kOperator
+                                                 ? spec.flow & ~kFlowSelfTrivial
+                                                 : spec.flow,
                                              valued ? info.value : -1};
     auto [it, fresh] = classes.emplace(key, static_cast<int16_t>(classes.size()));
     shape_class_[id] = it->second;
