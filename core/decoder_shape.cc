@@ -4,8 +4,8 @@
 // The plan, from any state: fill each open hole with its cheapest filling, reading the names
 // owed a read in the current statement's open expressions (one name per hole free, each
 // further one `+ name ...`: two tokens); read the rest with one `return` at the end of the
-// innermost block that can still take a statement (or in a block the current statement will
-// open); and end a body that must end with `return <expr>`. Every move of the plan is a legal
+// block that can still take a statement (or that the current statement will open) where the
+// plan is shortest; and end a body that must end with `return <expr>`. Every move of the plan is a legal
 // token whose successor's plan is one token shorter, so a state whose plan fits the budget is
 // never a dead end (tests/core/decoder_shape_test.cc walks it).
 #include <algorithm>
