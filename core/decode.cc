@@ -57,10 +57,11 @@ class Ticker {
   int64_t left_ = 1;  // the first unit checks
 };
 
-// Returns false (and leaves *result and *out partial) when the interrupt stopped it.
+// Returns false (and leaves *result and *out partial) when the interrupt stopped it, or when
+// the mask was empty before <eos> (then *dead_end is set).
 bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOptions& options,
                int input_index, int sample_index, Ticker& ticker, DecodeResult* result,
-               DecodeState* out) {
+               DecodeState* out, std::atomic<bool>* dead_end) {
   if (!ticker.Tick()) return false;
   DecodeState state = input;
   if (options.max_total_tokens > 0) (void)state.LimitMaxLen(options.max_total_tokens);  // checked
@@ -87,6 +88,12 @@ bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
     if (!ticker.Tick()) return false;
     state.FillMask(mask.data());
     const int32_t token = sampler.Choose(state, mask.data(), rng);
+    if (token < 0) {  // an empty mask before <eos>: a broken invariant, never a token to apply
+      result->new_tokens.clear();
+      result->tokens = state.tokens();
+      *dead_end = true;
+      return false;
+    }
     if (options.trace) {
       int legal = 0;
       for (uint32_t w : mask) legal += std::popcount(w);
@@ -191,6 +198,7 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
   std::vector<std::optional<DecodeState>> finals(total);
   std::optional<StopSignal> signal;
   if (options.interrupt) signal.emplace(options.interrupt);
+  std::atomic<bool> dead_end{false};
   auto work = [&](size_t begin, size_t end) {
     Ticker ticker(signal ? &*signal : nullptr);
     for (size_t r = begin; r < end; ++r) {
@@ -198,7 +206,7 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
       const int j = options.sample_offset + static_cast<int>(r % options.n);
       DecodeState out = states[i];
       if (!DecodeOne(states[i], sampler, options, options.input_offset + i, j, ticker,
-                     &batch.results[r], &out)) {
+                     &batch.results[r], &out, &dead_end)) {
         return;
       }
       finals[r] = std::move(out);
@@ -214,6 +222,10 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
       pool.emplace_back(work, total * t / threads, total * (t + 1) / threads);
     }
     for (std::thread& t : pool) t.join();
+  }
+  if (dead_end.load()) {
+    return absl::InternalError("a decoder state had an empty legal mask before <eos>: a broken "
+                               "invariant (docs/language.md, section 7.3); please report it");
   }
   if (signal) {
     if (absl::Status s = signal->status(); !s.ok()) return s;

@@ -38,12 +38,7 @@ void DecodeState::FillMask(uint32_t* out) const {
   const uint32_t* base = e.base_mask(ctx, conds);
   const uint32_t* budget = e.budget_mask(token_budget_remaining() - m_.pending + hole_cost);
   for (int w = 0; w < words; ++w) out[w] = base[w] & budget[w];
-  if (var_bits != 0) {  // names cost one token, and slack >= 1 in every hole that takes them
-    const int base_id = e.vocab().name_base();
-    const uint64_t shifted = static_cast<uint64_t>(var_bits) << (base_id & 31);
-    out[base_id >> 5] |= static_cast<uint32_t>(shifted);
-    if ((shifted >> 32) != 0) out[(base_id >> 5) + 1] |= static_cast<uint32_t>(shifted >> 32);
-  }
+  e.OrNames(var_bits, out);  // names cost one token, and slack >= 1 in every hole taking them
 }
 
 // One word of the mask, computed as FillMask computes it.

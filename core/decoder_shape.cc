@@ -298,14 +298,7 @@ void DecodeState::FillShapedMask(uint32_t* out) const {
   const Engine& e = *engine_;
   const int words = e.words();
   std::copy_n(e.base_mask(ctx, conds), words, out);
-  if (var_bits != 0) {
-    for (int var = 0; var < e.vocab().num_names(); ++var) {
-      if ((var_bits >> var) & 1u) {
-        const int id = e.vocab().name_id(var);
-        out[id >> 5] |= 1u << (id & 31);
-      }
-    }
-  }
+  e.OrNames(var_bits, out);
   m_.FilterShape(ctx, var_bits, out);
   if (ctx == MaskContext::kTerminated) return;
   // Each candidate's successor must still have a plan that fits: once per shape class. An

@@ -72,6 +72,15 @@ class Engine {
     return &kind_masks_[static_cast<size_t>(kind) * words_];
   }
 
+  // Sets the variable tokens named by `var_bits` (bit v: variable v) in a mask row.
+  void OrNames(uint32_t var_bits, uint32_t* row) const {
+    if (var_bits == 0) return;
+    const int base_id = vocab_.name_base();
+    const uint64_t shifted = static_cast<uint64_t>(var_bits) << (base_id & 31);
+    row[base_id >> 5] |= static_cast<uint32_t>(shifted);
+    if ((shifted >> 32) != 0) row[(base_id >> 5) + 1] |= static_cast<uint32_t>(shifted >> 32);
+  }
+
   // Tokens whose subtree fits in `slack` tokens.
   const uint32_t* budget_mask(int slack) const {
     const int row = slack < max_token_cost_ ? slack : max_token_cost_;
