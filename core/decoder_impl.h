@@ -12,8 +12,13 @@ namespace astcd::internal {
 struct DecoderAccess {
   // Precondition: `token` is set in the mask FillMask wrote for `state` as it is now.
   static void AdvanceLegal(DecodeState& state, int32_t token) { state.Apply(token); }
-  // For tests: the completion plan's extra tokens (0 without shape controls).
-  static int PlanExtra(const DecodeState& state) { return state.m_.Extra(); }
+  // For tests: whether `token`'s successor has a completion plan that fits the budget, found
+  // by advancing a scratch copy (the mask may price it from a survey instead).
+  static bool ProbeFits(const DecodeState& state, int32_t token) {
+    DecodeState::Machine probe = state.m_;
+    probe.Apply(token);
+    return probe.MinToComplete() <= state.token_budget_remaining() - 1;
+  }
 
   // For tests: whether two states are the same decoder state (tokens, stack, counters,
   // budget and engine), checkpoints aside; and how many checkpoints a state holds.

@@ -218,7 +218,8 @@ int DecodeState::Machine::Survey(Plan* plan, int* holes, int* capacity, uint32_t
   // no_trivial_self_ops: an owed target cannot be the bare value of its own `x = x` (or x -= x):
   // the plan reads it as `x + 0` there, which needs an operator.
   // Before the target is chosen: so if every target it could choose is owed.
-  if (cfg.no_trivial_self_ops && stmt == static_cast<int>(stack.size()) - 1 &&
+  // (With no_unused_locals the target's old debt is settled by the binding itself: binds.)
+  if (cfg.no_trivial_self_ops && plan->binds == 0 && stmt == static_cast<int>(stack.size()) - 1 &&
       (Spec(top.node).flow & kFlowSelfTrivial) && top.next <= 1) {
     uint32_t target = 0;
     if (top.next == 1) {
@@ -268,6 +269,9 @@ int DecodeState::Machine::Survey(Plan* plan, int* holes, int* capacity, uint32_t
     return body == 0 && stmt < 0 && block.next == 0 ? 1 : 2;
   };
   auto add_home = [&](int home) {
+    // Levels are the body and at most max_control_depth (8) blocks, so homes fit; were the
+    // range raised, the outermost extra homes would only make the plan dearer.
+    if (plan->num_homes == Plan::kMaxHomes) return;
     const int h = plan->num_homes++;
     plan->can_read[h] = home != kNowhere;
     plan->readable[h] = home > 0 ? stack[levels[home]].bits : home == kNowhere ? 0u : ~0u;

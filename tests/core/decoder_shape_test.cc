@@ -142,10 +142,16 @@ TEST(DecoderShapeProperties, InvariantsHoldOnRandomWalks) {
           ASSERT_FALSE(mask.empty()) << Names(state);
           ASSERT_TRUE(state.CheckInvariants());
           ASSERT_EQ(mask.count(Vocabulary::eos_id()) > 0, state.complete());
-          // IsLegal and WhyRefused agree with the mask, token by token.
+          // IsLegal and WhyRefused agree with the mask, token by token; and the mask's plan
+          // prices (from a survey) agree with a scratch copy's, both ways.
           for (int id = 0; id < vocab.size(); ++id) {
             ASSERT_EQ(state.IsLegal(id), mask.count(id) > 0) << vocab.info(id).name;
-            ASSERT_EQ(state.WhyRefused(id) == Refusal::kNone, mask.count(id) > 0);
+            const Refusal why = state.WhyRefused(id);
+            ASSERT_EQ(why == Refusal::kNone, mask.count(id) > 0);
+            if (why == Refusal::kNone || why == Refusal::kBudget) {
+              ASSERT_EQ(internal::DecoderAccess::ProbeFits(state, id), why == Refusal::kNone)
+                  << vocab.info(id).name << " after " << Names(state);
+            }
           }
           // Every legal token keeps a plan that fits, and the plan completes.
           if (seed % 6 == 0) {
@@ -214,6 +220,44 @@ TEST(DecoderShapeProperties, NoReachableStateOfATinyConfigIsADeadEnd) {
   }
   EXPECT_GT(seen.size(), 10'000u) << seen.size();
   EXPECT_GT(programs, 0);
+}
+
+// The same for controls that owe reads without no_unused_locals settling a target's debt
+// (use_all_params with no_trivial_self_ops once dead-ended), shallow expressions and a MODULE
+// root.
+TEST(DecoderShapeProperties, NoReachableStateOfAPartialConfigIsADeadEnd) {
+  DecodeConfig partial;
+  partial.use_all_params = true;
+  partial.no_trivial_self_ops = true;
+  partial.no_dead_code = true;
+  partial.arities = {1, 2};
+  partial.max_locals = 1;
+  partial.max_block_stmts = 2;
+  partial.max_expr_depth = 2;
+  partial.max_control_depth = 1;
+  partial.max_functions = 2;
+  partial.const_range = {0, 1};
+  partial.allow_loops = true;
+  auto engine = MakeEngine(partial);
+  absl::flat_hash_set<std::string> seen;
+  for (Start start : {Start::kModule, Start::kBlock}) {
+    std::vector<DecodeState> stack{MustInit(engine, start, "", kTinyBudget)};
+    while (!stack.empty()) {
+      DecodeState state = std::move(stack.back());
+      stack.pop_back();
+      if (!seen.insert(internal::DecoderAccess::Key(state)).second || state.terminated()) {
+        continue;
+      }
+      const std::set<int> mask = MaskSet(state);
+      ASSERT_FALSE(mask.empty()) << Names(state);
+      for (int id : mask) {
+        DecodeState next = state;
+        ASSERT_TRUE(next.Advance(id).ok());
+        stack.push_back(std::move(next));
+      }
+    }
+  }
+  EXPECT_GT(seen.size(), 1'000u) << seen.size();
 }
 
 // Rollback and replay restore what the controls track (owed names, operand flags), through
@@ -355,6 +399,21 @@ TEST(DecoderShape, NoConstantSubexpressionsNeedsANameUnderEveryOperator) {
   DecodeConfig none = c;
   none.arities = {0};
   ExpectLegal(none, Start::kFunction, "def/0 return", "0 1", "+ not ifexp abs");
+}
+
+TEST(DecoderShape, AnUnreadParameterIsNotItsOwnBareValue) {
+  DecodeConfig c;
+  c.use_all_params = true;
+  c.no_trivial_self_ops = true;
+  c.arities = {1};
+  c.max_locals = 0;  // the only target is the parameter
+  // def/1 = a <value> end <eos>: only `a + 0`-like values read a, so 6 tokens cannot hold it.
+  auto engine = MakeEngine(c);
+  DecodeState tight = MustInit(engine, Start::kFunction, "def/1", 6);
+  EXPECT_FALSE(tight.IsLegal(Ids(*engine, "=")[0])) << MaskNames(tight);
+  DecodeState room = MustInit(engine, Start::kFunction, "def/1 = a", 9);
+  EXPECT_FALSE(room.IsLegal(Ids(*engine, "a")[0])) << MaskNames(room);
+  EXPECT_TRUE(room.IsLegal(Ids(*engine, "+")[0])) << MaskNames(room);
 }
 
 TEST(DecoderShape, NoTrivialSelfOpsRefusesANameAgainstItself) {
