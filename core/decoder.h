@@ -132,10 +132,11 @@ class DecodeState {
   static constexpr uint8_t kHasName = 4, kNeedsName = 8, kLeftName = 16;
   static constexpr size_t kInlineFrames = 12;
 
+  struct Plan;  // the shape controls' completion plan, surveyed (core/decoder_shape.cc)
+
   // The decoder's state after its tokens, without them: what a checkpoint saves, and what the
   // shape controls' budget check advances on a scratch copy (core/decoder_shape.cc).
   // Transitions are in core/decoder_machine.cc.
-  struct Plan;  // the shape controls' completion plan, surveyed (core/decoder_shape.cc)
   struct Machine {
     const Engine* engine = nullptr;
     Start start = Start::kModule;
@@ -167,8 +168,10 @@ class DecodeState {
     // Tokens beyond `pending` that the controls' completion plan needs; kNoPlan if none can
     // complete this state.
     int Extra() const;
-    // The plan's parts that S's open holes do not change; returns the extra tokens outright
-    // (>= 0) where no survey is needed, else -1 with *plan, *holes, *capacity, *now set.
+    // The plan's parts that the current statement's open holes do not change. Returns the
+    // extra tokens outright (>= 0) where no survey is needed, else -1 with *plan, *holes (the
+    // statement's open expression holes), *capacity (the names they can hold) and *now (the
+    // owed names they can read) set.
     int Survey(Plan* plan, int* holes, int* capacity, uint32_t* now) const;
     int MinToComplete() const;  // pending + Extra(), or kNoPlan
   };
