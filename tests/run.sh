@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is needed, builds, and runs every test twice, once in a
-# normal build and once under AddressSanitizer + UndefinedBehaviorSanitizer.
+# normal build and once under AddressSanitizer + UndefinedBehaviorSanitizer; then the clang
+# builds of docs/reliability.md: the libFuzzer targets' smoke and the ThreadSanitizer stress
+# tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,3 +26,7 @@ cmake --build build-asan -j"$jobs"
 echo "== tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+# (fuzz stage: clang-14, libFuzzer + ASan + UBSan, -Wthread-safety)
+
+# (tsan stage: clang-14, ThreadSanitizer stress tests)
