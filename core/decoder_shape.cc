@@ -316,7 +316,9 @@ void DecodeState::FillShapedMask(uint32_t* out) const {
   // (Not where an operator would lift a self-op's exclusion: the survey would not hold.)
   const bool surveyed = ctx == MaskContext::kExpr &&
                         m_.Survey(&plan, &holes, &capacity, &now) < 0 && plan.self_reads == 0;
-  const int hole_leaves = Leaves(depth, cfg.max_expr_depth);
+  // Only an expression hole's depth is an expression depth (a statement's is its control depth,
+  // which may exceed max_expr_depth).
+  const int hole_leaves = surveyed ? Leaves(depth, cfg.max_expr_depth) : 0;
   auto plan_fits = [&](int id) {
     const NodeSpec& spec = Spec(e.vocab().info(id).node);
     if (surveyed && spec.num_children > 0) {  // an operator: its operands replace the hole

@@ -27,6 +27,11 @@ echo "== tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
-# (fuzz stage: clang-14, libFuzzer + ASan + UBSan, -Wthread-safety)
+echo "== build (clang-14: libFuzzer targets with ASan + UBSan)"
+CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DASTCD_FUZZ=ON -DASTCD_BUILD_TESTS=OFF \
+  -DASTCD_BUILD_BENCH=OFF -DASTCD_WERROR=ON
+cmake --build build-fuzz --target astcd_fuzz -j"$jobs"
+echo "== fuzz smoke (tests/fuzz/campaign.sh runs the long campaigns)"
+ctest --test-dir build-fuzz --output-on-failure -j"$jobs"
 
 # (tsan stage: clang-14, ThreadSanitizer stress tests)

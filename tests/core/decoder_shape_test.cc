@@ -348,6 +348,16 @@ TEST(DecoderShape, NoDeadCodeLeavesOnlyEndAfterAPathEnds) {
   ExpectLegal({}, Start::kFunction, "def/1 return a", "pass end", "");  // off: dead code is fine
 }
 
+// Found by the run fuzz target (docs/reliability.md): a statement hole's control depth, deeper
+// than max_expr_depth, was taken for an expression depth, a negative shift that UBSan (the
+// sanitizer build) stops on.
+TEST(DecoderShape, AStatementDeeperThanMaxExprDepthFillsItsMask) {
+  DecodeConfig c = Only(&DecodeConfig::no_dead_code);
+  c.max_expr_depth = 1;
+  c.max_control_depth = 3;
+  ExpectLegal(c, Start::kFunction, "def/1 if a if a", "pass = return if", "");
+}
+
 TEST(DecoderShape, RequireReturnValueEndsEveryBodyInAReturn) {
   const DecodeConfig c = Only(&DecodeConfig::require_return_value);
   ExpectLegal(c, Start::kFunction, "def/1", "return", "return/0");
