@@ -29,8 +29,11 @@ absl::Status CheckRange(absl::string_view field, int64_t value, int64_t lo, int6
 // The checks of ASTCD_DECODE_CONFIG's last column: each takes the field's name, its value and
 // the whole config (a range may depend on an earlier field).
 // Each check also says its field's widest value, for WidestConfig.
+// Constructors, not aggregates: clang 14 (the fuzz and TSan builds) lacks C++20's parenthesized
+// aggregate initialization.
 struct Between {
   int64_t lo, hi;
+  constexpr Between(int64_t low, int64_t high) : lo(low), hi(high) {}
   absl::Status operator()(absl::string_view field, int value, const DecodeConfig&) const {
     return CheckRange(field, value, lo, hi);
   }
@@ -39,6 +42,7 @@ struct Between {
 
 struct DistinctBetween {
   int lo, hi;
+  constexpr DistinctBetween(int low, int high) : lo(low), hi(high) {}
   std::vector<int> Widest(const std::vector<int>&) const {
     std::vector<int> all;
     for (int v = lo; v <= hi; ++v) all.push_back(v);
