@@ -29,4 +29,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 # (fuzz stage: clang-14, libFuzzer + ASan + UBSan, -Wthread-safety)
 
-# (tsan stage: clang-14, ThreadSanitizer stress tests)
+echo "== build (clang-14, ThreadSanitizer, -Wthread-safety -Werror)"
+# Only core, the server library and the stress tests labelled tsan (docs/reliability.md,
+# section 2); clang's thread-safety analysis runs on every file it compiles.
+CXX=clang++-14 cmake -S . -B build-tsan -G Ninja -DASTCD_TSAN=ON -DASTCD_WERROR=ON \
+  -DASTCD_BUILD_TESTS=ON
+cmake --build build-tsan -j"$jobs"
+echo "== stress tests under ThreadSanitizer"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L tsan
