@@ -142,9 +142,11 @@ TEST(ResultStreamStress, BackpressureHoldsTheProducerWhileTheReaderStalls) {
   std::thread producer([&] { Produce(&stream, &call, 100, &sent, absl::OkStatus()); });
   // No writer yet: the first write stays in flight, and the producer must stop once 64 bytes
   // (four 16-byte messages, the one being written included) are held.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_LE(sent.load(), 5);
-  EXPECT_GE(sent.load(), 4);
+  for (int i = 0; i < 10000 && sent.load() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));  // time to run on, if it could
+  EXPECT_EQ(sent.load(), 4);
   std::vector<std::string> received;
   std::thread writer([&] { call.Write(-1, 1, &received); });
   producer.join();

@@ -85,7 +85,7 @@ TEST(SessionStoreStress, ChurnFromManyThreadsBalancesAndLosesNothing) {
       std::mt19937 rng(t);
       Expected held;
       auto forget = [&](const std::string& id) { held.erase(id); };
-      for (int round = 0; round < 150; ++round) {
+      for (int round = 0; round < 400; ++round) {
         switch (rng() % 5) {
           case 0:
           case 1: {  // insert 1..3 sessions
