@@ -4,8 +4,9 @@
 
 #include <atomic>
 #include <cstdio>
-#include <mutex>
 #include <string>
+
+#include "core/mutex.h"
 
 namespace astcd::cli {
 
@@ -18,7 +19,7 @@ class Progress {
     if (!enabled_) return;
     const size_t ticked = ++done_;
     if (ticked * 100 / total_ == (ticked - 1) * 100 / total_ && ticked != total_) return;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const size_t done = done_.load();  // the newest count, so the bar never moves back
     if (done <= drawn_) return;
     drawn_ = done;
@@ -30,7 +31,7 @@ class Progress {
   // Ends the line of a run that stopped before its total (astcd dataset stops once it has
   // enough rows). Call after the last Tick.
   void Finish() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (drawn_ > 0 && drawn_ < total_) std::fputc('\n', stderr);
     drawn_ = total_;
   }
@@ -39,8 +40,8 @@ class Progress {
   size_t total_;
   bool enabled_;
   std::atomic<size_t> done_{0};
-  std::mutex mu_;
-  size_t drawn_ = 0;  // guarded by mu_
+  Mutex mu_;
+  size_t drawn_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace astcd::cli

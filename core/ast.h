@@ -22,10 +22,6 @@ struct AstNode {
   bool is_hole = false;
   int32_t value = 0;        // def: arity; Name: variable; Constant: the integer
   int num_children = 0;
-  // 1-based line of a statement or def in the printed source, filled in by AstToSource (the
-  // printer is the one place that knows the layout); 0 until then. So printing writes to the
-  // AST: do not print one Ast from two threads at once.
-  mutable int32_t line = 0;
   AstNode* first_child = nullptr;
   AstNode* last_child = nullptr;
   AstNode* next = nullptr;

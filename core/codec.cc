@@ -64,7 +64,9 @@ int Precedence(const AstNode* node) {
 
 class Printer {
  public:
-  explicit Printer(std::string* out) : out_(*out) {}
+  // With `lines`, records each statement's and def's line there: the AST is shared and const,
+  // so the printer never writes to it.
+  Printer(std::string* out, AstLines* lines) : out_(*out), lines_(lines) {}
 
   void Expr(const AstNode* node) {
     if (node->is_hole) {
@@ -122,7 +124,7 @@ class Printer {
   }
 
   void Statement(const AstNode* node, int indent) {
-    node->line = CurrentLine();
+    RecordLine(node);
     out_.append(4 * indent, ' ');
     if (node->is_hole) {
       absl::StrAppend(&out_, HoleName(node->hole), "\n");
@@ -181,7 +183,7 @@ class Printer {
     const AstNode* orelse = node->child(2);
     const AstNode* only = orelse->first_child;
     if (orelse->num_children == 1 && !only->is_hole && Spec(only->kind).syntax == Syntax::kIf) {
-      only->line = CurrentLine();
+      RecordLine(only);
       out_.append(4 * indent, ' ');
       out_ += "el";
       If(only, indent);
@@ -193,7 +195,7 @@ class Printer {
   }
 
   void Def(const AstNode* node, int index, int indent) {
-    node->line = CurrentLine();
+    RecordLine(node);
     absl::StrAppend(&out_, "def ", FunctionName(index), "(");
     for (int i = 0; i < node->value; ++i) {
       if (i > 0) out_ += ", ";
@@ -210,6 +212,10 @@ class Printer {
     if (parens) out_ += ")";
   }
 
+  void RecordLine(const AstNode* node) {
+    if (lines_ != nullptr) (*lines_)[node] = CurrentLine();
+  }
+
   // Counts only what was written since the last call, so printing stays linear.
   int CurrentLine() {
     newlines_ += static_cast<int>(std::count(out_.begin() + counted_, out_.end(), '\n'));
@@ -218,6 +224,7 @@ class Printer {
   }
 
   std::string& out_;
+  AstLines* const lines_;
   size_t counted_ = 0;
   int newlines_ = 0;
 };
@@ -414,10 +421,10 @@ Ast BuildAst(const Vocabulary& vocab, Start start, int arity, bool complete,
 
 }  // namespace internal
 
-std::string AstToSource(const Ast& ast) {
+std::string AstToSource(const Ast& ast, AstLines* lines) {
   if (absl::Status s = CheckAstDepth(ast); !s.ok()) return absl::StrCat("<", s.message(), ">");
   std::string out;
-  Printer printer(&out);
+  Printer printer(&out, lines);
   const AstNode* root = ast.root;
   switch (ast.start) {
     case Start::kModule: {

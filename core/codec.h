@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/ast.h"
@@ -32,8 +33,11 @@ absl::StatusOr<Ast> StateToAst(const DecodeState& state, bool partial);
 // Python source with 4-space indents and only the parentheses the AST needs. Placeholders
 // print as <expr>, <stmt>, <name> or <def>. A statement root ends with a newline. An AST that
 // CheckAstDepth (core/ast.h) refuses prints as its error in angle brackets, here and in
-// AstToSexpr; AstToTokens returns it.
-std::string AstToSource(const Ast& ast);
+// AstToSexpr; AstToTokens returns it. With `lines`, each statement's and def's 1-based line in
+// the source is recorded there (the AST itself is never written: one AST may be printed or
+// compiled from many threads at once).
+using AstLines = absl::flat_hash_map<const AstNode*, int32_t>;
+std::string AstToSource(const Ast& ast, AstLines* lines = nullptr);
 
 // The AST as CPython would build it, as an S-expression (docs/language.md, "S-expressions"):
 // e.g. (BinOp Mult (Name a) (Constant 2)). The CPython oracle test compares these.

@@ -1,7 +1,6 @@
 #include "core/decode.h"
 
 #include <atomic>
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +8,7 @@
 #include "core/codec.h"
 #include "core/codec_impl.h"
 #include "core/decoder_impl.h"
+#include "core/mutex.h"
 
 namespace astcd {
 namespace {
@@ -21,7 +21,7 @@ class StopSignal {
   // Calls the interrupt (unless the call has already stopped); false once it must stop.
   bool Check() {
     if (stopped_.load(std::memory_order_acquire)) return false;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!status_.ok()) return false;
     status_ = interrupt_();
     if (status_.ok()) return true;
@@ -29,14 +29,14 @@ class StopSignal {
     return false;
   }
   absl::Status status() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return status_;
   }
 
  private:
   const Interrupt& interrupt_;
-  std::mutex mu_;
-  absl::Status status_;
+  Mutex mu_;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stopped_{false};
 };
 

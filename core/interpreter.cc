@@ -455,12 +455,16 @@ absl::StatusOr<Program> Program::Compile(const Ast& ast, const DecodeConfig& con
                                                num_functions, " function",
                                                num_functions == 1 ? "" : "s")});
   }
-  // Lines: printed once if the AST does not carry them yet (every statement printed gets
-  // one, so a 0 anywhere means the AST was never printed or parsed).
-  bool missing = false;
-  for (const auto& [pc, node] : fixups) missing |= node->line == 0;
-  if (missing) AstToSource(ast);
-  for (const auto& [pc, node] : fixups) program.code_[pc].imm = node->line;
+  // Lines: the printer is the one place that knows the layout, so print into a side table
+  // (never into the AST, which other threads may be compiling or printing too).
+  if (!fixups.empty()) {
+    AstLines lines;
+    AstToSource(ast, &lines);
+    for (const auto& [pc, node] : fixups) {
+      auto it = lines.find(node);
+      program.code_[pc].imm = it == lines.end() ? 0 : it->second;
+    }
+  }
   return program;
 }
 

@@ -41,7 +41,7 @@
 // the statement's line, the variable it assigned and its value (`=` and `op=`: a statement
 // assigns at most one) and, for `return`, the value it returned; a loop iteration's event has
 // the `for` line and the loop variable's assignment. So trace.size() == steps. Lines are
-// AstNode::line (1-based lines of the printed source; for BLOCK roots the block's own source,
+// AstToSource's (1-based lines of the printed source; for BLOCK roots the block's own source,
 // for EXPR roots always 1). An event holds no heap memory: sizeof(TraceEvent) is 48 bytes, so
 // a traced run costs about 48-96 bytes a step (the vector's growth included).
 // RunOptions::max_trace_events caps the events of a call (of a whole RunBatch): a traced call
@@ -175,9 +175,9 @@ class Program {
   // Unbound variables are not checked here: reading one is invalid_program at run time, as in
   // CPython.
   //
-  // Lines: statements carry AstNode::line. If any statement of the AST has line 0, Compile
-  // prints the AST once (AstToSource) to fill them in; that writes the AST's `line` fields,
-  // so do not compile one AST from two threads unless its lines are filled.
+  // Lines: a statement's line is its line in AstToSource's output; Compile prints the AST
+  // into a side table (AstLines) for them and never writes the AST, so one AST may be compiled
+  // and printed from many threads at once.
   static absl::StatusOr<Program> Compile(const Ast& ast, const DecodeConfig& config,
                                          std::optional<int> entry = std::nullopt);
   // TokensToAst(engine, start, arity, tokens, /*partial=*/false), then Compile with the

@@ -14,8 +14,10 @@ void NoteFreed(int64_t bytes) {
 }
 
 bool TrimIfFreed(int64_t threshold) {
-  if (freed_since_trim.load(std::memory_order_relaxed) < threshold) return false;
-  freed_since_trim.store(0, std::memory_order_relaxed);
+  const int64_t freed = freed_since_trim.load(std::memory_order_relaxed);
+  if (freed < threshold) return false;
+  // Subtracts what it saw, not a store of 0: a NoteFreed from another thread in between counts.
+  freed_since_trim.fetch_sub(freed, std::memory_order_relaxed);
   malloc_trim(0);
   return true;
 }

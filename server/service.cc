@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "core/codec.h"
 #include "core/errors.h"
 #include "core/decode.h"
@@ -25,6 +24,7 @@
 #include "server/log.h"
 #include "server/memory.h"
 #include "server/metrics.h"
+#include "server/result_stream.h"
 #include "server/wire.h"
 
 namespace astcd::server {
@@ -570,11 +570,147 @@ ASTCD_UNARY(Run, RunRequest, RunResponse)
 
 namespace {
 
-// Decodes on a worker thread, one input state and a chunk of its samples at a time (core's
-// input_offset and sample_offset keep every result equal to one big call), and writes each
-// result as it comes, one write at a time. Memory stays bounded whatever n and max_len are:
-// a chunk is sized to about kChunkBytes of results, and the worker waits while more than
-// kMaxQueuedBytes are queued for a slow reader.
+// Results are decoded in chunks of about this many bytes (core's input_offset and
+// sample_offset keep every result equal to one big call), so memory stays bounded whatever n
+// and max_len are.
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+// An upper estimate of one result's bytes from `state`, to size the chunks.
+int64_t ResultBytes(const DecodeState& state, const DecodeOptions& options) {
+  int64_t max_len = state.max_len();
+  if (options.max_total_tokens > 0) max_len = std::min<int64_t>(max_len, options.max_total_tokens);
+  // tokens and new_tokens (varints of small ids), the source, and trace or padding.
+  const int64_t per_token = 12 + (options.trace ? 8 : 0) + (options.pad ? 3 : 0);
+  return 256 + max_len * per_token;
+}
+
+}  // namespace
+
+absl::StatusOr<PreparedDecode> DecoderService::PrepareDecode(const v1::DecodeRequest& req,
+                                                             const CallContext& call) {
+  PreparedDecode out;
+  const bool from_sessions = req.session_ids_size() > 0;
+  ObserveBatch(options_.metrics, "Decode",
+               from_sessions ? req.session_ids_size() : req.init_requests_size());
+  if (from_sessions && req.init_requests_size() > 0) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "init_requests",
+                       "give session_ids or init_requests, not both");
+  }
+  if (!from_sessions && req.init_requests_size() == 0) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument, "init_requests",
+                       "give session_ids or init_requests");
+  }
+  if (from_sessions) {
+    if (absl::Status s = CheckBatch("session_ids", req.session_ids_size()); !s.ok()) return s;
+    const std::vector<std::string> ids(req.session_ids().begin(), req.session_ids().end());
+    // The stream copies its inputs. Sessions may hold no more than a request could bring
+    // (--max-message-bytes), checked before any copy is made.
+    const int64_t cap = options_.max_message_bytes;
+    absl::Status s = store_->With(
+        ids, "session_ids",
+        [&](absl::Span<DecodeState* const> states) {
+          int64_t bytes = 0;
+          for (const DecodeState* state : states) bytes += state->ApproxBytes();
+          if (bytes > cap) {
+            return FieldStatus(absl::StatusCode::kInvalidArgument, "session_ids",
+                               absl::StrCat("the sessions hold ", bytes,
+                                            " bytes, over the server's --max-message-bytes of ",
+                                            cap, " that a Decode may copy; name fewer"));
+          }
+          for (const DecodeState* state : states) out.states.push_back(*state);
+          return absl::OkStatus();
+        },
+        call.tenant);
+    if (!s.ok()) return s;
+    if (absl::Status s = SameVocabulary(out.states); !s.ok()) return s;
+  } else {
+    if (absl::Status s = CheckBatch("init_requests", req.init_requests_size()); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::shared_ptr<const Engine>> engine =
+        engines_->Get(ConfigFromProto(req.config()));
+    if (!engine.ok()) return engine.status();
+    std::vector<InitRequest> requests;
+    for (int i = 0; i < req.init_requests_size(); ++i) {
+      absl::StatusOr<InitRequest> r = InitFromProto(req.init_requests(i));
+      if (!r.ok()) return Within(absl::StrCat("requests[", i, "]"), r.status());
+      requests.push_back(*std::move(r));
+    }
+    absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
+    if (!states.ok()) return states.status();
+    out.states = *std::move(states);
+  }
+  absl::StatusOr<std::unique_ptr<Sampler>> sampler =
+      SamplerFromProto(req.sampler(), out.states[0].shared_engine());
+  if (!sampler.ok()) return sampler.status();
+  out.sampler = *std::move(sampler);
+  absl::StatusOr<StopAt> stop_at =
+      ParseStopAt(req.stop_at().empty() ? EnumName(StopAt::kEos) : req.stop_at());
+  if (!stop_at.ok()) return stop_at.status();
+  out.options.n = req.n() == 0 ? 1 : req.n();
+  out.options.max_new_tokens = req.max_new_tokens();
+  out.options.max_total_tokens = req.max_total_tokens();
+  out.options.stop_at = *stop_at;
+  out.options.pad = req.pad();
+  out.options.trace = req.trace();
+  out.keep_sessions = req.keep_sessions();
+  out.options.sample_offset = req.sample_offset();
+  // Everything core checks is checked now, so that it fails the call, not the stream.
+  if (absl::Status s = ValidateDecode(out.states, out.options); !s.ok()) return s;
+  return out;
+}
+
+absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& run,
+                                       const CallContext& call) {
+  const int n = decode.options.n;
+  const int inputs = static_cast<int>(decode.states.size());
+  int64_t largest = 1;
+  for (const DecodeState& s : decode.states) {
+    largest = std::max(largest, ResultBytes(s, decode.options));
+  }
+  const int chunk = static_cast<int>(std::clamp<int64_t>(
+      std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, inputs)), 1, n));
+  for (int offset = 0; offset < n; offset += chunk) {
+    for (int i = 0; i < inputs; ++i) {
+      if (run.before_chunk) {
+        if (absl::Status s = run.before_chunk(); !s.ok()) return s;
+      }
+      // Samples [offset, offset + count) of input i.
+      DecodeOptions options = decode.options;
+      options.interrupt = run.interrupt;
+      options.n = std::min(chunk, n - offset);
+      options.sample_offset = decode.options.sample_offset + offset;
+      options.input_offset = i;
+      absl::StatusOr<DecodeBatch> batch =
+          astcd::Decode(absl::MakeConstSpan(&decode.states[i], 1), *decode.sampler, options);
+      if (!batch.ok()) return batch.status();
+      for (size_t k = 0; k < batch->results.size(); ++k) {
+        v1::DecodeResult result;
+        DecodeResultToProto(batch->results[k], &result);
+        if (Metrics* m = options_.metrics) m->ProgramDecoded(batch->results[k].stop_reason);
+        if (decode.keep_sessions) {
+          absl::StatusOr<std::vector<std::string>> id =
+              store_->Insert({std::move(batch->states[k])}, call.tenant);
+          if (!id.ok()) return id.status();
+          result.set_session_id((*id)[0]);
+        }
+        // A result the sink refuses (over --max-response-bytes) ends the stream like any other
+        // error, and takes back the session it would have named.
+        if (absl::Status s = run.sink ? run.sink(result) : absl::OkStatus(); !s.ok()) {
+          if (decode.keep_sessions) store_->Release({result.session_id()}, call.tenant);
+          return s;
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Decodes on a worker thread (DecoderService::RunDecode) and writes each result as it comes,
+// one write at a time, through a ResultStream (server/result_stream.h), which holds the
+// worker while more than kMaxQueuedBytes are queued for a slow reader.
 class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   DecodeReactor(DecoderService* service, grpc::CallbackServerContext* ctx,
@@ -589,265 +725,74 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
     v1::DecodeRequest req;
     if (s.ok()) s = ParseMessage(raw_req, &req);
-    if (s.ok()) {  // before the work of Prepare; OnDone gives the stream back
+    if (s.ok()) {  // before the work of PrepareDecode; OnDone gives the stream back
       s = service_->BeginStream();
       holds_stream_ = s.ok();
     }
     if (s.ok()) {
+      absl::StatusOr<PreparedDecode> prepared = service_->PrepareDecode(req, call_);
       s = InRequestNames(req.session_ids_size() > 0 ? "Decode" : "Decode/init_requests",
-                         Prepare(req));
+                         prepared.status());
+      if (prepared.ok()) prepared_ = *std::move(prepared);
     }
     if (!s.ok()) {
       LogCallError("Decode", s, call_.tenant);
-      {
-        absl::MutexLock lock(&mu_);
-        finished_ = true;
-      }
-      Finish(ToGrpcStatus(s));
+      Do(stream_.Close(s));
       return;
     }
     worker_ = std::thread([this] { Work(); });
   }
 
-  void OnWriteDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      queued_bytes_ -= current_bytes_;
-      if (!ok) {
-        cancelled_ = true;
-        if (!finished_) {
-          finished_ = true;
-          final_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-        } else {
-          return;
-        }
-      }
-    }
-    if (!ok) {
-      Finish(final_);
-      return;
-    }
-    Pump();
-  }
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-  }
+  void OnWriteDone(bool ok) override { Do(stream_.OnWriteDone(ok)); }
+  void OnCancel() override { stream_.Cancel(); }
   void OnDone() override {
     if (worker_.joinable()) worker_.join();
     if (holds_stream_) service_->EndStream();
-    NoteFreed(produced_bytes_);
+    NoteFreed(stream_.produced_bytes());
     delete this;
   }
 
  private:
-  static constexpr int64_t kChunkBytes = int64_t{1} << 20;
   static constexpr int64_t kMaxQueuedBytes = int64_t{4} << 20;
 
-  absl::Status Prepare(const v1::DecodeRequest& req) {
-    const bool from_sessions = req.session_ids_size() > 0;
-    ObserveBatch(service_->options().metrics, "Decode",
-                 from_sessions ? req.session_ids_size() : req.init_requests_size());
-    if (from_sessions && req.init_requests_size() > 0) {
-      return FieldStatus(absl::StatusCode::kInvalidArgument, "init_requests",
-                         "give session_ids or init_requests, not both");
-    }
-    if (!from_sessions && req.init_requests_size() == 0) {
-      return FieldStatus(absl::StatusCode::kInvalidArgument, "init_requests",
-                         "give session_ids or init_requests");
-    }
-    if (from_sessions) {
-      if (absl::Status s = service_->CheckBatch("session_ids", req.session_ids_size()); !s.ok()) {
-        return s;
-      }
-      const std::vector<std::string> ids(req.session_ids().begin(), req.session_ids().end());
-      // The stream copies its inputs. Sessions may hold no more than a request could bring
-      // (--max-message-bytes), checked before any copy is made.
-      const int64_t cap = service_->options().max_message_bytes;
-      absl::Status s = service_->store()->With(
-          ids, "session_ids",
-          [&](absl::Span<DecodeState* const> states) {
-            int64_t bytes = 0;
-            for (const DecodeState* state : states) bytes += state->ApproxBytes();
-            if (bytes > cap) {
-              return FieldStatus(absl::StatusCode::kInvalidArgument, "session_ids",
-                                 absl::StrCat("the sessions hold ", bytes,
-                                              " bytes, over the server's --max-message-bytes of ",
-                                              cap, " that a Decode may copy; name fewer"));
-            }
-            for (const DecodeState* state : states) states_.push_back(*state);
-            return absl::OkStatus();
-          },
-          call_.tenant);
-      if (!s.ok()) return s;
-      if (absl::Status s = SameVocabulary(states_); !s.ok()) return s;
-    } else {
-      if (absl::Status s = service_->CheckBatch("init_requests", req.init_requests_size());
-          !s.ok()) {
-        return s;
-      }
-      absl::StatusOr<std::shared_ptr<const Engine>> engine =
-          service_->engines()->Get(ConfigFromProto(req.config()));
-      if (!engine.ok()) return engine.status();
-      std::vector<InitRequest> requests;
-      for (int i = 0; i < req.init_requests_size(); ++i) {
-        absl::StatusOr<InitRequest> r = InitFromProto(req.init_requests(i));
-        if (!r.ok()) return Within(absl::StrCat("requests[", i, "]"), r.status());
-        requests.push_back(*std::move(r));
-      }
-      absl::StatusOr<std::vector<DecodeState>> states = astcd::InitStates(*engine, requests);
-      if (!states.ok()) return states.status();
-      states_ = *std::move(states);
-    }
-    absl::StatusOr<std::unique_ptr<Sampler>> sampler =
-        SamplerFromProto(req.sampler(), states_[0].shared_engine());
-    if (!sampler.ok()) return sampler.status();
-    sampler_ = *std::move(sampler);
-    absl::StatusOr<StopAt> stop_at =
-        ParseStopAt(req.stop_at().empty() ? EnumName(StopAt::kEos) : req.stop_at());
-    if (!stop_at.ok()) return stop_at.status();
-    options_.n = req.n() == 0 ? 1 : req.n();
-    options_.max_new_tokens = req.max_new_tokens();
-    options_.max_total_tokens = req.max_total_tokens();
-    options_.stop_at = *stop_at;
-    options_.pad = req.pad();
-    options_.trace = req.trace();
-    keep_sessions_ = req.keep_sessions();
-    options_.sample_offset = req.sample_offset();
-    // Everything core checks is checked now, so that it fails the call, not the stream.
-    return ValidateDecode(states_, options_);
+  // What the stream says to do, done outside its lock.
+  void Do(const StreamAction& action) {
+    if (action.kind == StreamAction::kWrite) StartWrite(stream_.current());
+    if (action.kind == StreamAction::kFinish) Finish(ToGrpcStatus(action.status));
   }
 
-  // An upper estimate of one result's bytes from `state`, to size the chunks.
-  int64_t ResultBytes(const DecodeState& state) const {
-    int64_t max_len = state.max_len();
-    if (options_.max_total_tokens > 0) max_len = std::min<int64_t>(max_len, options_.max_total_tokens);
-    // tokens and new_tokens (varints of small ids), the source, and trace or padding.
-    const int64_t per_token = 12 + (options_.trace ? 8 : 0) + (options_.pad ? 3 : 0);
-    return 256 + max_len * per_token;
-  }
-
-  absl::Status Interrupted() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (cancelled_) return absl::CancelledError("the call was cancelled");
-    }
+  absl::Status Interrupted() const {
+    if (stream_.cancelled()) return absl::CancelledError("the call was cancelled");
     return call_.Alive();
   }
 
-  // Decodes samples [offset, offset + count) of input i and queues their results.
-  absl::Status DecodeChunk(int i, int offset, int count) {
-    DecodeOptions options = options_;
-    options.interrupt = [this] { return Interrupted(); };
-    options.n = count;
-    options.sample_offset = options_.sample_offset + offset;
-    options.input_offset = i;
-    absl::StatusOr<DecodeBatch> batch =
-        astcd::Decode(absl::MakeConstSpan(&states_[i], 1), *sampler_, options);
-    if (!batch.ok()) return batch.status();
-    for (size_t k = 0; k < batch->results.size(); ++k) {
-      v1::DecodeResult result;
-      DecodeResultToProto(batch->results[k], &result);
-      if (Metrics* m = service_->options().metrics) {
-        m->ProgramDecoded(batch->results[k].stop_reason);
-      }
-      if (keep_sessions_) {
-        absl::StatusOr<std::vector<std::string>> id =
-            service_->store()->Insert({std::move(batch->states[k])}, call_.tenant);
-        if (!id.ok()) return id.status();
-        result.set_session_id((*id)[0]);
-      }
+  void Work() {
+    DecodeRun run;
+    run.before_chunk = [this] {
+      stream_.WaitForRoom();  // backpressure: a slow reader holds the worker here
+      return Interrupted();
+    };
+    run.interrupt = [this] { return Interrupted(); };
+    run.sink = [this](v1::DecodeResult& result) {
       grpc::ByteBuffer bytes;
-      // A result over --max-response-bytes ends the stream like any other error, and takes
-      // back the session it would have named.
       if (absl::Status s =
               SerializeMessage(result, service_->options().max_response_bytes, &bytes);
           !s.ok()) {
-        if (keep_sessions_) service_->store()->Release({result.session_id()}, call_.tenant);
         return s;
       }
-      absl::MutexLock lock(&mu_);
-      queued_bytes_ += static_cast<int64_t>(bytes.Length());
-      produced_bytes_ += static_cast<int64_t>(bytes.Length());
-      queue_.push_back(std::move(bytes));
-    }
-    Pump();
-    return absl::OkStatus();
-  }
-
-  void Work() {
-    const int n = options_.n;
-    const int inputs = static_cast<int>(states_.size());
-    int64_t largest = 0;
-    for (const DecodeState& s : states_) largest = std::max(largest, ResultBytes(s));
-    const int chunk = static_cast<int>(std::clamp<int64_t>(
-        std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, inputs)), 1, n));
-    absl::Status status;
-    for (int offset = 0; offset < n && status.ok(); offset += chunk) {
-      for (int i = 0; i < inputs && status.ok(); ++i) {
-        {
-          // Backpressure: a slow reader holds the worker here.
-          absl::MutexLock lock(&mu_);
-          mu_.Await(absl::Condition(this, &DecodeReactor::CanProduce));
-        }
-        status = Interrupted();
-        if (status.ok()) status = DecodeChunk(i, offset, std::min(chunk, n - offset));
-      }
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      producer_done_ = true;
-      final_ = ToGrpcStatus(status);
-    }
-    Pump();
-  }
-
-  bool CanProduce() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return cancelled_ || queued_bytes_ < kMaxQueuedBytes;
-  }
-
-  // Starts the next write, or finishes when everything is written.
-  void Pump() {
-    enum { kNothing, kWrite, kFinish } action = kNothing;
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || finished_) return;
-      if (!queue_.empty()) {
-        current_ = std::move(queue_.front());
-        current_bytes_ = static_cast<int64_t>(current_.Length());
-        queue_.pop_front();
-        writing_ = true;
-        action = kWrite;
-      } else if (producer_done_) {
-        finished_ = true;
-        action = kFinish;
-      }
-    }
-    if (action == kWrite) StartWrite(&current_);
-    if (action == kFinish) Finish(final_);
+      const int64_t size = static_cast<int64_t>(bytes.Length());
+      Do(stream_.Push(std::move(bytes), size));
+      return absl::OkStatus();
+    };
+    Do(stream_.Close(service_->RunDecode(prepared_, run, call_)));
   }
 
   DecoderService* const service_;
   CallContext call_;
-  std::vector<DecodeState> states_;
-  std::unique_ptr<Sampler> sampler_;
-  DecodeOptions options_;
-  bool keep_sessions_ = false;
+  PreparedDecode prepared_;  // written before the worker starts, then the worker's
   bool holds_stream_ = false;
   std::thread worker_;
-
-  absl::Mutex mu_;
-  std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
-  int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued and being written
-  int64_t produced_bytes_ = 0;                      // written by the worker, read in OnDone
-  grpc::ByteBuffer current_;
-  int64_t current_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool producer_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status final_;
+  ResultStream<grpc::ByteBuffer> stream_{kMaxQueuedBytes};
 };
 
 // One request, one response, in order; a failed step reports its status and the stream goes on.

@@ -4,13 +4,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "astcd/v1/astcd.grpc.pb.h"
+#include "core/decode.h"
+#include "core/decoder.h"
+#include "core/interrupt.h"
+#include "core/sampler.h"
 #include "server/session_store.h"
 
 namespace astcd::server {
@@ -28,6 +35,27 @@ struct CallContext {
   // Sessions the call stored, so that a call failing afterwards (its response over
   // --max-response-bytes) can take them back and change nothing.
   mutable std::vector<std::string> created;
+};
+
+// A Decode request checked and made ready to run: its input states (copies), its sampler and
+// core's options.
+struct PreparedDecode {
+  std::vector<DecodeState> states;
+  std::unique_ptr<Sampler> sampler;
+  DecodeOptions options;
+  bool keep_sessions = false;
+};
+
+// How RunDecode hands out its results and when it stops.
+struct DecodeRun {
+  // Called before each chunk of work; may block (the stream's backpressure). A status that is
+  // not OK stops the run and is its status. Empty: never stops.
+  std::function<absl::Status()> before_chunk;
+  // Core's interrupt (DecodeOptions::interrupt), checked at a bounded interval within a chunk.
+  Interrupt interrupt;
+  // Each result, in (input, sample) order, its session_id set with keep_sessions. A status
+  // that is not OK stops the run and is its status (the session it names is released).
+  std::function<absl::Status(v1::DecodeResult&)> sink;
 };
 
 struct ServiceOptions {
@@ -111,6 +139,16 @@ class DecoderService final : public RawDecoderService {
                      const CallContext& call = {});
   void DoStep(const v1::StepRequest& req, v1::StepResponse* resp,
               const CallContext& call = {});
+  // Decode without gRPC, in two steps (the Decode stream is these plus its threads, and a
+  // fuzz target or a test runs a whole request in-process with them). PrepareDecode makes
+  // every check a Decode makes before its stream starts (errors in core's field names: pass
+  // them through InRequestNames("Decode" or "Decode/init_requests")); RunDecode then decodes
+  // in chunks sized to bound memory, on the calling thread, storing sessions with
+  // keep_sessions, and calls run.sink with each result.
+  absl::StatusOr<PreparedDecode> PrepareDecode(const v1::DecodeRequest& req,
+                                               const CallContext& call = {});
+  absl::Status RunDecode(PreparedDecode& decode, const DecodeRun& run,
+                         const CallContext& call = {});
 
   SessionStore* store() { return store_; }
   EngineCache* engines() { return engines_; }

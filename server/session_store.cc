@@ -37,10 +37,18 @@ std::string NewSessionId() {
 
 SessionStore::SessionStore(SessionStoreOptions options) : options_(std::move(options)) {
   if (options_.num_shards < 1) options_.num_shards = 1;
+  if (!options_.new_id) options_.new_id = NewSessionId;
   for (int i = 0; i < options_.num_shards; ++i) shards_.push_back(std::make_unique<Shard>());
   if (options_.sweep_interval > absl::ZeroDuration()) {
     sweeper_ = std::thread([this] {
-      while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) {
+      const auto interval = absl::ToChronoNanoseconds(options_.sweep_interval);
+      for (;;) {
+        {
+          MutexLock lock(&stop_mu_);
+          // One interval, or until the destructor (a spurious wakeup just sweeps early).
+          if (!stopping_) stop_cv_.WaitFor(&stop_mu_, interval);
+          if (stopping_) return;
+        }
         Sweep();
         TrimIfFreed();
       }
@@ -49,7 +57,11 @@ SessionStore::SessionStore(SessionStoreOptions options) : options_(std::move(opt
 }
 
 SessionStore::~SessionStore() {
-  stop_.Notify();
+  {
+    MutexLock lock(&stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.NotifyAll();
   if (sweeper_.joinable()) sweeper_.join();
 }
 
@@ -89,7 +101,7 @@ size_t SessionStore::ShardOf(absl::uint128 key) const {
 
 uint32_t SessionStore::TenantIndex(absl::string_view tenant, bool create) {
   if (tenant.empty()) return 0;
-  absl::MutexLock lock(&tenants_mu_);
+  MutexLock lock(&tenants_mu_);
   auto it = tenant_index_.find(tenant);
   if (it != tenant_index_.end()) return it->second;
   if (!create) return kNoTenant;
@@ -108,7 +120,7 @@ bool SessionStore::Reserve(int64_t n) {
 
 bool SessionStore::ReserveTenant(uint32_t tenant, int64_t n) {
   if (options_.max_sessions_per_tenant <= 0 || tenant == 0) return true;
-  absl::MutexLock lock(&tenants_mu_);
+  MutexLock lock(&tenants_mu_);
   int64_t& live = tenant_live_[tenant];
   if (live + n > options_.max_sessions_per_tenant) return false;
   live += n;
@@ -117,7 +129,7 @@ bool SessionStore::ReserveTenant(uint32_t tenant, int64_t n) {
 
 void SessionStore::DropTenant(uint32_t tenant, int64_t n) {
   if (options_.max_sessions_per_tenant <= 0 || tenant == 0 || n == 0) return;
-  absl::MutexLock lock(&tenants_mu_);
+  MutexLock lock(&tenants_mu_);
   auto it = tenant_live_.find(tenant);
   if (it == tenant_live_.end()) return;
   it->second -= n;
@@ -125,13 +137,13 @@ void SessionStore::DropTenant(uint32_t tenant, int64_t n) {
 }
 
 int64_t SessionStore::bytes() const {
-  absl::MutexLock lock(&bytes_mu_);
+  MutexLock lock(&bytes_mu_);
   return bytes_;
 }
 
 bool SessionStore::ReserveBytes(absl::Span<const DecodeState> states,
                                 absl::Span<const int64_t> bytes) {
-  absl::MutexLock lock(&bytes_mu_);
+  MutexLock lock(&bytes_mu_);
   int64_t needed = 0;
   absl::flat_hash_map<const Engine*, int64_t> new_engines;
   for (size_t i = 0; i < states.size(); ++i) {
@@ -148,7 +160,7 @@ bool SessionStore::ReserveBytes(absl::Span<const DecodeState> states,
 }
 
 void SessionStore::DropBytes(const Session& session) {
-  absl::MutexLock lock(&bytes_mu_);
+  MutexLock lock(&bytes_mu_);
   bytes_ -= session.bytes;
   const Engine* engine = &session.state.engine();
   auto it = engine_sessions_.find(engine);
@@ -219,16 +231,15 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
   const absl::Time now = Now();
   for (size_t i = 0; i < states.size(); ++i) {
     for (;;) {
-      std::string id = NewSessionId();
+      std::string id = options_.new_id();
       const absl::uint128 key = *SessionKey(id);
       Shard& shard = *shards_[ShardOf(key)];
-      absl::MutexLock lock(&shard.mu);
-      auto [it, fresh] =
-          shard.map.try_emplace(key, Session{std::move(states[i]), now, owner, bytes[i]});
-      if (fresh) {
-        ids.push_back(std::move(id));
-        break;
-      }
+      MutexLock lock(&shard.mu);
+      // Checked before the state is moved: a colliding id must leave it for the next try.
+      if (shard.map.contains(key)) continue;
+      shard.map.emplace(key, Session{std::move(states[i]), now, owner, bytes[i]});
+      ids.push_back(std::move(id));
+      break;
     }
   }
   created_.fetch_add(n, std::memory_order_relaxed);
@@ -258,7 +269,7 @@ absl::Status SessionStore::With(
   std::vector<size_t> order = shard_ids;
   std::sort(order.begin(), order.end());
   order.erase(std::unique(order.begin(), order.end()), order.end());
-  for (size_t s : order) shards_[s]->mu.Lock();  // one global order: no deadlock
+  LockShards(order);
   absl::Status status;
   std::vector<DecodeState*> states;
   std::vector<Session*> sessions;
@@ -289,8 +300,16 @@ absl::Status SessionStore::With(
     status = fn(absl::MakeConstSpan(states));
     for (Session* s : sessions) s->last_used = now;
   }
-  for (auto it = order.rbegin(); it != order.rend(); ++it) shards_[*it]->mu.Unlock();
+  UnlockShards(order);
   return status;
+}
+
+void SessionStore::LockShards(absl::Span<const size_t> order) {
+  for (size_t s : order) shards_[s]->mu.Lock();
+}
+
+void SessionStore::UnlockShards(absl::Span<const size_t> order) {
+  for (auto it = order.rbegin(); it != order.rend(); ++it) shards_[*it]->mu.Unlock();
 }
 
 absl::StatusOr<std::vector<DecodeState>> SessionStore::Get(absl::Span<const std::string> ids,
@@ -313,7 +332,7 @@ int SessionStore::Release(absl::Span<const std::string> ids, absl::string_view t
     const std::optional<absl::uint128> key = SessionKey(id);
     if (!key) continue;
     Shard& shard = *shards_[ShardOf(*key)];
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     auto it = shard.map.find(*key);
     if (it != shard.map.end() && it->second.tenant == owner) {
       DropBytes(it->second);
@@ -331,7 +350,7 @@ int SessionStore::Sweep() {
   int dropped = 0;
   const absl::Time now = Now();
   for (auto& shard : shards_) {
-    absl::MutexLock lock(&shard->mu);
+    MutexLock lock(&shard->mu);
     for (auto it = shard->map.begin(); it != shard->map.end();) {
       if (now - it->second.last_used > options_.ttl) {
         DropTenant(it->second.tenant, 1);
@@ -373,18 +392,58 @@ std::string EngineKey(const DecodeConfig& c) {
 
 }  // namespace
 
+EngineCache::EngineCache(size_t capacity, Builder build)
+    : capacity_(std::max<size_t>(capacity, 1)),
+      build_(build ? std::move(build) : Builder([](const DecodeConfig& c) {
+        return Engine::Create(c);
+      })) {}
+
+size_t EngineCache::size() const {
+  MutexLock lock(&mu_);
+  return lru_.size();
+}
+
+int64_t EngineCache::builds() const {
+  MutexLock lock(&mu_);
+  return builds_;
+}
+
 absl::StatusOr<std::shared_ptr<const Engine>> EngineCache::Get(const DecodeConfig& c) {
   const std::string key = EngineKey(c);
   {
-    absl::MutexLock lock(&mu_);
-    auto it = engines_.find(key);
-    if (it != engines_.end()) return it->second;
+    MutexLock lock(&mu_);
+    for (;;) {
+      auto it = entries_.find(key);
+      if (it == entries_.end()) {
+        entries_.emplace(key, Entry{});  // ours to build; others wait for it
+        break;
+      }
+      if (it->second.engine != nullptr) {
+        lru_.splice(lru_.begin(), lru_, it->second.lru);
+        return it->second.engine;
+      }
+      built_.Wait(&mu_);  // being built by another request
+    }
   }
-  absl::StatusOr<std::shared_ptr<const Engine>> engine = Engine::Create(c);
-  if (!engine.ok()) return engine.status();
-  absl::MutexLock lock(&mu_);
-  if (engines_.size() >= capacity_) engines_.clear();  // sessions keep their engines alive
-  return engines_.try_emplace(key, *engine).first->second;
+  // Built without the lock: other configs' requests go on meanwhile.
+  absl::StatusOr<std::shared_ptr<const Engine>> engine = build_(c);
+  MutexLock lock(&mu_);
+  auto it = entries_.find(key);  // still there: only its builder removes an entry being built
+  if (!engine.ok()) {
+    entries_.erase(it);  // not cached: a waiter tries again and gets the same error
+    built_.NotifyAll();
+    return engine.status();
+  }
+  ++builds_;
+  it->second.engine = *engine;
+  lru_.push_front(key);
+  it->second.lru = lru_.begin();
+  while (lru_.size() > capacity_) {  // never the one just built: capacity_ >= 1
+    entries_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  built_.NotifyAll();
+  return *std::move(engine);
 }
 
 }  // namespace astcd::server

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,13 +20,12 @@
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/config.h"
 #include "core/decoder.h"
 #include "core/engine.h"
+#include "core/mutex.h"
 
 namespace astcd::server {
 
@@ -47,6 +47,9 @@ struct SessionStoreOptions {
   // How often the sweeper runs; zero: no sweeper thread (eviction on access and at the cap).
   absl::Duration sweep_interval = absl::Seconds(1);
   std::function<absl::Time()> clock;  // default absl::Now
+  // Fresh session ids, 32 lowercase hex digits each; default NewSessionId. Tests inject
+  // colliding ids to drive Insert's retry.
+  std::function<std::string()> new_id;
 };
 
 class SessionStore {
@@ -107,7 +110,7 @@ class SessionStore {
     int64_t bytes;    // counted against max_session_bytes (the engine apart)
   };
   struct Shard {
-    absl::Mutex mu;
+    Mutex mu;
     absl::flat_hash_map<absl::uint128, Session> map ABSL_GUARDED_BY(mu);
   };
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
@@ -131,30 +134,53 @@ class SessionStore {
   SessionStoreOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<int64_t> live_{0};
-  absl::Mutex tenants_mu_;
+  Mutex tenants_mu_;
   absl::flat_hash_map<std::string, uint32_t> tenant_index_ ABSL_GUARDED_BY(tenants_mu_);
   absl::flat_hash_map<uint32_t, int64_t> tenant_live_ ABSL_GUARDED_BY(tenants_mu_);
   std::atomic<int64_t> created_{0};
   std::atomic<int64_t> released_{0};
   std::atomic<int64_t> evicted_{0};
-  mutable absl::Mutex bytes_mu_;
+  mutable Mutex bytes_mu_;
   int64_t bytes_ ABSL_GUARDED_BY(bytes_mu_) = 0;
   // Sessions per pinned engine: an engine counts while any session holds it.
   absl::flat_hash_map<const Engine*, int64_t> engine_sessions_ ABSL_GUARDED_BY(bytes_mu_);
-  absl::Notification stop_;
+  // Locks the shards in `order` (sorted, distinct: one global order, so no deadlock) and
+  // unlocks them; the analysis cannot follow locks taken in a loop.
+  void LockShards(absl::Span<const size_t> order) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void UnlockShards(absl::Span<const size_t> order) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  Mutex stop_mu_;
+  CondVar stop_cv_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;  // the destructor wakes the sweeper
   std::thread sweeper_;
 };
 
-// Engines by config, shared by every request and session of that config.
+// Engines by config, shared by every request and session of that config. Each config's engine
+// is built once: a request that finds another building it waits for that build. Past
+// `capacity` configs the least recently used engine is dropped (its sessions keep it alive).
 class EngineCache {
  public:
-  explicit EngineCache(size_t capacity = 256) : capacity_(capacity) {}
+  using Builder =
+      std::function<absl::StatusOr<std::shared_ptr<const Engine>>(const DecodeConfig&)>;
+  // `build` defaults to Engine::Create; tests inject a slow or counting one.
+  explicit EngineCache(size_t capacity = 256, Builder build = nullptr);
   absl::StatusOr<std::shared_ptr<const Engine>> Get(const DecodeConfig& config);
 
+  size_t size() const;     // engines cached
+  int64_t builds() const;  // engines built since start (each config once while cached)
+
  private:
+  struct Entry {
+    std::shared_ptr<const Engine> engine;  // null while its builder runs
+    std::list<std::string>::iterator lru;  // its place in lru_, once built
+  };
   const size_t capacity_;
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<const Engine>> engines_ ABSL_GUARDED_BY(mu_);
+  const Builder build_;
+  mutable Mutex mu_;
+  CondVar built_;  // signalled when a build ends, well or not
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);  // built keys, most recently used first
+  int64_t builds_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace astcd::server

@@ -34,4 +34,12 @@ cmake --build build-fuzz --target astcd_fuzz -j"$jobs"
 echo "== fuzz smoke (tests/fuzz/campaign.sh runs the long campaigns)"
 ctest --test-dir build-fuzz --output-on-failure -j"$jobs"
 
-# (tsan stage: clang-14, ThreadSanitizer stress tests)
+echo "== build (clang-14, ThreadSanitizer, -Wthread-safety -Werror)"
+# Only core, the server library and the stress tests labelled tsan (docs/reliability.md,
+# section 2); clang's thread-safety analysis runs on every file it compiles.
+CXX=clang++-14 cmake -S . -B build-tsan -G Ninja -DASTCD_TSAN=ON -DASTCD_WERROR=ON \
+  -DASTCD_BUILD_TESTS=ON
+cmake --build build-tsan -j"$jobs"
+echo "== stress tests under ThreadSanitizer"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L tsan

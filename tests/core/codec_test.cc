@@ -218,18 +218,19 @@ TEST(CodecLines, PrinterRecordsEachStatementsLine) {
                                                    "if a for/1 b a pass end end end end <eos>"),
                          false);
   ASSERT_TRUE(ast.ok());
-  const std::string source = AstToSource(*ast);
+  AstLines lines;
+  const std::string source = AstToSource(*ast, &lines);
   // def func(a):1  pass:2  (blank):3  def func1(a):4  if a:5  pass:6  elif a:7  for:8  pass:9
   const AstNode* f1 = ast->root->child(1);
   const AstNode* if_else = f1->child(0)->child(0);
-  EXPECT_EQ(ast->root->child(0)->line, 1);
-  EXPECT_EQ(ast->root->child(0)->child(0)->child(0)->line, 2);
-  EXPECT_EQ(f1->line, 4);
-  EXPECT_EQ(if_else->line, 5);
+  EXPECT_EQ(lines.at(ast->root->child(0)), 1);
+  EXPECT_EQ(lines.at(ast->root->child(0)->child(0)->child(0)), 2);
+  EXPECT_EQ(lines.at(f1), 4);
+  EXPECT_EQ(lines.at(if_else), 5);
   const AstNode* elif = if_else->child(2)->child(0);
-  EXPECT_EQ(elif->line, 7);
-  EXPECT_EQ(elif->child(1)->child(0)->line, 8);
-  EXPECT_EQ(elif->child(1)->child(0)->child(2)->child(0)->line, 9);
+  EXPECT_EQ(lines.at(elif), 7);
+  EXPECT_EQ(lines.at(elif->child(1)->child(0)), 8);
+  EXPECT_EQ(lines.at(elif->child(1)->child(0)->child(2)->child(0)), 9);
   EXPECT_NE(source.find("    elif a:\n        for b in range(a):\n            pass\n"),
             std::string::npos) << source;
 }

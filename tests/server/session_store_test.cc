@@ -140,5 +140,61 @@ TEST(SessionStore, TotalsCountCreatedReleasedAndEvicted) {
   EXPECT_EQ(store.max_sessions(), 4);
 }
 
+// Insert retries an id already in use; the state must survive the failed try (it used to be
+// moved into a temporary first, so the retry stored a moved-from state).
+TEST(SessionStore, AnIdCollisionIsRetriedWithTheStateIntact) {
+  const std::string taken(32, 'a');
+  const std::string fresh(32, 'b');
+  int calls = 0;
+  SessionStoreOptions options;
+  options.sweep_interval = absl::ZeroDuration();
+  // The first session gets `taken`; the second draws `taken` again, then `fresh`.
+  options.new_id = [&] { return ++calls <= 2 ? taken : fresh; };
+  SessionStore store(options);
+  ASSERT_EQ(*store.Insert(States(1)), std::vector<std::string>{taken});
+  const std::shared_ptr<const Engine> engine = *Engine::Create(DecodeConfig{});
+  InitRequest request;
+  request.max_len = 77;
+  std::vector<DecodeState> states;
+  states.push_back(*InitState(engine, request));
+  absl::StatusOr<std::vector<std::string>> ids = store.Insert(std::move(states));
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, std::vector<std::string>{fresh});
+  EXPECT_EQ(calls, 3);
+  absl::StatusOr<std::vector<DecodeState>> got = store.Get({fresh}, "session_ids");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ((*got)[0].max_len(), 77);
+  EXPECT_EQ(&(*got)[0].engine(), engine.get());
+  EXPECT_EQ(store.size(), 2);
+}
+
+// Past its capacity the cache drops the least recently used engine, not everything.
+TEST(EngineCache, EvictsTheLeastRecentlyUsedEngine) {
+  std::vector<int> built;
+  EngineCache cache(2, [&built](const DecodeConfig& c) {
+    built.push_back(c.max_locals);
+    return Engine::Create(c);
+  });
+  auto config = [](int locals) {
+    DecodeConfig c;
+    c.max_locals = locals;
+    return c;
+  };
+  const Engine* a = cache.Get(config(1))->get();
+  ASSERT_TRUE(cache.Get(config(2)).ok());
+  EXPECT_EQ(cache.Get(config(1))->get(), a);  // a hit: 1 is now the most recent
+  ASSERT_TRUE(cache.Get(config(3)).ok());     // evicts 2, the least recent
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Get(config(1))->get(), a);  // still cached
+  ASSERT_TRUE(cache.Get(config(2)).ok());     // built again
+  EXPECT_EQ(built, (std::vector<int>{1, 2, 3, 2}));
+  EXPECT_EQ(cache.builds(), 4);
+  // A failed build is not cached, and the error is the config's.
+  DecodeConfig bad;
+  bad.max_locals = -1;
+  EXPECT_EQ(cache.Get(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cache.size(), 2u);
+}
+
 }  // namespace
 }  // namespace astcd::server
