@@ -16,9 +16,10 @@ from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence,
 import grpc
 import grpc.aio
 
-from ._protocol import Call, Config, JumpForward, Operation, Session, Sessions, Sleep, T
+from ._protocol import (Call, Config, JumpForward, Operation, Protocol, Session, Sessions, Sleep,
+                        T)
 from .client import STEP_ACTIONS, Connection, step_result
-from .errors import AstcdError
+from .errors import AstcdError, stream_error
 
 __all__ = ["Client", "StepStream"]
 
@@ -194,11 +195,16 @@ class StepStream:
             resp = await self._call.read()
         except grpc.RpcError as e:
             self._call = None
-            raise AstcdError.from_rpc_error(e) from None
+            raise stream_error(e) from None
         if resp is grpc.aio.EOF:
             self._call = None
             raise AstcdError(grpc.StatusCode.UNAVAILABLE, "the Step stream ended")
-        return step_result(resp, self._step_id, field)
+        try:
+            return step_result(resp, self._step_id, field)
+        except AstcdError as e:
+            if e.code in Protocol.REPLAYABLE:
+                await self.close()  # a new stream for the replay (client.py, reopen_after)
+            raise
 
     async def _run(self, operation: Operation[T]) -> T:
         return await drive(operation, self.execute)

@@ -14,7 +14,7 @@ from ._protocol import (Call, Config, JumpForward, Operation, Protocol, Session,
                         Sessions, Sleep, T)
 from .dataset import Dataset
 from .dataset import build as build_dataset
-from .errors import AstcdError
+from .errors import AstcdError, stream_error
 
 __all__ = ["Client", "Connection", "Session", "SessionOrigin", "StepStream"]
 
@@ -306,8 +306,13 @@ class StepStream:
             raise AstcdError(grpc.StatusCode.UNAVAILABLE, "the Step stream ended") from None
         except grpc.RpcError as e:
             self.close()
-            raise AstcdError.from_rpc_error(e) from None
-        return step_result(resp, self._step_id, field)
+            raise stream_error(e) from None
+        try:
+            return step_result(resp, self._step_id, field)
+        except AstcdError as e:
+            if e.code in Protocol.REPLAYABLE:
+                self.close()  # see reopen_after
+            raise
 
     def _run(self, operation: Operation[T]) -> T:
         return drive(operation, self.execute)
@@ -321,6 +326,14 @@ class StepStream:
     def legal_masks(self, sessions: Sessions, as_: str = "ints") -> Any:
         """As Client.legal_masks, one step of the stream."""
         return self._run(self.client.protocol.legal_masks(sessions, as_))
+
+
+# reopen_after: a step whose sessions are lost (NOT_FOUND, UNAVAILABLE) closes its stream, and
+# the replay's retry opens a new one. A stream stays on the replica it was opened on, but behind
+# a hash balancer (nginx, HAProxy, Envoy) the affinity key can move while it is open: a replica
+# came back or was added. The replay then re-creates the sessions on the key's new replica
+# (InitStates is a unary call, routed afresh), which only a new stream reaches; the old stream
+# would answer NOT_FOUND until the attempts run out.
 
 
 def step_result(resp: Any, step_id: int, field: str) -> Any:
