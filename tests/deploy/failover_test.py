@@ -322,24 +322,25 @@ class TracingClient(Client):
 class TracingStepStream(StepStream):
     """astcd_client's StepStream; a stream's open is a routing decision, its steps are not."""
 
+    def _open(self):
+        super()._open()
+        self.last_opened = self._responses
+
     def execute(self, call):
         if call.method not in ("Advance", "LegalMasks"):
             return self.client.execute(call)  # a replay's InitStates: a unary call
         phase = self.client.rec.gate()
-        opening = self._queue is None
-        if opening:
-            self._open()
-        responses = self._responses
+        opened = self.streams_opened
         try:
             out = super().execute(call)
             self.client.rec.outcome(phase, "OK")
             return out
         except AstcdError as e:
             self.client.rec.outcome(phase, e.code.name)
-            raise self.client.rec.drain_cancel(phase, upstream(responses), e) from None
+            raise self.client.rec.drain_cancel(phase, upstream(self.last_opened), e) from None
         finally:
-            if opening:
-                self.client.rec.route(phase, self.client.key, "Step", upstream(responses))
+            if self.streams_opened != opened:  # this step opened a stream
+                self.client.rec.route(phase, self.client.key, "Step", upstream(self.last_opened))
 
 
 # -- the workload -----------------------------------------------------------------------------

@@ -16,8 +16,7 @@ from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence,
 import grpc
 import grpc.aio
 
-from ._protocol import (Call, Config, JumpForward, Operation, Protocol, Session, Sessions, Sleep,
-                        T)
+from ._protocol import Call, Config, JumpForward, Operation, Session, Sessions, Sleep, T
 from .client import STEP_ACTIONS, Connection, step_result
 from .errors import AstcdError, stream_error
 
@@ -184,6 +183,8 @@ class StepStream:
         field = STEP_ACTIONS.get(call.method)
         if field is None:
             return await self.client.execute(call)
+        if call.retry and self._call is not None:
+            await self.close()  # a replay's retry goes on a new stream (client.py, reopen_after)
         if self._call is None:
             self._call = self.client.stub.Step(timeout=self.timeout,
                                                metadata=self.client.metadata or None)
@@ -199,12 +200,7 @@ class StepStream:
         if resp is grpc.aio.EOF:
             self._call = None
             raise AstcdError(grpc.StatusCode.UNAVAILABLE, "the Step stream ended")
-        try:
-            return step_result(resp, self._step_id, field)
-        except AstcdError as e:
-            if e.code in Protocol.REPLAYABLE:
-                await self.close()  # a new stream for the replay (client.py, reopen_after)
-            raise
+        return step_result(resp, self._step_id, field)
 
     async def _run(self, operation: Operation[T]) -> T:
         return await drive(operation, self.execute)

@@ -293,6 +293,8 @@ class StepStream:
         field = STEP_ACTIONS.get(call.method)
         if field is None:
             return self.client.execute(call)
+        if call.retry and self._queue is not None:
+            self.close()  # a replay's retry goes on a new stream: see reopen_after
         if self._queue is None:
             self._open()
         assert self._queue is not None
@@ -307,12 +309,7 @@ class StepStream:
         except grpc.RpcError as e:
             self.close()
             raise stream_error(e) from None
-        try:
-            return step_result(resp, self._step_id, field)
-        except AstcdError as e:
-            if e.code in Protocol.REPLAYABLE:
-                self.close()  # see reopen_after
-            raise
+        return step_result(resp, self._step_id, field)
 
     def _run(self, operation: Operation[T]) -> T:
         return drive(operation, self.execute)
@@ -328,12 +325,11 @@ class StepStream:
         return self._run(self.client.protocol.legal_masks(sessions, as_))
 
 
-# reopen_after: a step whose sessions are lost (NOT_FOUND, UNAVAILABLE) closes its stream, and
-# the replay's retry opens a new one. A stream stays on the replica it was opened on, but behind
-# a hash balancer (nginx, HAProxy, Envoy) the affinity key can move while it is open: a replica
-# came back or was added. The replay then re-creates the sessions on the key's new replica
-# (InitStates is a unary call, routed afresh), which only a new stream reaches; the old stream
-# would answer NOT_FOUND until the attempts run out.
+# reopen_after: a replay's retried step (call.retry) goes on a new stream. A stream stays on the
+# replica it was opened on, but behind a hash balancer (nginx, HAProxy, Envoy) the affinity key
+# can move while it is open: a replica came back or was added. The replay re-creates the
+# sessions on the key's new replica (InitStates is a unary call, routed afresh), which only a
+# new stream reaches; the old stream would answer NOT_FOUND until the attempts ran out.
 
 
 def step_result(resp: Any, step_id: int, field: str) -> Any:
