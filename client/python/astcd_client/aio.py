@@ -18,7 +18,7 @@ import grpc.aio
 
 from ._protocol import Call, Config, JumpForward, Operation, Session, Sessions, Sleep, T
 from .client import STEP_ACTIONS, Connection, step_result
-from .errors import AstcdError
+from .errors import AstcdError, stream_error
 
 __all__ = ["Client", "StepStream"]
 
@@ -183,6 +183,8 @@ class StepStream:
         field = STEP_ACTIONS.get(call.method)
         if field is None:
             return await self.client.execute(call)
+        if call.retry and self._call is not None:
+            await self.close()  # a replay's retry goes on a new stream (client.py, reopen_after)
         if self._call is None:
             self._call = self.client.stub.Step(timeout=self.timeout,
                                                metadata=self.client.metadata or None)
@@ -194,7 +196,7 @@ class StepStream:
             resp = await self._call.read()
         except grpc.RpcError as e:
             self._call = None
-            raise AstcdError.from_rpc_error(e) from None
+            raise stream_error(e) from None
         if resp is grpc.aio.EOF:
             self._call = None
             raise AstcdError(grpc.StatusCode.UNAVAILABLE, "the Step stream ended")

@@ -14,7 +14,7 @@ from ._protocol import (Call, Config, JumpForward, Operation, Protocol, Session,
                         Sessions, Sleep, T)
 from .dataset import Dataset
 from .dataset import build as build_dataset
-from .errors import AstcdError
+from .errors import AstcdError, stream_error
 
 __all__ = ["Client", "Connection", "Session", "SessionOrigin", "StepStream"]
 
@@ -293,6 +293,8 @@ class StepStream:
         field = STEP_ACTIONS.get(call.method)
         if field is None:
             return self.client.execute(call)
+        if call.retry and self._queue is not None:
+            self.close()  # a replay's retry goes on a new stream: see reopen_after
         if self._queue is None:
             self._open()
         assert self._queue is not None
@@ -306,7 +308,7 @@ class StepStream:
             raise AstcdError(grpc.StatusCode.UNAVAILABLE, "the Step stream ended") from None
         except grpc.RpcError as e:
             self.close()
-            raise AstcdError.from_rpc_error(e) from None
+            raise stream_error(e) from None
         return step_result(resp, self._step_id, field)
 
     def _run(self, operation: Operation[T]) -> T:
@@ -321,6 +323,13 @@ class StepStream:
     def legal_masks(self, sessions: Sessions, as_: str = "ints") -> Any:
         """As Client.legal_masks, one step of the stream."""
         return self._run(self.client.protocol.legal_masks(sessions, as_))
+
+
+# reopen_after: a replay's retried step (call.retry) goes on a new stream. A stream stays on the
+# replica it was opened on, but behind a hash balancer (nginx, HAProxy, Envoy) the affinity key
+# can move while it is open: a replica came back or was added. The replay re-creates the
+# sessions on the key's new replica (InitStates is a unary call, routed afresh), which only a
+# new stream reaches; the old stream would answer NOT_FOUND until the attempts ran out.
 
 
 def step_result(resp: Any, step_id: int, field: str) -> Any:

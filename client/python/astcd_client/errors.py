@@ -93,6 +93,20 @@ class AstcdError(Exception):
                    violations, status)
 
 
+def stream_error(err: Any) -> AstcdError:
+    """A Step stream's own failure (not one step's status), as AstcdError.
+
+    A load balancer (nginx, HAProxy, Envoy) that loses the replica behind a running stream can
+    only reset the client's half of it. gRPC reports a reset as INTERNAL (RST_STREAM
+    INTERNAL_ERROR: nginx) or CANCELLED (CANCEL: HAProxy, or the server's own drain deadline),
+    codes that do not replay. The stream's replica is gone or going either way, so a reset is
+    UNAVAILABLE, as a stream that ended: its sessions replay on a new stream."""
+    e = AstcdError.from_rpc_error(err)
+    if "Received RST_STREAM" in e.message:  # gRPC core's text for a peer's reset
+        return AstcdError(grpc.StatusCode.UNAVAILABLE, f"the Step stream was reset ({e.message})")
+    return e
+
+
 class VocabularyMismatchError(AstcdError):
     """The server answered with another vocabulary fingerprint than the one this client first saw
     (or was told to expect) for that config or session. Its token ids cannot be trusted."""
