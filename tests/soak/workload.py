@@ -364,8 +364,9 @@ class Client(threading.Thread):
         released; those it never saw (keep_sessions) are left to the TTL. The server decodes
         ahead of a slow reader (up to 4 MiB of results), and each result it decoded with
         keep_sessions is a session that only the TTL frees: n stays small, or one stream's
-        thousands of orphans would swamp the live-session count (and RSS) for a TTL."""
-        req = self.decode_request(self.rng.randint(20, 400))
+        thousands of orphans would swamp the live-session count (and RSS) for a TTL
+        (repro_decode_orphans.py)."""
+        req = self.decode_request(self.rng.randint(16, 128))
         stop_after = self.rng.randint(1, 20)
         stream = self.stub.Decode(req, timeout=DEADLINE)
         kept, seen = [], 0
