@@ -118,7 +118,7 @@ class Server:
                 rec = json.loads(line)
             except ValueError:
                 rec = {}
-            if rec.get("event") == "call_failed" or rec.get("msg") == "call_failed":
+            if rec.get("event") == "call_failed":
                 self.failed_codes[rec.get("code", "?")] += 1
             else:
                 self.log.write(line)
