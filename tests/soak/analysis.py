@@ -1,0 +1,129 @@
+"""The soak's verdicts, as pure functions of its measurements (no I/O, no gRPC), so that
+analysis_test.py can show on synthetic series that each check passes a flat run and fails a
+drifting one.
+
+The thresholds, and why (docs/reliability.md, section 3, says the same):
+
+- Windows. Latency is summarised per window of about a minute (the issue's "per minute"); a
+  short run is cut into at least 6 windows of at least 10 s, so that the 60 s CI run still has
+  a trend to look at.
+- Warm-up is the first third of the windows. The server's memory grows while glibc's arenas,
+  the session maps and the engine cache reach the size this load needs, and gRPC starts its
+  threads; what is a leak is growth after that.
+- RSS drift compares the median of the RSS samples (one a second) of the last window with the
+  largest sample of the first window after warm-up. glibc's heap moves RSS in steps of a MiB
+  or two: a hostile call's large buffers lift it, and a later malloc_trim (the sweeper's, after
+  8 MiB of sessions were freed) gives it back. So the reference is the top of a window, which
+  already holds such a step, and the end is a median, which a short burst cannot move. A leak
+  still fails: it keeps growing past any earlier top. Only growth fails; the limit is the
+  issue's 5%.
+- Latency trend. A shared machine (other builds, other tests under ctest -j) moves latency
+  by 2x or more for a while, so no single window may decide. A trend fails only when BOTH
+  (1) a robust line through the post-warm-up windows rises by more than the limit L from its
+  first window to its last, AND (2) the median of the second half of those windows exceeds
+  the median of the first half by (1 + 3L) / (3 + L), which is what a straight rise by L
+  gives (1.22 for L = 1.5, 1.4 for L = 2). The line is Siegel's repeated median: each
+  window's median slope to the others, then the median of those; it ignores up to half of
+  the windows being outliers, so a loaded window at the end (where a least-squares or even a
+  Theil-Sen line has the most leverage) cannot tilt it. A leak that slows calls rises
+  steadily and trips both; a burst of load in a few windows trips at most (2). Limits: 1.5x
+  for p50, 2x for p99 (a tail is noisier).
+"""
+import math
+
+RSS_DRIFT_LIMIT = 0.05
+P50_TREND_LIMIT = 1.5
+P99_TREND_LIMIT = 2.0
+
+
+def window_plan(total_s):
+    """(number of windows, window length in s): about a minute each, at least 6 windows of at
+    least 10 s, tiling the run exactly."""
+    target = min(60.0, max(10.0, total_s / 6.0))
+    n = max(1, round(total_s / target))
+    return n, total_s / n
+
+
+def warmup_windows(n_windows):
+    """The windows that are warm-up: the first third (at least one, leaving at least two)."""
+    return max(1, min(n_windows // 3, n_windows - 2))
+
+
+def median(xs):
+    s = sorted(xs)
+    if not s:
+        return float("nan")
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def percentile(xs, q):
+    """Nearest-rank percentile (q in (0, 1]): a value that was observed, never interpolated."""
+    s = sorted(xs)
+    if not s:
+        return float("nan")
+    return s[max(0, math.ceil(q * len(s)) - 1)]
+
+
+def histogram_quantile(buckets, q):
+    """Prometheus's histogram_quantile: buckets is [(upper bound, cumulative count)] sorted by
+    bound, +inf last; linear within the bucket the rank falls in; the largest finite bound
+    when it falls in +inf; nan without counts."""
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, cum in buckets:
+        if cum >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(cum - below, 1e-12)
+        lower, below = upper, cum
+    return lower
+
+
+def histogram_delta(later, earlier):
+    """The buckets of the calls between two cumulative snapshots."""
+    before = dict(earlier)
+    return [(le, cum - before.get(le, 0.0)) for le, cum in later]
+
+
+def repeated_median(ys):
+    """(slope, intercept) of Siegel's repeated-median line through (i, ys[i])."""
+    n = len(ys)
+    if n < 2:
+        return 0.0, median(ys)
+    slope = median([median([(ys[j] - ys[i]) / (j - i) for j in range(n) if j != i])
+                    for i in range(n)])
+    return slope, median([y - slope * i for i, y in enumerate(ys)])
+
+
+def ratio(a, b):
+    return a / b if b > 0 else float("inf")
+
+
+def trend(series, limit):
+    """The trend verdict of per-window values after warm-up (module docstring)."""
+    n = len(series)
+    slope, intercept = repeated_median(series)
+    line = ratio(intercept + slope * (n - 1), intercept)
+    half = n // 2
+    halves = ratio(median(series[n - half:]), median(series[:half])) if half else 1.0
+    halves_limit = (1 + 3 * limit) / (3 + limit)
+    return {"line_ratio": line, "halves_ratio": halves, "limit": limit,
+            "halves_limit": halves_limit, "ok": not (line > limit and halves > halves_limit)}
+
+
+def rss_drift(rss_by_window, warmup):
+    """The RSS verdict: rss_by_window[w] is the list of RSS samples taken in window w."""
+    ref = max(rss_by_window[warmup], default=float("nan"))
+    end = median(rss_by_window[-1])
+    drift = ratio(end - ref, ref)
+    return {"reference_bytes": ref, "end_bytes": end, "drift": drift,
+            "limit": RSS_DRIFT_LIMIT, "ok": drift < RSS_DRIFT_LIMIT}
+
+
+def latency_trends(p50s, p99s, warmup):
+    """The p50 and p99 verdicts from per-window percentiles (all windows, warm-up included)."""
+    return {"p50": trend(p50s[warmup:], P50_TREND_LIMIT),
+            "p99": trend(p99s[warmup:], P99_TREND_LIMIT)}
