@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/mutex.h"
@@ -50,7 +51,10 @@ class ResultStream {
   // the call finished is dropped.
   StreamAction Push(T message, int64_t bytes) {
     MutexLock lock(&mu_);
-    if (finished_) return {};
+    if (finished_) {
+      unsent_.push_back(std::move(message));
+      return {};
+    }
     queued_bytes_ += bytes;
     produced_bytes_ += bytes;
     queue_.emplace_back(std::move(message), bytes);
@@ -75,6 +79,7 @@ class ResultStream {
       queued_bytes_ -= current_bytes_;
       current_bytes_ = 0;
       if (!ok) {
+        unsent_.push_back(std::move(current_));  // the client may not have it
         cancelled_ = true;
         if (!finished_) {
           finished_ = true;
@@ -107,6 +112,15 @@ class ResultStream {
   int64_t produced_bytes() const {
     MutexLock lock(&mu_);
     return produced_bytes_;
+  }
+  // The messages the client did not get: still queued, dropped after the call finished, or
+  // whose write failed. Call once the producer has ended and the call has finished (the
+  // Decode reactor releases the sessions they name).
+  std::vector<T> TakeUnsent() {
+    MutexLock lock(&mu_);
+    for (auto& [message, bytes] : queue_) unsent_.push_back(std::move(message));
+    queue_.clear();
+    return std::move(unsent_);
   }
   bool finished() const {
     MutexLock lock(&mu_);
@@ -143,6 +157,7 @@ class ResultStream {
   bool producer_done_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_ ABSL_GUARDED_BY(mu_);
+  std::vector<T> unsent_ ABSL_GUARDED_BY(mu_);
   T current_;  // moved in under mu_ by NextLocked; read by the writer outside it
 };
 

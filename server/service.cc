@@ -747,6 +747,13 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnCancel() override { stream_.Cancel(); }
   void OnDone() override {
     if (worker_.joinable()) worker_.join();
+    // keep_sessions: a result the client never got names a session no one else can; free it
+    // now rather than let it hold its budget until the TTL.
+    std::vector<std::string> orphans;
+    for (Message& m : stream_.TakeUnsent()) {
+      if (!m.session_id.empty()) orphans.push_back(std::move(m.session_id));
+    }
+    if (!orphans.empty()) service_->store()->Release(orphans, call_.tenant);
     if (holds_stream_) service_->EndStream();
     NoteFreed(stream_.produced_bytes());
     delete this;
@@ -755,9 +762,15 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  private:
   static constexpr int64_t kMaxQueuedBytes = int64_t{4} << 20;
 
+  // A serialized result, and the session it names (keep_sessions), to free if it is not sent.
+  struct Message {
+    grpc::ByteBuffer bytes;
+    std::string session_id;
+  };
+
   // What the stream says to do, done outside its lock.
   void Do(const StreamAction& action) {
-    if (action.kind == StreamAction::kWrite) StartWrite(stream_.current());
+    if (action.kind == StreamAction::kWrite) StartWrite(&stream_.current()->bytes);
     if (action.kind == StreamAction::kFinish) Finish(ToGrpcStatus(action.status));
   }
 
@@ -781,7 +794,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         return s;
       }
       const int64_t size = static_cast<int64_t>(bytes.Length());
-      Do(stream_.Push(std::move(bytes), size));
+      Do(stream_.Push(Message{std::move(bytes), result.session_id()}, size));
       return absl::OkStatus();
     };
     Do(stream_.Close(service_->RunDecode(prepared_, run, call_)));
@@ -792,7 +805,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   PreparedDecode prepared_;  // written before the worker starts, then the worker's
   bool holds_stream_ = false;
   std::thread worker_;
-  ResultStream<grpc::ByteBuffer> stream_{kMaxQueuedBytes};
+  ResultStream<Message> stream_{kMaxQueuedBytes};
 };
 
 // One request, one response, in order; a failed step reports its status and the stream goes on.

@@ -4,8 +4,9 @@
 # of its corpus, and prints one summary line per target: executions, executions/s, coverage
 # (libFuzzer's `cov` edges and `ft` features) and whether it found anything.
 #
-# usage: tests/fuzz/campaign.sh [--runs N] [--jobs J] [--max-len L] [TARGET...]
+# usage: tests/fuzz/campaign.sh [--runs N] [--seconds S] [--jobs J] [--max-len L] [TARGET...]
 #   --runs N   executions per target (default 10000000)
+#   --seconds S  stop each target after S seconds, whichever comes first (default: no limit)
 #   --jobs J   targets fuzzed at once (default 1)
 #   TARGET     tokenize detokenize decode_walk run requests (default: all)
 # Findings (crash-*, leak-*, timeout-*) are written to build-fuzz/campaign/TARGET/; fix each
@@ -13,13 +14,14 @@
 # entries stay in build-fuzz/campaign/TARGET/corpus (merge the useful ones with -merge=1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-runs=10000000 jobs=1 max_len=1024 targets=()
+runs=10000000 seconds=0 jobs=1 max_len=1024 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --max-len) max_len="$2"; shift 2 ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -40,7 +42,8 @@ campaign() {
   local dict=()
   [ -f "$root/tests/fuzz/dict/$target.dict" ] && dict=(-dict="$root/tests/fuzz/dict/$target.dict")
   local start=$SECONDS status=0
-  (cd "$dir" && "$build/tests/fuzz/${target}_fuzz" -runs="$runs" -max_len="$max_len" \
+  (cd "$dir" && "$build/tests/fuzz/${target}_fuzz" -runs="$runs" -max_total_time="$seconds" \
+     -max_len="$max_len" \
      -print_final_stats=1 "${dict[@]}" corpus "$root/tests/fuzz/corpus/$target" \
      >"$dir/log" 2>&1) || status=$?
   local secs=$((SECONDS - start))

@@ -60,7 +60,8 @@ def main():
     for n in (8, 64, 400):
         write("decode_walk", CONFIG + bytes((k * 37) % 256 for k in range(n)))
         write("run", CONFIG + bytes((k * 53) % 256 for k in range(n)))
-    # requests: method index (tests/fuzz/requests_fuzz.cc ASTCD_FUZZ_METHODS), tenant byte.
+    # requests: method index (tests/fuzz/requests_fuzz.cc ASTCD_FUZZ_METHODS, then 10 Step and
+    # 11 Decode), tenant byte.
     init = pb.InitStatesRequest(requests=[pb.InitRequest(max_len=40)]).SerializeToString()
     masks = pb.LegalMasksRequest(session_ids=["\x00"]).SerializeToString()
     advance = pb.AdvanceRequest(session_ids=["\x00"], token_ids=[3]).SerializeToString()
@@ -83,6 +84,9 @@ def main():
           tail(7, 1, 9, 1))
     write("requests", escape(run.SerializeToString()) + tail(9, 1))
     write("requests", escape(detok.SerializeToString()) + tail(8, 1))
+    decode = pb.DecodeRequest(init_requests=[pb.InitRequest(start=pb.START_EXPR, max_len=20)],
+                              n=5, keep_sessions=True, sampler=pb.Sampler(seed=1))
+    write("requests", escape(decode.SerializeToString()) + escape(masks) + tail(11, 1, 2, 1))
     write("requests", escape(init) + escape(
         pb.StepRequest(step_id=1, legal_masks=pb.LegalMasksRequest(session_ids=["\x00"]))
         .SerializeToString()) + tail(1, 1, 10, 1))

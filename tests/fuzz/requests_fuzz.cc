@@ -127,7 +127,8 @@ class Harness {
 
   // One request: its method, tenant and bytes from the input.
   void Call(FuzzedDataProvider& in) {
-    const int method = in.ConsumeIntegralInRange<int>(0, kNumMethods);  // the last is Step
+    // After the unary methods: Step, then Decode.
+    const int method = in.ConsumeIntegralInRange<int>(0, kNumMethods + 1);
     const std::string tenant = in.ConsumeBool() ? "" : "t";
     const std::string bytes = in.ConsumeRandomLengthString(512);
     CallContext call;
@@ -151,7 +152,7 @@ class Harness {
     ASTCD_FUZZ_CHECK(service != nullptr, "no astcd.v1.Decoder in the descriptor pool");
     for (int i = 0; i < service->method_count(); ++i) {
       const std::string& name = service->method(i)->name();
-      bool listed = name == "Step" || name == "Decode";
+      bool listed = name == "Step" || name == "Decode";  // Dispatch's last two
 #define ASTCD_FUZZ_LISTED(Name, Req, Resp) listed = listed || name == #Name;
       ASTCD_FUZZ_METHODS(ASTCD_FUZZ_LISTED)
 #undef ASTCD_FUZZ_LISTED
@@ -222,6 +223,7 @@ class Harness {
   }
     ASTCD_FUZZ_METHODS(ASTCD_FUZZ_DISPATCH)
 #undef ASTCD_FUZZ_DISPATCH
+    if (method == kNumMethods + 1) return Decode(bytes, call);
     // Step: a failed step reports its status in the response, and the stream goes on.
     return Typed<v1::StepRequest, v1::StepResponse>(
         bytes, call, [&](const v1::StepRequest& q, v1::StepResponse* p) {
@@ -229,6 +231,36 @@ class Harness {
           return absl::Status(static_cast<absl::StatusCode>(p->status().code()),
                               p->status().message());
         });
+  }
+
+  // Decode as its reactor runs it, on this thread: a refused request changes nothing; a
+  // started stream may end early (here after kMaxResults results, as a client cancelling).
+  absl::Status Decode(const std::string& bytes, const CallContext& call) {
+    static constexpr int kMaxResults = 64;
+    grpc::Slice slice(bytes.data(), bytes.size());
+    grpc::ByteBuffer raw(&slice, 1);
+    v1::DecodeRequest req;
+    if (absl::Status s = server::ParseMessage(raw, &req); !s.ok()) return s;
+    NameKnownSessions(&req, known_);
+    absl::StatusOr<server::PreparedDecode> prepared = service_.PrepareDecode(req, call);
+    if (!prepared.ok()) return prepared.status();
+    int results = 0, ticks = 0;
+    server::DecodeRun run;
+    // A deadline after about 64 Ki tokens (the interrupt comes every 1024), as a client's.
+    run.interrupt = [&] {
+      return ++ticks < 64 ? absl::OkStatus() : absl::DeadlineExceededError("fuzz deadline");
+    };
+    run.sink = [&](v1::DecodeResult& result) {
+      grpc::ByteBuffer out;
+      if (absl::Status s = server::SerializeMessage(result, 1 << 20, &out); !s.ok()) return s;
+      if (!result.session_id().empty() && known_.size() < 32) known_.push_back(result.session_id());
+      return ++results < kMaxResults ? absl::OkStatus() : absl::CancelledError("enough");
+    };
+    absl::Status s = service_.RunDecode(*prepared, run, call);
+    ASTCD_FUZZ_CHECK(s.code() != absl::StatusCode::kInternal &&
+                         s.code() != absl::StatusCode::kUnknown,
+                     "Decode failed internally: %s", std::string(s.ToString()).c_str());
+    return absl::OkStatus();  // a stream's results were sent: not a refused request
   }
 
   server::SessionStore store_;

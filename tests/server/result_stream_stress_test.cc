@@ -174,6 +174,15 @@ TEST(ResultStreamStress, AFailedWriteFinishesOnceCancelledAndStopsTheProducer) {
     EXPECT_EQ(static_cast<int>(received.size()), fail_at);
     EXPECT_LT(sent.load(), 1000);  // the producer stopped early
     EXPECT_TRUE(stream.cancelled());
+    // Every message pushed was either received or comes back unsent, once (the reactor frees
+    // the sessions of the unsent ones).
+    std::vector<std::string> all = received;
+    for (std::string& m : stream.TakeUnsent()) all.push_back(std::move(m));
+    std::sort(all.begin(), all.end(), [](const std::string& a, const std::string& b) {
+      return std::stoi(a.substr(7)) < std::stoi(b.substr(7));
+    });
+    ASSERT_EQ(static_cast<int>(all.size()), sent.load());
+    for (int i = 0; i < sent.load(); ++i) EXPECT_EQ(all[i], Message(i));
   }
 }
 

@@ -361,11 +361,9 @@ class Client(threading.Thread):
 
     def decode_cancelled(self):
         """A Decode stream cancelled after a few results. Its sessions the client saw are
-        released; those it never saw (keep_sessions) are left to the TTL. The server decodes
-        ahead of a slow reader (up to 4 MiB of results), and each result it decoded with
-        keep_sessions is a session that only the TTL frees: n stays small, or one stream's
-        thousands of orphans would swamp the live-session count (and RSS) for a TTL
-        (repro_decode_orphans.py)."""
+        released; the server frees those it decoded ahead but never sent (keep_sessions;
+        tests/server/decode_orphans_test.py). n stays small so that one stream's decoding
+        ahead does not dominate the mix."""
         req = self.decode_request(self.rng.randint(16, 128))
         stop_after = self.rng.randint(1, 20)
         stream = self.stub.Decode(req, timeout=DEADLINE)

@@ -1,18 +1,16 @@
 #!/usr/bin/python3
-"""Reproducer (found by the soak, not fixed here): a Decode stream with keep_sessions that the
-client cancels leaves behind a session for every result the server decoded but never
-delivered. The client never learns those ids, so nothing but the TTL frees them (10 minutes
-by default), and meanwhile they count against --max-sessions and --max-session-bytes.
+"""Regression test (found by the soak, docs/reliability.md section 3): a Decode stream with
+keep_sessions that the client cancels must not leave behind a session for a result the server
+decoded but never delivered. The client never learns those ids, so nothing but the TTL would
+free them, and meanwhile they count against --max-sessions and --max-session-bytes. The
+server now releases them when the stream ends (server/service.cc, DecodeReactor::OnDone).
 
-usage: repro_decode_orphans.py SERVER STUBS_DIR
+usage: decode_orphans_test.py SERVER STUBS_DIR
 
 Starts SERVER with the default TTL, then three times: a Decode of one FUNCTION input with
 keep_sessions and n samples; read one result (after a pause, so that the server runs ahead of
 the reader, as it is allowed to: about 4 MiB of results a stream); cancel; release the one
-session received. Then reads astcd_sessions_live. Expected: 0 (every session the client was
-given is released, and it was given no other). Exits 1 and prints the count while the server
-leaves them. Not in CTest: it fails until the server releases, on cancel, the sessions of the
-results it had not sent.
+session received. Then reads astcd_sessions_live, which must be 0.
 """
 import subprocess
 import sys
@@ -61,7 +59,7 @@ def main():
         proc.terminate()
         proc.wait()
     print("ok: no orphans" if left == 0 else
-          f"BUG: {left} sessions the client never received stay live until the TTL")
+          f"FAIL: {left} sessions the client never received stay live until the TTL")
     return 0 if left == 0 else 1
 
 
