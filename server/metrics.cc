@@ -196,6 +196,10 @@ class Metrics::ScrapeCollector final : public prometheus::Collectable {
           Family("astcd_sessions_evicted_total", "Sessions evicted, by reason.",
                  MetricType::Counter, static_cast<double>(store_->evicted_total()));
       evicted.metric[0].label.push_back({"reason", "ttl"});
+      // Sessions whose ids no client received (server/session_store.h, Discard).
+      evicted.metric.push_back(evicted.metric[0]);
+      evicted.metric[1].label[0].value = "undelivered";
+      evicted.metric[1].counter.value = static_cast<double>(store_->discarded_total());
       out.push_back(std::move(evicted));
     }
     const std::vector<std::string> stat = ProcStatFields();

@@ -203,7 +203,7 @@ grpc::ServerUnaryReactor* DecoderService::Unary(
   if (status.ok()) status = ParseMessage(*raw_req, &req);
   if (status.ok()) status = InRequestNames(method, (this->*fn)(req, &resp, call));
   if (status.ok()) status = SerializeMessage(resp, options_.max_response_bytes, raw_resp);
-  if (!status.ok() && !call.created.empty()) store_->Release(call.created, call.tenant);
+  if (!status.ok() && !call.created.empty()) store_->Discard(call.created, call.tenant);
   if (!status.ok()) LogCallError(method, status, call.tenant);
   if (status.ok()) NoteFreed(static_cast<int64_t>(raw_resp->Length()));  // freed once sent
   reactor->Finish(ToGrpcStatus(status));
@@ -697,7 +697,7 @@ absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& 
         // A result the sink refuses (over --max-response-bytes) ends the stream like any other
         // error, and takes back the session it would have named.
         if (absl::Status s = run.sink ? run.sink(result) : absl::OkStatus(); !s.ok()) {
-          if (decode.keep_sessions) store_->Release({result.session_id()}, call.tenant);
+          if (decode.keep_sessions) store_->Discard({result.session_id()}, call.tenant);
           return s;
         }
       }
@@ -753,7 +753,7 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     for (Message& m : stream_.TakeUnsent()) {
       if (!m.session_id.empty()) orphans.push_back(std::move(m.session_id));
     }
-    if (!orphans.empty()) service_->store()->Release(orphans, call_.tenant);
+    if (!orphans.empty()) service_->store()->Discard(orphans, call_.tenant);
     if (holds_stream_) service_->EndStream();
     NoteFreed(stream_.produced_bytes());
     delete this;

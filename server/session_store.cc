@@ -326,6 +326,18 @@ absl::StatusOr<std::vector<DecodeState>> SessionStore::Get(absl::Span<const std:
 }
 
 int SessionStore::Release(absl::Span<const std::string> ids, absl::string_view tenant) {
+  const int released = Drop(ids, tenant);
+  released_.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
+int SessionStore::Discard(absl::Span<const std::string> ids, absl::string_view tenant) {
+  const int discarded = Drop(ids, tenant);
+  discarded_.fetch_add(discarded, std::memory_order_relaxed);
+  return discarded;
+}
+
+int SessionStore::Drop(absl::Span<const std::string> ids, absl::string_view tenant) {
   int released = 0;
   const uint32_t owner = TenantIndex(tenant, /*create=*/false);
   for (const std::string& id : ids) {
@@ -342,7 +354,6 @@ int SessionStore::Release(absl::Span<const std::string> ids, absl::string_view t
     }
   }
   DropTenant(owner, released);
-  released_.fetch_add(released, std::memory_order_relaxed);
   return released;
 }
 

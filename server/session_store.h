@@ -88,6 +88,10 @@ class SessionStore {
 
   // Frees the named sessions; returns how many were live (and the tenant's).
   int Release(absl::Span<const std::string> ids, absl::string_view tenant = {});
+  // Frees sessions whose ids the client never received (those a failed call stored, and the
+  // results a cancelled Decode did not hand to gRPC): like Release, but counted apart, since
+  // no client released them.
+  int Discard(absl::Span<const std::string> ids, absl::string_view tenant = {});
 
   // Drops expired sessions; returns how many.
   int Sweep();
@@ -95,10 +99,12 @@ class SessionStore {
   int64_t size() const { return live_.load(); }
   int64_t bytes() const;  // counted against max_session_bytes
   // Totals since start (for metrics, read at scrape time): sessions stored by Insert, freed by
-  // Release, and evicted after the TTL (by the sweeper, on access, or at the cap).
+  // Release, evicted after the TTL (by the sweeper, on access, or at the cap), and freed by
+  // Discard. Every session created ends in one of the three.
   int64_t created_total() const { return created_.load(std::memory_order_relaxed); }
   int64_t released_total() const { return released_.load(std::memory_order_relaxed); }
   int64_t evicted_total() const { return evicted_.load(std::memory_order_relaxed); }
+  int64_t discarded_total() const { return discarded_.load(std::memory_order_relaxed); }
   int64_t max_sessions() const { return options_.max_sessions; }
   absl::Duration ttl() const { return options_.ttl; }
 
@@ -130,6 +136,8 @@ class SessionStore {
   bool ReserveBytes(absl::Span<const DecodeState> states, absl::Span<const int64_t> bytes);
   // Gives back what a dropped session counted.
   void DropBytes(const Session& session);
+  // Frees the named sessions of the tenant; returns how many were live.
+  int Drop(absl::Span<const std::string> ids, absl::string_view tenant);
 
   SessionStoreOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
@@ -140,6 +148,7 @@ class SessionStore {
   std::atomic<int64_t> created_{0};
   std::atomic<int64_t> released_{0};
   std::atomic<int64_t> evicted_{0};
+  std::atomic<int64_t> discarded_{0};
   mutable Mutex bytes_mu_;
   int64_t bytes_ ABSL_GUARDED_BY(bytes_mu_) = 0;
   // Sessions per pinned engine: an engine counts while any session holds it.

@@ -119,6 +119,21 @@ TEST(SessionStore, WithRefusesDuplicatesAndUnknownIdsWithoutCallingFn) {
   EXPECT_TRUE(called);
 }
 
+TEST(SessionStore, DiscardFreesLikeReleaseButCountsApart) {
+  SessionStore store(SessionStoreOptions{});
+  std::vector<std::string> ids = *store.Insert(States(3));
+  EXPECT_EQ(store.Discard({ids[0], ids[1], "unknown"}), 2);
+  EXPECT_EQ(store.Discard({ids[2]}, "another tenant"), 0);  // not its session
+  EXPECT_EQ(store.size(), 1);
+  EXPECT_EQ(store.discarded_total(), 2);
+  EXPECT_EQ(store.released_total(), 0);
+  EXPECT_EQ(store.Release({ids[2]}), 1);
+  EXPECT_EQ(store.size(), 0);
+  EXPECT_EQ(store.bytes(), 0);
+  EXPECT_EQ(store.created_total(),
+            store.released_total() + store.evicted_total() + store.discarded_total());
+}
+
 TEST(SessionStore, TotalsCountCreatedReleasedAndEvicted) {
   absl::Time now = absl::UnixEpoch();
   SessionStoreOptions options;
