@@ -11,6 +11,9 @@ jobs="${ASTCD_JOBS:-2}"
 # Paths relative to the checkout in ccache's keys, so that clones in other directories (CI's)
 # reuse each other's objects.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+# With -g, ccache also hashes the working directory (debug info names it), so without this no
+# clone would ever hit another's objects; their debug info may name the other clone's path.
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DASTCD_BUILD_TESTS=ON -DASTCD_BUILD_BENCH=ON -DASTCD_SANITIZE=OFF \
