@@ -414,53 +414,56 @@ TokenizeError ClassifyRefusal(const DecodeState& state, int32_t token, const PyN
   return e;
 }
 
+// The state the tokens are checked against. It validates `max_len` and the BLOCK or EXPR arity,
+// before the normalizer builds a root scope of that many names.
+absl::StatusOr<DecodeState> RootState(const std::shared_ptr<const Engine>& engine,
+                                      const TokenizeOptions& options) {
+  const Start start = options.start;
+  InitRequest request{start, {}, std::nullopt,
+                      options.max_len == 0 ? kMaxLenLimit : options.max_len};
+  if (start == Start::kBlock || start == Start::kExpr) request.arity = options.arity;
+  return InitState(engine, request);
+}
+
 TokenizeResult Finish(const std::shared_ptr<const Engine>& engine, const PyNode* module,
-                      const Normalizer& normalizer, const TokenizeOptions& options, int arity) {
+                      const Normalizer& normalizer, const TokenizeOptions& options,
+                      DecodeState state) {
   TokenizeResult result;
   result.start = options.start;
-  InitRequest request{options.start, {}, std::nullopt,
-                      options.max_len == 0 ? kMaxLenLimit : options.max_len};
-  if (arity >= 0) request.arity = arity;
-  absl::StatusOr<DecodeState> state = InitState(engine, request);
-  if (!state.ok()) {
-    result.error = TokenizeError{TokenizeStage::kLimits, std::string(state.status().message()),
-                                 0, 0, ""};
-    return result;
-  }
   const std::vector<int32_t>& tokens = normalizer.tokens();
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (!state->IsLegal(tokens[i])) {
+    if (!state.IsLegal(tokens[i])) {
       // `end` and `pass` have no node of their own: point at the statement before them.
       const PyNode* at = nullptr;
       for (size_t j = i + 1; j-- > 0 && at == nullptr;) at = normalizer.origins()[j];
-      result.error = ClassifyRefusal(*state, tokens[i], at != nullptr ? at : module);
-      result.tokens = state->tokens();
+      result.error = ClassifyRefusal(state, tokens[i], at != nullptr ? at : module);
+      result.tokens = state.tokens();
       return result;
     }
-    (void)state->Advance(tokens[i]);
+    (void)state.Advance(tokens[i]);
   }
   if (std::optional<TokenizeError> error = normalizer.error() ? normalizer.error()
                                                                 : normalizer.SpanError()) {
     result.error = std::move(error);
-    result.tokens = state->tokens();
+    result.tokens = state.tokens();
     return result;
   }
   if (!options.partial && !normalizer.stopped()) {
-    if (!state->complete() || !state->Advance(Vocabulary::eos_id()).ok()) {
+    if (!state.complete() || !state.Advance(Vocabulary::eos_id()).ok()) {
       // Only a module can end early here: it needs one function at least.
       result.error = TokenizeError{TokenizeStage::kUnsupportedSyntax,
                                    "a module holds at least one function", 1, 0, "Module"};
-      result.tokens = state->tokens();
+      result.tokens = state.tokens();
       return result;
     }
   }
   result.ok = true;
-  result.tokens = state->tokens();
-  result.complete = state->complete();
+  result.tokens = state.tokens();
+  result.complete = state.complete();
   result.normalized_source =
-      AstToSource(internal::BuildAst(engine->vocab(), options.start, state->arity(),
-                                     state->complete(), state->tokens()));
-  result.state = *std::move(state);
+      AstToSource(internal::BuildAst(engine->vocab(), options.start, state.arity(),
+                                     state.complete(), state.tokens()));
+  result.state = std::move(state);
   return result;
 }
 
@@ -493,9 +496,16 @@ namespace {
 // the tokens with its decoder.
 TokenizeResult Encode(const std::shared_ptr<const Engine>& engine, const PyNode* module,
                       const PyNode* def, const TokenizeOptions& options, bool any_constant) {
+  absl::StatusOr<DecodeState> state = RootState(engine, options);
+  if (!state.ok()) {
+    TokenizeResult r;
+    r.start = options.start;
+    r.error = TokenizeError{TokenizeStage::kLimits, std::string(state.status().message()), 0, 0,
+                            ""};
+    return r;
+  }
   Normalizer normalizer(*engine);
   if (any_constant) normalizer.AcceptAnyConstant();
-  int arity = -1;
   std::vector<const PyNode*> body(module->body.begin(), module->body.end());
   if (!body.empty() && IsDocstring(body[0])) body.erase(body.begin());
   auto fail = [&](const PyNode* at, std::string type, std::string message) {
@@ -521,22 +531,20 @@ TokenizeResult Encode(const std::shared_ptr<const Engine>& engine, const PyNode*
       normalizer.Function(def != nullptr ? def : body[0]);
       break;
     case Start::kBlock:
-      arity = options.arity.value_or(engine->config().arities.front());
-      normalizer.StartRootScope(arity);
+      normalizer.StartRootScope(state->arity());
       normalizer.Block(module->body, options.partial, /*function_body=*/false);
       break;
     case Start::kExpr:
-      arity = options.arity.value_or(engine->config().arities.front());
       if (body.size() != 1 || (body[0]->type != "Expr" && !IsHole(body[0]))) {
         const PyNode* at = body.empty() ? nullptr : body[body.size() > 1 ? 1 : 0];
         return fail(at, at ? std::string(at->type) : "Module",
                     "an EXPR source holds exactly one expression");
       }
-      normalizer.StartRootScope(arity);
+      normalizer.StartRootScope(state->arity());
       if (!IsHole(body[0])) normalizer.Expression(body[0]->kids[0]);
       break;
   }
-  return Finish(engine, module, normalizer, options, arity);
+  return Finish(engine, module, normalizer, options, *std::move(state));
 }
 
 // `limits` answers "would a bigger config admit this source?", so a limit is reported only

@@ -191,6 +191,29 @@ TEST(TokenizeRanking, TheBudgetIsALimitUpToTheLargestMaxLen) {
   EXPECT_NE(r.error->message.find("max_len = 5"), std::string::npos) << r.error->message;
 }
 
+// The arity is checked before the root scope holds that many names: the fuzzer found BLOCK
+// sources with arity 2^31 - 1 that took minutes and gigabytes before they were refused.
+TEST(TokenizeRanking, AnArityIsCheckedBeforeItsScopeIsBuilt) {
+  auto e = MakeEngine();
+  for (Start start : {Start::kBlock, Start::kExpr}) {
+    const char* source = start == Start::kBlock ? "x = a\n" : "a + 1\n";
+    for (int arity : {5, 2147483647, -1, -2147483647 - 1}) {
+      TokenizeOptions options;
+      options.start = start;
+      options.arity = arity;
+      TokenizeResult r = Tokenize(e, source, options);
+      ASSERT_FALSE(r.ok) << arity;
+      EXPECT_TRUE(r.tokens.empty()) << arity;
+      // 5 is in the widest config's arities, so a bigger config would take the source.
+      EXPECT_EQ(r.error->stage,
+                arity == 5 ? TokenizeStage::kLimits : TokenizeStage::kUnsupportedSyntax)
+          << arity << ": " << r.error->message;
+      EXPECT_NE(r.error->message.find("is not in config.arities"), std::string::npos)
+          << r.error->message;
+    }
+  }
+}
+
 TEST(Tokenize, HostileInputIsAnsweredQuickly) {
   auto e = MakeEngine();
   std::string long_line = "def f(a):\n    return a";
