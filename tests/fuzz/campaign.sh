@@ -4,8 +4,11 @@
 # of its corpus, and prints one summary line per target: executions, executions/s, coverage
 # (libFuzzer's `cov` edges and `ft` features) and whether it found anything.
 #
-# usage: tests/fuzz/campaign.sh [--runs N] [--seconds S] [--jobs J] [--max-len L] [TARGET...]
+# usage: tests/fuzz/campaign.sh [--runs N] [--seconds S] [--jobs J] [--max-len L]
+#                               [--sanitizers LIST] [TARGET...]
 #   --runs N   executions per target (default 10000000)
+#   --sanitizers LIST  address,undefined (default; build-fuzz/) or e.g. undefined, about twice
+#              as fast, in build-fuzz-undefined/
 #   --seconds S  stop each target after S seconds, whichever comes first (default: no limit)
 #   --jobs J   targets fuzzed at once (default 1)
 #   TARGET     tokenize detokenize decode_walk run requests (default: all)
@@ -14,30 +17,33 @@
 # entries stay in build-fuzz/campaign/TARGET/corpus (merge the useful ones with -merge=1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-runs=10000000 seconds=0 jobs=1 max_len=1024 targets=()
+runs=10000000 seconds=0 jobs=1 max_len=1024 sanitizers=address,undefined targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --max-len) max_len="$2"; shift 2 ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    --sanitizers) sanitizers="$2"; shift 2 ;;
+    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=(tokenize detokenize decode_walk run requests)
 
 build="$root/build-fuzz"
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+[ "$sanitizers" = address,undefined ] || build="$root/build-fuzz-${sanitizers//,/-}"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR=1
 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DASTCD_FUZZ=ON -DASTCD_BUILD_TESTS=OFF \
-  -DASTCD_BUILD_BENCH=OFF >/dev/null
+  -DASTCD_BUILD_BENCH=OFF -DASTCD_FUZZ_SANITIZERS="$sanitizers" >/dev/null
 cmake --build "$build" --target astcd_fuzz -j"${ASTCD_JOBS:-2}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 campaign() {
-  local target="$1" dir="$build/campaign/$1"
+  # One working corpus per target, whichever sanitizers run it.
+  local target="$1" dir="$root/build-fuzz/campaign/$1"
   mkdir -p "$dir/corpus"
   local dict=()
   [ -f "$root/tests/fuzz/dict/$target.dict" ] && dict=(-dict="$root/tests/fuzz/dict/$target.dict")
