@@ -66,6 +66,10 @@ const FlagSpec kServerFlags[] = {
     {"drain-deadline", "10s",
      DurationRange{&ServerFlags::drain_deadline, absl::ZeroDuration(), absl::Hours(1)},
      "on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled"},
+    {"drain-grace", "1s",
+     DurationRange{&ServerFlags::drain_grace, absl::ZeroDuration(), absl::Seconds(10)},
+     "on SIGTERM/SIGINT, how long the port stays open answering new calls UNAVAILABLE (health "
+     "NOT_SERVING) before it closes; part of --drain-deadline"},
     {"tls-cert", "", File{&ServerFlags::tls_cert, true},
      "PEM certificate chain; with --tls-key, the gRPC port speaks TLS only", "tls-key"},
     {"tls-key", "", File{&ServerFlags::tls_key, true}, "PEM private key of --tls-cert",

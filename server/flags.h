@@ -47,6 +47,7 @@ struct ServerFlags {
   int64_t max_decode_streams = 0;
   int64_t max_response_bytes = 0;
   absl::Duration drain_deadline;
+  absl::Duration drain_grace;
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;

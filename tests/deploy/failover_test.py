@@ -241,15 +241,17 @@ class Recorder:
             self.outcomes[(phase, code)] += 1
 
     def drain_cancel(self, phase, replica, error):
-        """astcd-server's drain answers CANCELLED to some calls in flight at SIGTERM (a server
-        bug: docs/reliability.md, section 4). Only from a replica that is draining, such an
-        answer is counted and turned into the UNAVAILABLE the drain should have sent, which
-        the client replays; anywhere else it stays an error."""
-        if error.code != grpc.StatusCode.CANCELLED or replica not in self.draining:
+        """gRPC's shutdown answers CANCELLED to calls a draining replica received but had not
+        started (grpc/grpc#41785; the server's --drain-grace makes them rare), and astcd_client
+        replays them. Such answers are counted; from a replica that is not draining, a
+        CANCELLED is a bug, and becomes an error no client replays."""
+        if error.code != grpc.StatusCode.CANCELLED:
             return error
+        if replica not in self.draining:
+            return AstcdError(grpc.StatusCode.INTERNAL, f"CANCELLED from {replica}: {error.message}")
         with self.cond:
             self.drain_cancels[phase] += 1
-        return AstcdError(grpc.StatusCode.UNAVAILABLE, f"draining replica: {error.message}")
+        return error
 
     def count_replays(self, n):
         with self.cond:

@@ -7,8 +7,8 @@
 # usage: tests/fuzz/campaign.sh [--runs N] [--seconds S] [--jobs J] [--max-len L]
 #                               [--sanitizers LIST] [TARGET...]
 #   --runs N   executions per target (default 10000000)
-#   --sanitizers LIST  address,undefined (default; build-fuzz/) or e.g. undefined, about twice
-#              as fast, in build-fuzz-undefined/
+#   --sanitizers LIST  address,undefined (default; build-fuzz/) or e.g. undefined (faster,
+#              without ASan's checks), built in build-fuzz-undefined/
 #   --seconds S  stop each target after S seconds, whichever comes first (default: no limit)
 #   --jobs J   targets fuzzed at once (default 1)
 #   TARGET     tokenize detokenize decode_walk run requests (default: all)

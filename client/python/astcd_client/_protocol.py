@@ -179,7 +179,11 @@ def _event(e: Any) -> Dict[str, Any]:
 class Protocol:
     """The client's state (pinned fingerprints, replay settings) and its operations."""
 
-    REPLAYABLE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)
+    # CANCELLED too: the client never cancels a call it makes, so a CANCELLED came from the
+    # other side: a server shutting down cancels the calls it received but had not yet started
+    # (grpc/grpc#41785), and a balancer's CANCEL when the replica behind it is gone.
+    REPLAYABLE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE,
+                  grpc.StatusCode.CANCELLED)
 
     def __init__(self, replay_sessions: bool = True, max_attempts: int = 8,
                  initial_backoff: float = 0.05, max_backoff: float = 2.0) -> None:
@@ -315,7 +319,7 @@ class Protocol:
 
     def with_replay(self, objs: Sequence[Optional[Session]], method: str,
                     request: Callable[[], Any]) -> Operation[Any]:
-        """Makes the call with the sessions' current ids. On NOT_FOUND or UNAVAILABLE every
+        """Makes the call with the sessions' current ids. On NOT_FOUND, UNAVAILABLE or CANCELLED every
         session of the batch is made again from its origin and tokens and the call repeated,
         with bounded attempts and exponential backoff."""
         backoff = self.initial_backoff

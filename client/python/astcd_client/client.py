@@ -50,7 +50,8 @@ class Connection:
     none). `metadata` is sent with every call (e.g. [("authorization", "Bearer ...")]).
     `credentials` makes a secure channel; `channel` uses one you built. `affinity_key` keeps the
     client on one replica behind a ring-hash load balancer. With `replay_sessions` (the
-    default), a session the server lost (NOT_FOUND, UNAVAILABLE) is made again from its origin
+    default), a session the server lost (NOT_FOUND, UNAVAILABLE, or CANCELLED by a replica
+    shutting down) is made again from its origin
     and tokens, within `max_attempts` with exponential backoff.
     """
 
