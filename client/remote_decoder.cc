@@ -34,8 +34,10 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return StatusFromRpc(s.error_code(), s.error_message(), s.error_details());
 }
 
+// CANCELLED too: the client never cancels the unary calls it replays, so a CANCELLED came from
+// a server shutting down, which cancels calls it received but had not started (grpc/grpc#41785).
 bool Replayable(const absl::Status& s) {
-  return absl::IsNotFound(s) || absl::IsUnavailable(s);
+  return absl::IsNotFound(s) || absl::IsUnavailable(s) || absl::IsCancelled(s);
 }
 
 // The response's chains: one per session with jump-forward, none without (as the server
@@ -105,7 +107,7 @@ class RemoteDecoder::Impl {
     return absl::OkStatus();
   }
 
-  // Runs `call` (which sends the sessions' current ids) and, on NOT_FOUND or UNAVAILABLE,
+  // Runs `call` (which sends the sessions' current ids) and, when Replayable,
   // re-creates every session of the batch from its origin and tokens, then calls again.
   template <typename Call>
   absl::Status WithReplay(absl::Span<Session> sessions, Call call) {

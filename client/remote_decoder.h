@@ -4,7 +4,7 @@
 //
 // A Session remembers how it was made (config, start, arity, budget) and every token it took.
 // A session's state is a pure function of those, so when a call answers NOT_FOUND (evicted, or
-// its replica was lost) or UNAVAILABLE, the client re-creates the batch's sessions on whatever
+// its replica was lost), UNAVAILABLE or CANCELLED (by a draining replica), the client re-creates the batch's sessions on whatever
 // replica answers now, checks the vocabulary fingerprint, and retries. ClientOptions controls
 // it; it is on by default.
 #ifndef ASTCD_CLIENT_REMOTE_DECODER_H_
@@ -41,7 +41,7 @@ struct ClientOptions {
   // When set, any response with another vocabulary fingerprint fails with FailedPrecondition:
   // pin the vocabulary a model was trained on.
   std::string expected_fingerprint;
-  // Re-create sessions and retry on NOT_FOUND / UNAVAILABLE (see above).
+  // Re-create sessions and retry on NOT_FOUND / UNAVAILABLE / CANCELLED (see above).
   bool replay_sessions = true;
   int max_attempts = 8;  // calls per operation, the first included
   absl::Duration initial_backoff = absl::Milliseconds(50);
