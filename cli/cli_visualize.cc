@@ -307,9 +307,10 @@ class Game {
     std::string message;
     while (!state.terminated()) {
       const Frame frame = RenderState(state);
-      std::cout << "\n" << frame.source << (absl::EndsWith(frame.source, "\n") ? "" : "\n")
-                << "-- step " << state.num_tokens() << ", " << frame.legal.size()
-                << " legal (number or name; u undo, r finish, q quit)\n"
+      std::cout << "\nstep " << state.num_tokens() << ": " << frame.legal.size()
+                << " legal (a number or a name; u undo, r finish, q quit)\n"
+                << frame.source << (absl::EndsWith(frame.source, "\n") ? "" : "\n")
+                << "legal:\n"
                 << Menu(frame);
       if (!message.empty()) std::cout << message << "\n";
       message.clear();
