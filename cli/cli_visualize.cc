@@ -301,13 +301,10 @@ class Game {
     absl::StatusOr<DecodeState> state = InitState(engine_, request_);
     if (!state.ok()) return state.status();
     state_ = *std::move(state);
-    return Build(*state_);
-  }
-  absl::StatusOr<bool> Build(DecodeState& state) {
-    std::string message;
-    while (!state.terminated()) {
-      const Frame frame = RenderState(state);
-      std::cout << "\nstep " << state.num_tokens() << ": " << frame.legal.size()
+    std::string message;  // about the last input, under the next menu
+    while (!state_->terminated()) {
+      const Frame frame = RenderState(*state_);
+      std::cout << "\nstep " << state_->num_tokens() << ": " << frame.legal.size()
                 << " legal (a number or a name; u undo, r finish, q quit)\n"
                 << frame.source << (absl::EndsWith(frame.source, "\n") ? "" : "\n")
                 << "legal:\n"
@@ -316,7 +313,7 @@ class Game {
       message.clear();
       std::string line;
       if (!Ask("> ", &line) || line == "q") return false;
-      absl::StatusOr<std::string> error = Move(line, frame, state);
+      absl::StatusOr<std::string> error = Move(line, frame, *state_);
       if (!error.ok()) return error.status();
       message = *error;
     }

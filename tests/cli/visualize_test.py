@@ -178,7 +178,8 @@ def show_json_arity_is_the_roots():
     expect(doc["arity"] == 1, f"expr without --arity: arity {doc['arity']!r} (smallest is 1)")
     doc, _ = frames_json(["show"], jsonl({"tokens": [23, 40, 41, 1], "start": "expr",
                                           "arity": 3}))
-    expect(doc["start"] == "expr" and doc["arity"] == 3, f"overrides: {doc['start']}, {doc['arity']}")
+    expect(doc["start"] == "expr" and doc["arity"] == 3,
+           f"overrides: {doc['start']}, {doc['arity']}")
     doc, _ = frames_json(["show", "--start", "function"], jsonl({"tokens": [2]}))
     expect(doc["arity"] is None, f"function: arity {doc['arity']!r}")
     expect(doc["frames"][1]["num_legal"] == 3, f"def/N with arities 1..3: {doc['frames'][1]}")
@@ -315,13 +316,16 @@ def svg_has_one_group_per_frame_with_the_frames_text():
         expect(len(groups) == len(doc["tokens"]) + 1,
                f"{where}: {len(groups)} frame groups for {len(doc['tokens'])} tokens")
         for k, (g, frame) in enumerate(zip(groups, doc["frames"])):
-            expect(g.get("data-step") == str(k), f"{where}: group {k} data-step {g.get('data-step')}")
-            lines = ["".join(t.itertext()) for t in g.iter(SVG + "text") if t.get("class") == "line"]
+            expect(g.get("data-step") == str(k),
+                   f"{where}: group {k} data-step {g.get('data-step')}")
+            lines = ["".join(t.itertext()) for t in g.iter(SVG + "text")
+                     if t.get("class") == "line"]
             expect("\n".join(lines) == frame["source"].removesuffix("\n"),
                    f"{where}: frame {k} text {lines!r} != {frame['source']!r}")
             expect(len(doc["tokens"]) == 0 or g.find(SVG + "animate") is not None,
                    f"{where}: frame {k} has no animation")
-            holes = ["".join(t.itertext()) for t in g.iter(SVG + "tspan") if t.get("class") == "hole"]
+            holes = ["".join(t.itertext()) for t in g.iter(SVG + "tspan")
+                     if t.get("class") == "hole"]
             expect(sorted(holes) == sorted(re.findall(r"<(?:def|stmt|expr|name)>",
                                                       frame["source"])),
                    f"{where}: frame {k} greys {holes} as holes")
@@ -479,9 +483,8 @@ def play_finishes_with_the_sampler_and_plays_again():
     text = term.read_until(r"comma-separated\): $")
     program = text[text.index("program:\n") + 9:text.index("arguments for")]
     ast.parse(program)
-    arity = len(re.search(r"arguments for \w+\(([^)]*)\)", text).group(1).split(", ")) \
-        if not re.search(r"arguments for \w+\(\)", text) else 0
-    term.type(",".join(["2"] * arity))
+    params = re.search(r"arguments for \w+\(([^)]*)\)", text).group(1)
+    term.type(",".join("2" for _ in params.split(", ") if params))
     term.read_until(r"another\? \[y/N\] $")
     term.type("y")
     source, _ = screen(term.read_until(MENU_PROMPT))
