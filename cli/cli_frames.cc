@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/json.h"
 #include "core/decoder.h"
@@ -113,44 +114,23 @@ std::string AnsiFrame(const Walk& walk, const Vocabulary& vocab, size_t k) {
 }
 
 std::string FramesJson(const Walk& walk, const Vocabulary& vocab) {
-  json::Writer w;
-  w.BeginObject();
-  w.Key("version");
-  w.Int(1);
-  w.Key("start");
-  w.String(Str(StartName(walk.start)));
-  w.Key("arity");
-  if (walk.arity) {
-    w.Int(*walk.arity);
-  } else {
-    w.Null();
-  }
-  w.Key("tokens");
-  w.BeginArray();
-  for (int32_t t : walk.tokens) w.Int(t);
-  w.EndArray();
-  w.Key("frames");
-  w.BeginArray();
+  // Spaced as Python's json.dumps writes it, so that astcd_client.display.dump_json and the
+  // CLI can write the same bytes.
+  std::string out = absl::StrCat(
+      "{\"version\": 1, \"start\": ", json::Quote(Str(StartName(walk.start))),
+      ", \"arity\": ", walk.arity ? absl::StrCat(*walk.arity) : "null",
+      ", \"tokens\": [", absl::StrJoin(walk.tokens, ", "), "], \"frames\": [");
   for (size_t k = 0; k < walk.frames.size(); ++k) {
-    w.BeginObject();
-    w.Key("step");
-    w.Int(static_cast<int64_t>(k));
     // Frame 0 was chosen by nothing: its token, name and num_legal are null.
-    w.Key("token");
-    k == 0 ? w.Null() : w.Int(walk.tokens[k - 1]);
-    w.Key("name");
-    k == 0 ? w.Null() : w.String(vocab.info(walk.tokens[k - 1]).name);
-    w.Key("num_legal");
-    k == 0 ? w.Null() : w.Int(walk.num_legal(k));
-    w.Key("source");
-    w.String(walk.frames[k].source);
-    w.Key("complete");
-    w.Bool(walk.frames[k].complete);
-    w.EndObject();
+    const std::string token = k == 0 ? "null" : absl::StrCat(walk.tokens[k - 1]);
+    const std::string name = k == 0 ? "null" : json::Quote(vocab.info(walk.tokens[k - 1]).name);
+    const std::string legal = k == 0 ? "null" : absl::StrCat(walk.num_legal(k));
+    absl::StrAppend(&out, k == 0 ? "" : ", ", "{\"step\": ", k, ", \"token\": ", token,
+                    ", \"name\": ", name, ", \"num_legal\": ", legal,
+                    ", \"source\": ", json::Quote(walk.frames[k].source),
+                    ", \"complete\": ", walk.frames[k].complete ? "true" : "false", "}");
   }
-  w.EndArray();
-  w.EndObject();
-  return w.str();
+  return out + "]}";
 }
 
 namespace {

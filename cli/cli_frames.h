@@ -44,7 +44,8 @@ std::string PlainFrame(const Walk& walk, const Vocabulary& vocab, size_t k);
 // text new since the previous frame highlighted, holes dimmed.
 std::string AnsiFrame(const Walk& walk, const Vocabulary& vocab, size_t k);
 
-// The JSON frames document (docs/visualize.md, "JSON frames"), one line.
+// The JSON frames document (docs/visualize.md, "JSON frames"): one line, spaced as Python's
+// json.dumps writes it.
 std::string FramesJson(const Walk& walk, const Vocabulary& vocab);
 
 // A self-contained animated SVG: one <g class="frame" data-step="k"> a frame, shown in turn

@@ -94,10 +94,17 @@ def frames_json(command_args, data=b""):
         path = os.path.join(tmp, "frames.json")
         out = run_ok([*command_args, "--json", path], data)
         with open(path, encoding="utf-8") as f:
-            return json.load(f), out
+            raw = f.read()
+        doc = json.loads(raw)
+        check_schema(doc, f"astcd {command_args} --json", raw)
+        return doc, out
 
 
-def check_schema(doc, where):
+def check_schema(doc, where, raw=None):
+    """The JSON frames schema (docs/visualize.md); `raw`, the file's text, is json.dumps's."""
+    if raw is not None:
+        expect(raw == json.dumps(doc) + "\n",
+               f"{where}: not as json.dumps writes it: {raw[:200]!r}")
     expect(list(doc) == ["version", "start", "arity", "tokens", "frames"],
            f"{where}: keys {list(doc)}")
     expect(doc["version"] == 1, f"{where}: version {doc['version']!r}")
@@ -455,6 +462,7 @@ def play_a_program_to_the_end_with_one_undo():
         term.type(choice)
         step += 1
         expect(step < 60, "the program did not finish in 60 steps")
+    expect(undone, "the session ended before the undo")
     program = text[text.index("program:\n") + 9:text.index("arguments for")]
     tree = ast.parse(program)
     expect(re.search(r"arguments for func\(a, b\)", text), f"not func(a, b): {text!r}")
