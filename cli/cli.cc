@@ -1,6 +1,7 @@
 // astcd: the command-line tool. Runs the engine in-process. This file dispatches the commands
-// (kUsage lists them all) and holds `vocab` and `sample`; cli_bridge.cc has tokenize,
-// detokenize, run and forced, cli_dataset.cc has dataset, and cli_audit.cc has audit.
+// (kCommands lists them all, with their flags: the usage and each command's --help) and holds
+// `vocab` and `sample`; cli_bridge.cc has tokenize, detokenize, run and forced, cli_dataset.cc
+// has dataset, cli_audit.cc has audit, and cli_visualize.cc has show, animate and play.
 //
 // Usage errors (unknown flags, bad config) print a message naming the culprit and exit 2.
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "cli/cli_backend.h"
 #include "cli/cli_flags.h"
 #include "cli/cli_progress.h"
@@ -29,41 +31,18 @@
 
 namespace astcd::cli {
 
-// The commands in cli_bridge.cc, cli_dataset.cc and cli_audit.cc.
+// The commands in cli_bridge.cc, cli_dataset.cc, cli_audit.cc and cli_visualize.cc.
 int Tokenize(int argc, char** argv);
 int Detokenize(int argc, char** argv);
 int Run(int argc, char** argv);
 int Forced(int argc, char** argv);
 int Dataset(int argc, char** argv);
 int Audit(int argc, char** argv);
+int Show(int argc, char** argv);
+int Animate(int argc, char** argv);
+int Play(int argc, char** argv);
 
 namespace {
-
-constexpr char kUsage[] =
-    "usage: astcd <command> [flags]   (astcd --version; astcd [command] --help)\n"
-    "commands:\n"
-    "  vocab  [--config JSON]                      print the vocabulary as JSON\n"
-    "  sample [--start module|function|block|expr] [--n N] [--seed K]\n"
-    "         [--sampler uniform|weighted] [--policy JSON] [--max-new-tokens N]\n"
-    "         [--max-len N] [--arity K] [--stop-at eos|complete] [--threads T]\n"
-    "         [--sexpr] [--config JSON]          print sampled programs as JSON Lines\n"
-    "  tokenize [--partial] [--start S] [--arity K] [--max-len N] [--jsonl] [--config JSON]\n"
-    "           FILE... (or -)                   Python source to tokens, one JSON line each\n"
-    "  detokenize [--start S] [--arity K] [--partial] [--config JSON] [FILE... | -]\n"
-    "                                            JSON Lines {\"tokens\":[...]} to source\n"
-    "  run (--source FILE | --tokens JSON) --args 3,4 [--args ...] [--start S] [--arity K]\n"
-    "      [--entry K] [--max-steps N] [--trace] [--locals] [--config JSON]\n"
-    "                                            run a program on argument tuples\n"
-    "  forced [--start S] [--arity K] [--max-len N] [--config JSON] [FILE... | -]\n"
-    "                                            JSON Lines {\"tokens\":[...]} to the tokens\n"
-    "                                            forced after each prefix (jump-forward)\n"
-    "  dataset [--start function|block|expr] [--arity K] [--n N] [--max-samples M] [--seed K]\n"
-    "          [--sampler uniform|weighted] [--policy JSON] [--max-len N] [--inputs K]\n"
-    "          [--input-range LO,HI] [--max-steps N] [--threads T] [--out FILE]\n"
-    "          [--padded-tokens] [--keep-all-error] [--keep-all-none] [--keep-constant]\n"
-    "          [--config JSON]                   sampled programs with distinct behaviour,\n"
-    "                                            as JSON Lines (docs/dataset.md)\n"
-    "  audit [--json] [--config JSON] PATH...      how much of a Python corpus fits\n";
 
 int Vocab(int argc, char** argv) {
   absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, {"config", "server"}, {});
@@ -115,7 +94,8 @@ int Sample(int argc, char** argv) {
   if (!start.ok()) return Fail(start.status());
   absl::StatusOr<int64_t> n = flags->GetInt("n", 1, 1, 10'000'000),
                           seed = flags->GetInt("seed", 0, INT64_MIN, INT64_MAX),
-                          max_new = flags->GetInt("max-new-tokens", 200, 0, kMaxLenLimit),
+                          max_new =
+                              flags->GetInt("max-new-tokens", kSampleMaxNewTokens, 0, kMaxLenLimit),
                           max_len = flags->GetInt("max-len", -1, 1, kMaxLenLimit),
                           threads = flags->GetInt("threads", 1, 1, 64),
                           arity = flags->GetInt("arity", -1, 0, 6);
@@ -209,9 +189,95 @@ int Sample(int argc, char** argv) {
   return std::cout.good() ? 0 : 1;
 }
 
+struct Command {
+  const char* name;
+  int (*run)(int argc, char** argv);
+  const char* flags;    // its synopsis; a new line continues it
+  const char* summary;  // what it does
+};
+
+constexpr Command kCommands[] = {
+    {"vocab", Vocab, "[--config JSON] [--server HOST:PORT]", "print the vocabulary as JSON"},
+    {"sample", Sample,
+     "[--start module|function|block|expr] [--n N] [--seed K]\n"
+     "[--sampler uniform|weighted] [--policy JSON] [--max-new-tokens N] [--max-len N]\n"
+     "[--arity K] [--stop-at eos|complete] [--threads T] [--sexpr] [--config JSON]\n"
+     "[--server HOST:PORT]",
+     "print sampled programs as JSON Lines"},
+    {"tokenize", Tokenize,
+     "[--partial] [--start S] [--arity K] [--max-len N] [--jsonl] [--config JSON]\n"
+     "[--server HOST:PORT] FILE... (or -)",
+     "Python source to tokens, one JSON line each"},
+    {"detokenize", Detokenize,
+     "[--start S] [--arity K] [--partial] [--config JSON] [--server HOST:PORT]\n"
+     "[FILE... | -]",
+     "JSON Lines {\"tokens\":[...]} to source"},
+    {"run", Run,
+     "(--source FILE | --tokens JSON) --args 3,4 [--args ...] [--start S] [--arity K]\n"
+     "[--entry K] [--max-steps N] [--trace] [--locals] [--config JSON] [--server HOST:PORT]",
+     "run a program on argument tuples"},
+    {"forced", Forced,
+     "[--start S] [--arity K] [--max-len N] [--config JSON] [--server HOST:PORT]\n"
+     "[FILE... | -]",
+     "JSON Lines {\"tokens\":[...]} to the tokens forced after each prefix (jump-forward)"},
+    {"dataset", Dataset,
+     "[--start function|block|expr] [--arity K] [--n N] [--max-samples M] [--seed K]\n"
+     "[--sampler uniform|weighted] [--policy JSON] [--max-len N] [--inputs K]\n"
+     "[--input-range LO,HI] [--max-steps N] [--threads T] [--out FILE]\n"
+     "[--padded-tokens] [--keep-all-error] [--keep-all-none] [--keep-constant]\n"
+     "[--config JSON] [--server HOST:PORT]",
+     "sampled programs with distinct behaviour, as JSON Lines (docs/dataset.md)"},
+    {"audit", Audit, "[--json] [--config JSON] PATH...", "how much of a Python corpus fits"},
+    {"show", Show,
+     "[FILE | -] [--json FILE] [--svg FILE] [--start S] [--arity K] [--max-len N]\n"
+     "[--config JSON]",
+     "a decode step by step: JSON Lines (sample's output, or {\"tokens\":[...]} with\n"
+     "optional \"start\" and \"arity\") to frames: each step's token, how many were legal\n"
+     "and the partial program (docs/visualize.md)"},
+    {"animate", Animate,
+     "[--seed K] [--delay S] [--sampler uniform|weighted] [--policy JSON] [--start S]\n"
+     "[--arity K] [--max-len N] [--json FILE] [--svg FILE] [--config JSON]\n"
+     "[--server HOST:PORT]",
+     "sample a program (as sample does) and animate its decode; on a terminal in colour\n"
+     "with --delay seconds a frame, else plain frames"},
+    {"play", Play, "[--seed K] [--start S] [--arity K] [--max-len N] [--config JSON]",
+     "build a program token by token from a menu of the legal ones (u undo, r finish,\n"
+     "q quit), then run it on arguments you give"},
+};
+
+// `text` with every line after the first indented by `indent` spaces.
+std::string Indented(const char* text, size_t indent) {
+  return absl::StrReplaceAll(text, {{"\n", "\n" + std::string(indent, ' ')}});
+}
+
+std::string Usage() {
+  std::string out =
+      "usage: astcd <command> [flags]   (astcd --version; astcd [command] --help)\n"
+      "commands:\n";
+  for (const Command& c : kCommands) {
+    const size_t indent = 3 + std::string(c.name).size();
+    absl::StrAppend(&out, "  ", c.name, " ", Indented(c.flags, indent), "\n      ",
+                    Indented(c.summary, 6), "\n");
+  }
+  return out;
+}
+
+std::string CommandUsage(const Command& c) {
+  const size_t indent = 13 + std::string(c.name).size();
+  return absl::StrCat("usage: astcd ", c.name, " ", Indented(c.flags, indent), "\n\n",
+                      c.summary, "\n");
+}
+
+const Command* FindCommand(const std::string& name) {
+  for (const Command& c : kCommands) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
 int Main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << kUsage;
+    std::cerr << Usage();
     return kUsageError;
   }
   const std::string command = argv[1];
@@ -219,27 +285,23 @@ int Main(int argc, char** argv) {
     std::cout << "astcd " << ASTCD_VERSION << " (" << ASTCD_BUILD_TYPE << ")\n";
     return 0;
   }
-  // `astcd COMMAND --help` (anywhere after the command) prints the usage, as `astcd --help`.
+  if (command == "--help" || command == "help") {
+    std::cout << Usage();
+    return 0;
+  }
+  const Command* c = FindCommand(command);
+  if (c == nullptr) {
+    std::cerr << "astcd: unknown command '" << command << "'\n" << Usage();
+    return kUsageError;
+  }
+  // `astcd COMMAND --help` (anywhere after the command) prints the command's usage.
   for (int i = 2; i < argc; ++i) {
     if (std::string(argv[i]) == "--help") {
-      std::cout << kUsage;
+      std::cout << CommandUsage(*c);
       return 0;
     }
   }
-  if (command == "vocab") return Vocab(argc - 2, argv + 2);
-  if (command == "sample") return Sample(argc - 2, argv + 2);
-  if (command == "tokenize") return Tokenize(argc - 2, argv + 2);
-  if (command == "detokenize") return Detokenize(argc - 2, argv + 2);
-  if (command == "run") return Run(argc - 2, argv + 2);
-  if (command == "forced") return Forced(argc - 2, argv + 2);
-  if (command == "dataset") return Dataset(argc - 2, argv + 2);
-  if (command == "audit") return Audit(argc - 2, argv + 2);
-  if (command == "--help" || command == "help") {
-    std::cout << kUsage;
-    return 0;
-  }
-  std::cerr << "astcd: unknown command '" << command << "'\n" << kUsage;
-  return kUsageError;
+  return c->run(argc - 2, argv + 2);
 }
 
 }  // namespace

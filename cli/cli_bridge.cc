@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "cli/cli_backend.h"
 #include "cli/cli_flags.h"
+#include "cli/cli_input.h"
 #include "cli/json.h"
 #include "core/codec.h"
 #include "core/errors.h"
@@ -21,32 +22,6 @@ namespace astcd::cli {
 namespace {
 
 std::string Str(absl::string_view s) { return std::string(s.data(), s.size()); }
-
-struct SourceFlags {
-  Start start = Start::kModule;
-  std::optional<int> arity;
-};
-
-absl::StatusOr<SourceFlags> StartFromFlags(const Flags& flags, const Engine& engine) {
-  SourceFlags out;
-  absl::StatusOr<Start> start = ParseStart(flags.Get("start", "module"));
-  if (!start.ok()) return start.status();
-  out.start = *start;
-  absl::StatusOr<int64_t> arity = flags.GetInt("arity", -1, 0, 6);
-  if (!arity.ok()) return arity.status();
-  if (*arity >= 0) {
-    if (out.start != Start::kBlock && out.start != Start::kExpr) {
-      return absl::InvalidArgumentError("flag --arity applies to --start block and expr");
-    }
-    const auto& arities = engine.config().arities;
-    if (std::find(arities.begin(), arities.end(), *arity) == arities.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag --arity = ", *arity, " is not in config.arities"));
-    }
-    out.arity = static_cast<int>(*arity);
-  }
-  return out;
-}
 
 void WriteTokens(json::Writer& w, const std::vector<int32_t>& tokens) {
   w.BeginArray();
@@ -92,51 +67,6 @@ std::string TokenizeJson(const std::string& input, const TokenizeResult& r) {
   }
   w.EndObject();
   return w.str();
-}
-
-// The inputs of a command that reads files (or "-") and, with --jsonl, one JSON object a line.
-// Calls `each(name, object_or_text)` in order; a bad JSON line is a usage error.
-template <typename F>
-absl::Status ForEachInput(const std::vector<std::string>& paths, bool jsonl, F each) {
-  const std::vector<std::string> files = paths.empty() ? std::vector<std::string>{"-"} : paths;
-  for (const std::string& path : files) {
-    absl::StatusOr<std::string> text = ReadInput(path);
-    if (!text.ok()) return text.status();
-    const std::string name = path == "-" ? "stdin" : path;
-    if (!jsonl) {
-      if (absl::Status s = each(name, nullptr, *text); !s.ok()) return s;
-      continue;
-    }
-    int line_no = 0;
-    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-      ++line_no;
-      if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
-      absl::StatusOr<json::Value> value = json::Parse(std::string_view(line.data(), line.size()));
-      if (!value.ok() || !value->is_object()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            name, ":", line_no, ": not a JSON object",
-            value.ok() ? "" : absl::StrCat(" (", value.status().message(), ")")));
-      }
-      if (absl::Status s = each(absl::StrCat(name, ":", line_no), &*value, ""); !s.ok()) return s;
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The {"tokens": [...]} of a JSON line (detokenize's and forced's input).
-absl::StatusOr<std::vector<int32_t>> TokensOf(const std::string& name, const json::Value& object) {
-  const json::Value* list = object.Find("tokens");
-  if (list == nullptr || !list->is_array()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": wants {\"tokens\": [...]}"));
-  }
-  std::vector<int32_t> tokens;
-  for (const json::Value& t : list->as_array()) {
-    if (!t.is_int() || t.as_int() < INT32_MIN || t.as_int() > INT32_MAX) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": tokens must be 32-bit integers"));
-    }
-    tokens.push_back(static_cast<int32_t>(t.as_int()));
-  }
-  return tokens;
 }
 
 // What tokenize, detokenize and forced set up first, any failure a usage error: the flags
@@ -326,20 +256,12 @@ int Run(int argc, char** argv) {
   call.input_texts = flags->GetAll("args");
   std::vector<std::vector<int64_t>>& inputs = call.inputs;
   for (const std::string& tuple : call.input_texts) {
-    std::vector<int64_t> args;
-    if (absl::StripAsciiWhitespace(tuple).empty()) {  // --args "" is the empty tuple
-      inputs.push_back(std::move(args));
-      continue;
+    absl::StatusOr<std::vector<int64_t>> args = ParseTuple(tuple);  // --args "" is ()
+    if (!args.ok()) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat("flag --args ", args.status().message())));
     }
-    for (absl::string_view part : absl::StrSplit(tuple, ',')) {
-      int64_t v;
-      if (!absl::SimpleAtoi(part, &v)) {
-        return Fail(absl::InvalidArgumentError(
-            absl::StrCat("flag --args wants integers separated by commas, not '", tuple, "'")));
-      }
-      args.push_back(v);
-    }
-    inputs.push_back(std::move(args));
+    inputs.push_back(*std::move(args));
   }
   if (inputs.empty()) inputs.push_back({});  // a function of arity 0
 

@@ -118,4 +118,13 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   return buffer.str();
 }
 
+absl::Status WriteOutput(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (file) file << text;
+  if (!file || !file.flush()) {
+    return absl::NotFoundError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace astcd::cli

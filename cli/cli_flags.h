@@ -48,6 +48,13 @@ absl::StatusOr<std::shared_ptr<const Engine>> EngineFromFlags(const Flags& flags
 // Reads a whole file, or standard input for "-".
 absl::StatusOr<std::string> ReadInput(const std::string& path);
 
+// Writes `text` to the file at `path` (replacing it); NotFound naming the path if it cannot.
+absl::Status WriteOutput(const std::string& path, const std::string& text);
+
+// `sample`'s default --max-new-tokens, which is also its default budget (--max-len): animate,
+// show and play use the same budget by default, so that they see what sample saw.
+inline constexpr int kSampleMaxNewTokens = 200;
+
 }  // namespace astcd::cli
 
 #endif  // ASTCD_CLI_FLAGS_H_

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/decoder.h"
 #include "core/errors.h"
+#include "core/render.h"
 
 namespace astcd {
 namespace {
@@ -396,8 +397,7 @@ DetokenizeResult Detokenize(const std::shared_ptr<const Engine>& engine, Start s
     return result;
   }
   result.ok = true;
-  result.source = AstToSource(
-      internal::BuildAst(engine->vocab(), start, state->arity(), state->complete(), tokens));
+  result.source = RenderSource(*state);  // a trailing EOS and PADs render as nothing
   return result;
 }
 

@@ -5,10 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
-#include "core/codec.h"
-#include "core/codec_impl.h"
 #include "core/decoder_impl.h"
 #include "core/mutex.h"
+#include "core/render.h"
 
 namespace astcd {
 namespace {
@@ -107,10 +106,7 @@ bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
   result->tokens = state.tokens();
   result->complete = state.complete();
   if (options.render_source) {
-    // The decoder accepted every token, so the AST is built without checking them again.
-    result->source = AstToSource(internal::BuildAst(state.engine().vocab(), state.start(),
-                                                    state.arity(), state.complete(),
-                                                    state.tokens()));
+    result->source = RenderSource(state);
   }
   if (options.pad) {
     std::vector<int32_t> padded = result->new_tokens;

@@ -79,6 +79,13 @@ try:
     same(["sample", "--n", "3", "--max-new-tokens", "5", "--seed", "2"])
     same(["sample", "--sampler", "greedy"], expect_code=2)
 
+    # animate samples through the server and renders here (docs/visualize.md)
+    for start in ["module", "expr"]:
+        same(["animate", "--start", start, "--seed", "6", "--delay", "0"])
+    same(["animate", "--seed", "3", "--delay", "0", "--sampler", "weighted", "--config", loops,
+          "--max-len", "80"])
+    same(["animate", "--sampler", "greedy"], expect_code=2)
+
     # dataset (tests/cli/dataset_test.py has the rest): rows and summary, a usage error
     out = same(["dataset", "--n", "20", "--seed", "3", "--sampler", "weighted", "--threads", "2",
                 "--padded-tokens", "--config", loops])
