@@ -10,11 +10,13 @@ without partial accepts the prefix and whether a session made from it is complet
 is the trace's count. dump_json's document has exactly the documented keys and types. The GIF
 (Pillow reads it back) has one image per frame, the asked durations, one size, and its source
 area changes exactly where the source changes. show() and animate() (not on a terminal) print
-every frame's source. Without Pillow, save_gif's ImportError names python3-pil.
+every frame's source. Without Pillow, save_gif's ImportError names python3-pil. The
+runnable Python examples of docs/visualize.md run against the same server.
 """
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,8 @@ from server_process import AstcdServer  # noqa: E402
 from astcd_client import Client, display  # noqa: E402
 
 SERVER = sys.argv[1]
+DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                   "visualize.md")
 failures = []
 checked = 0
 
@@ -248,6 +252,16 @@ def main():
 
         check_gif(client, results[("function", 3)][0], "function", "function gif")
         check_gif(client, results[("module", 5)][2], "module", "module gif")
+
+        # docs/visualize.md's runnable examples, with the real address.
+        examples = re.findall(r"```python\n(# example: runnable\n.*?)```",
+                              open(DOC, encoding="utf-8").read(), re.S)
+        check(examples, "docs/visualize.md has a runnable example")
+        for i, code in enumerate(examples):
+            p = subprocess.run([sys.executable, "-c",
+                                code.replace("127.0.0.1:50051", server.address)],
+                               capture_output=True, text=True, timeout=300)
+            check(p.returncode == 0, f"docs/visualize.md example {i}: {p.stderr[-2000:]}")
 
     # Without Pillow: an ImportError that names Debian's package.
     code = ("import sys; sys.modules['PIL'] = None\n"
