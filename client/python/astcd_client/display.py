@@ -37,9 +37,12 @@ import os
 import re
 import sys
 import time
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._optional import require
+
+if TYPE_CHECKING:
+    from .client import Client
 
 __all__ = ["HOLE", "JSON_VERSION", "animate", "document", "dump_json", "frames", "render_text",
            "save_gif", "show"]
@@ -109,8 +112,9 @@ def _start_name(start: Union[str, int]) -> str:
     return name
 
 
-def frames(result: Any, client: Any, *, config: Any = None, start: Union[str, int] = "module",
-           arity: Optional[int] = None, index: int = 0) -> List[Dict[str, Any]]:
+def frames(result: Any, client: "Client", *, config: Any = None,
+           start: Union[str, int] = "module", arity: Optional[int] = None,
+           index: int = 0) -> List[Dict[str, Any]]:
     """The frames of one result (or of batch[index]): one dict per prefix, frame k after k
     tokens, {step, token, name, num_legal, source, complete} (see the module's docstring).
     Makes one Detokenize call (partial) and, once per config, one GetVocabulary call."""
@@ -136,8 +140,9 @@ def frames(result: Any, client: Any, *, config: Any = None, start: Union[str, in
     return out
 
 
-def document(result: Any, client: Any, *, config: Any = None, start: Union[str, int] = "module",
-             arity: Optional[int] = None, index: int = 0) -> Dict[str, Any]:
+def document(result: Any, client: "Client", *, config: Any = None,
+             start: Union[str, int] = "module", arity: Optional[int] = None,
+             index: int = 0) -> Dict[str, Any]:
     """What dump_json writes: {"version": 1, "start", "arity", "tokens", "frames"}."""
     picked = _pick(result, index)
     tokens, _ = _tokens_and_trace(picked)
@@ -146,7 +151,7 @@ def document(result: Any, client: Any, *, config: Any = None, start: Union[str, 
             "frames": frames(picked, client, config=config, start=start, arity=arity)}
 
 
-def dump_json(result: Any, path_or_file: PathOrFile, *, client: Any, config: Any = None,
+def dump_json(result: Any, path_or_file: PathOrFile, *, client: "Client", config: Any = None,
               start: Union[str, int] = "module", arity: Optional[int] = None,
               index: int = 0) -> Dict[str, Any]:
     """Writes document(...) as one line of compact JSON (and a newline) to a path or an open
@@ -193,7 +198,6 @@ def _new_spans(before: str, after: str) -> List[Tuple[int, int]]:
 def _styled(source: str, previous: str, color: bool) -> str:
     if not color:
         return source
-    marks = [""] * (len(source) + 1)
     new = [False] * len(source)
     for a, b in _new_spans(previous, source):
         for i in range(a, b):
@@ -233,7 +237,7 @@ def _is_tty(file: Any) -> bool:
         return False
 
 
-def show(batch_or_result: Any, index: int = 0, *, client: Any, config: Any = None,
+def show(batch_or_result: Any, index: int = 0, *, client: "Client", config: Any = None,
          start: Union[str, int] = "module", arity: Optional[int] = None,
          file: Optional[IO[str]] = None) -> str:
     """Prints every frame of one result (batch[index]) to `file` (stdout), colored on a
@@ -283,7 +287,7 @@ def _html(f: Dict[str, Any], total: int, previous: str) -> str:
             f"</div><pre>{''.join(out)}</pre></div>")
 
 
-def animate(batch_or_result: Any, index: int = 0, *, client: Any, config: Any = None,
+def animate(batch_or_result: Any, index: int = 0, *, client: "Client", config: Any = None,
             start: Union[str, int] = "module", arity: Optional[int] = None,
             delay: float = 0.5, file: Optional[IO[str]] = None) -> List[Dict[str, Any]]:
     """Plays the frames of one result: inside IPython/Jupyter one display updated in place,
@@ -353,7 +357,8 @@ def _font(size: int) -> Any:
     return ImageFont.load_default()
 
 
-def save_gif(result: Any, path: Union[str, "os.PathLike[str]", IO[bytes]], *, client: Any,
+def save_gif(result: Any, path: Union[str, "os.PathLike[str]", IO[bytes]], *,
+             client: "Client",
              config: Any = None, start: Union[str, int] = "module", arity: Optional[int] = None,
              index: int = 0, delay: Union[float, Sequence[float]] = 0.5,
              font_size: int = 14) -> List[Dict[str, Any]]:
