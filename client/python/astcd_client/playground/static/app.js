@@ -362,7 +362,13 @@
     $("run").addEventListener("click", () => act(run));
     $("tokenize").addEventListener("click", () => act(async () => { readForm(); await ensureVocab(); await tokenize(); }));
     $("tokenize-load").addEventListener("click", () => act(() => startProgram(state.lastTokenize || [])));
-    window.addEventListener("pagehide", releaseSession);
+    // Leaving the page: a beacon still gets there (the TTL frees the session otherwise).
+    window.addEventListener("pagehide", () => {
+      if (!state.session) return;
+      const body = JSON.stringify({ session_ids: [state.session.session_id] });
+      state.session = null;
+      if (navigator.sendBeacon) navigator.sendBeacon("/api/release", body);
+    });
     act(() => startProgram([]));
   }
 
