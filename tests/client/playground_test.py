@@ -15,6 +15,7 @@ Starts the real astcd-server on a loopback port and the gateway in front of it, 
   Run outcomes equal CPython running the page's source on the same arguments; the tokenize box
   shows the error (stage, line, column) Tokenize gives for bad input; a MODULE program started
   by clicks and finished with "sample the rest" matches `astcd detokenize` too;
+- the page's sessions are released when it starts over and when it is left;
 - the page loads nothing but its own origin (performance entries, src/href attributes, and no
   http(s) URL in the static files);
 - screenshots at 1280x900 and 390x844 (the page must not scroll sideways at 390 px) go to
@@ -409,6 +410,15 @@ def page_checks(driver, url, client):
     check(after["tokens"] == st["tokens"][:-1] and after["buttons"],
           f"Undo after sampling: {after['tokens']} {after['buttons']}")
 
+    # Sessions: starting over releases the old one, and so does leaving the page.
+    sid = by_id(driver, "status").get_attribute("data-session-id")
+    check(post(url + "api/legal_masks", {"session_id": sid})[0] == 200, "the page's session")
+    by_id(driver, "new").click()
+    wait_idle(driver)
+    new_sid = by_id(driver, "status").get_attribute("data-session-id")
+    check(new_sid and new_sid != sid, f"a new session: {sid} -> {new_sid}")
+    check(released(url, sid), "New program releases the old session")
+
     # Nothing but the page's own origin.
     origin = url.rstrip("/")
     entries = driver.execute_script(
@@ -435,6 +445,22 @@ def page_checks(driver, url, client):
         "const r = document.getElementById('legal').getBoundingClientRect();"
         "return [r.left, r.right, window.innerWidth]")
     check(legal[0] >= 0 and legal[1] <= legal[2], f"#legal fits the phone: {legal}")
+
+    sid = by_id(driver, "status").get_attribute("data-session-id")
+    driver.get("about:blank")
+    check(released(url, sid), "leaving the page releases its session")
+
+
+def released(url, sid, timeout=30):
+    """Whether the gateway answers NOT_FOUND for the session (within a safety timeout: a
+    beacon is sent after the page is gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = post(url + "api/legal_masks", {"session_id": sid})
+        if status == 404:
+            return body["error"]["code"] == "NOT_FOUND"
+        time.sleep(0.05)
+    return False
 
 
 def shot(driver, width, height, name):

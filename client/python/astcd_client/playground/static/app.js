@@ -211,6 +211,7 @@
     status.textContent = complete ? "complete" : "open";
     status.dataset.complete = String(complete);
     status.dataset.terminated = String(!!(s && s.terminated));
+    status.dataset.sessionId = s ? s.session_id : "";
     $("info").textContent = s
       ? state.tokens.length + " tokens, " + s.token_budget_remaining + " left in the budget" +
         (s.terminated ? ", ended" : "")
