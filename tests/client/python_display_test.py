@@ -253,6 +253,14 @@ def main():
         check_gif(client, results[("function", 3)][0], "function", "function gif")
         check_gif(client, results[("module", 5)][2], "module", "module gif")
 
+        # docs/visualize.md's JSON document is what dump_json writes for the result it names.
+        [r] = list(client.decode(init_requests=[{"start": "function"}], seed=3, trace=True))
+        sio = io.StringIO()
+        display.dump_json(r, sio, client=client, start="function")
+        docs_json = re.findall(r"```json\n(.*?)```", open(DOC, encoding="utf-8").read(), re.S)
+        check(docs_json == [sio.getvalue()],
+              f"docs/visualize.md's JSON {docs_json} != dump_json's {sio.getvalue()!r}")
+
         # docs/visualize.md's runnable examples, with the real address.
         examples = re.findall(r"```python\n(# example: runnable\n.*?)```",
                               open(DOC, encoding="utf-8").read(), re.S)
