@@ -8,18 +8,23 @@ makes of them against the server itself, call by call: each frame's source is De
 (partial) of that prefix, asked separately; each frame's `complete` is whether Detokenize
 without partial accepts the prefix and whether a session made from it is complete; num_legal
 is the trace's count. dump_json's document has exactly the documented keys and types. The GIF
-(Pillow reads it back) has one image per frame, the asked durations, one size, and its source
-area changes exactly where the source changes. show() and animate() (not on a terminal) print
-every frame's source. Without Pillow, save_gif's ImportError names python3-pil. The
+(Pillow reads it back) has one image per frame, the asked durations, one size, holes in grey
+only while there are holes, new text highlighted, and its source
+area changes where the source changes. show() and animate() print every frame's source: as
+plain text off a terminal, and on a pseudo-terminal coloured (show) or redrawn in place, one
+screen per frame (animate). Without Pillow, save_gif's ImportError names python3-pil. The
 runnable Python examples of docs/visualize.md run against the same server.
 """
 import io
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
 from server_process import AstcdServer  # noqa: E402
@@ -81,6 +86,61 @@ def check_frames(client, result, start, arity=None, config=None, label=""):
 
 
 HOLE_GREY, NEW_BG, RULE = (150, 150, 172), (255, 236, 140), (30, 70, 160)  # save_gif's colours
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def on_tty(fn):
+    """Runs fn(file) with file writing to a pseudo-terminal; returns what it wrote."""
+    master, slave = pty.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.OPOST  # no \n -> \r\n on the way out
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    chunks = []
+    reader = threading.Thread(target=lambda: _drain(master, chunks), daemon=True)
+    reader.start()
+    with os.fdopen(slave, "w", encoding="utf-8") as f:
+        fn(f)
+    reader.join(timeout=30)  # a safety stop: the reader ends when the slave closes
+    os.close(master)
+    return b"".join(chunks).decode("utf-8")
+
+
+def _drain(fd, chunks):
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the slave side is closed
+            return
+        if not data:
+            return
+        chunks.append(data)
+
+
+def check_tty(client, result, start):
+    fl = display.frames(result, client, start=start)
+    plain = display.render_text(fl)
+    old_term = os.environ.get("TERM")
+    os.environ["TERM"] = "xterm"
+    try:
+        shown = on_tty(lambda f: display.show(result, client=client, start=start, file=f))
+        played = on_tty(lambda f: display.animate(result, client=client, start=start,
+                                                  delay=0, file=f))
+    finally:
+        if old_term is None:
+            del os.environ["TERM"]
+        else:
+            os.environ["TERM"] = old_term
+    check("\x1b[" in shown and ANSI.sub("", shown) == plain,
+          "show() on a terminal: coloured, and the plain text without the colours")
+    check("\x1b[2m<" in shown, "show() on a terminal dims the holes")
+    check(played.count("\x1b[H\x1b[J") == len(fl),
+          f"animate() on a terminal: {played.count(chr(27) + '[H')} redraws for {len(fl)} frames")
+    screens = [ANSI.sub("", p) for p in played.split("\x1b[H\x1b[J")[1:]]
+    check(len(screens) == len(fl) and all(f["source"].rstrip("\n") in scr
+                                          for f, scr in zip(fl, screens)),
+          "animate() on a terminal: each redraw holds its frame's source")
 
 
 def source_region(im):
@@ -249,6 +309,9 @@ def main():
                             delay=0, file=out)
             check(all(f["source"] in out.getvalue() for f in fl),
                   f"{start}: animate() off a terminal lacks a frame")
+
+        # On a terminal (a real pseudo-terminal): show() colours, animate() redraws in place.
+        check_tty(client, results[("function", 3)][1], "function")
 
         check_gif(client, results[("function", 3)][0], "function", "function gif")
         check_gif(client, results[("module", 5)][2], "module", "module gif")
