@@ -18,6 +18,7 @@ Starts the real astcd-server on a loopback port and the gateway in front of it, 
 - the page's sessions are released when it starts over and when it is left;
 - the page loads nothing but its own origin (performance entries, src/href attributes, and no
   http(s) URL in the static files);
+- with the server stopped, the gateway answers 503 UNAVAILABLE as JSON;
 - screenshots at 1280x900 and 390x844 (the page must not scroll sideways at 390 px) go to
   ARTIFACT_DIR.
 
@@ -495,6 +496,11 @@ def main():
                 page_checks(driver, gw.url, client)
             finally:
                 driver.quit()
+            # The server gone: UNAVAILABLE, as JSON, from the gateway that is still up.
+            server.stop()
+            status, body = post(gw.url + "api/init_states", {"start": "expr"})
+            check(status == 503 and body["error"]["code"] == "UNAVAILABLE"
+                  and body["error"]["origin"] == "server", f"server down: {status} {body}")
         finally:
             gw.stop()
     print(f"{passed} passed, {len(failures)} failed")

@@ -20,6 +20,7 @@ from ..masks import mask_to_token_ids
 __all__ = ["Gateway", "GatewayError", "MAX_BODY_BYTES", "STATIC_DIR", "make_server", "main"]
 
 MAX_BODY_BYTES = 1 << 20
+_DRAIN_BYTES = 16 << 20  # a refused body up to this size is read and dropped before the 413
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                   ".css": "text/css; charset=utf-8"}
@@ -260,6 +261,14 @@ class Handler(BaseHTTPRequestHandler):
             if length is None or not length.isdigit():
                 raise GatewayError(411, "a request needs a Content-Length")
             if int(length) > MAX_BODY_BYTES:
+                # Read (and drop) a moderately large body so that the client, still sending,
+                # gets the answer rather than a reset; a huge one only gets the close.
+                left = int(length) if int(length) <= _DRAIN_BYTES else 0
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
                 raise GatewayError(413, f"the request body is over {MAX_BODY_BYTES} bytes")
             raw = self.rfile.read(int(length))
             try:
