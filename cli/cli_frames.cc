@@ -50,6 +50,7 @@ absl::StatusOr<Walk> WalkTokens(const std::shared_ptr<const Engine>& engine,
   Walk walk;
   walk.start = source.start;
   if (empty->arity() >= 0) walk.arity = empty->arity();
+  if (walk.arity) walk.given_arity = source.arity;
   walk.tokens = std::move(tokens);
   walk.frames = *std::move(frames);
   return walk;
@@ -118,7 +119,7 @@ std::string FramesJson(const Walk& walk, const Vocabulary& vocab) {
   // CLI can write the same bytes.
   std::string out = absl::StrCat(
       "{\"version\": 1, \"start\": ", json::Quote(Str(StartName(walk.start))),
-      ", \"arity\": ", walk.arity ? absl::StrCat(*walk.arity) : "null",
+      ", \"arity\": ", walk.given_arity ? absl::StrCat(*walk.given_arity) : "null",
       ", \"tokens\": [", absl::StrJoin(walk.tokens, ", "), "], \"frames\": [");
   for (size_t k = 0; k < walk.frames.size(); ++k) {
     // Frame 0 was chosen by nothing: its token, name and num_legal are null.

@@ -21,6 +21,9 @@ namespace astcd::cli {
 struct Walk {
   Start start = Start::kModule;
   std::optional<int> arity;     // the BLOCK/EXPR root arity the decode took; nullopt otherwise
+  // The arity as given (nullopt: the config's smallest), which the JSON document records, as
+  // astcd_client.display does: the Python side cannot resolve a default arity.
+  std::optional<int> given_arity;
   std::vector<int32_t> tokens;
   std::vector<Frame> frames;    // frames[k]: after tokens[0..k); tokens.size() + 1 of them
   // How many tokens were legal when tokens[k - 1] was chosen (k >= 1).

@@ -180,9 +180,9 @@ def show_json_frames_are_detokenize_partial_of_each_prefix():
 
 
 @check
-def show_json_arity_is_the_roots():
+def show_json_arity_is_the_given_one():
     doc, _ = frames_json(["show", "--start", "expr"], jsonl({"tokens": [40, 1]}))
-    expect(doc["arity"] == 1, f"expr without --arity: arity {doc['arity']!r} (smallest is 1)")
+    expect(doc["arity"] is None, f"expr without --arity: arity {doc['arity']!r}, not null")
     doc, _ = frames_json(["show"], jsonl({"tokens": [23, 40, 41, 1], "start": "expr",
                                           "arity": 3}))
     expect(doc["start"] == "expr" and doc["arity"] == 3,

@@ -8,9 +8,12 @@
 `Client.dataset` builds a training set (docs/dataset.md), `astcd_client.aio` is the asyncio
 client, `Client.step_stream()` the Step stream, `astcd_client.torch` masks logits in place, and
 `astcd_client.integrations` holds the Hugging Face and vLLM logits processors
-(docs/integrations.md). Needs grpcio and protobuf (Debian's
-python3-grpcio, python3-protobuf); numpy and torch are optional and imported only when used.
+(docs/integrations.md), and `astcd_client.display` shows a decode step by step (text, in-place
+animation, GIF, JSON: docs/visualize.md); `python3 -m astcd_client.playground` serves the web
+playground. Needs grpcio and protobuf (Debian's
+python3-grpcio, python3-protobuf); numpy, torch and Pillow are optional and imported only when used.
 """
+from . import display
 from ._protocol import Session, SessionOrigin
 from ._stubs import load_stubs
 from .client import Client, StepStream
@@ -30,6 +33,7 @@ __all__ = [
     "SessionOrigin",
     "StepStream",
     "VocabularyMismatchError",
+    "display",
     "load_stubs",
     "mask_rows_to_ints",
     "mask_to_token_ids",

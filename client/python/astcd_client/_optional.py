@@ -1,4 +1,4 @@
-"""Lazy imports of the optional dependencies (torch, numpy), with an error that says what to
+"""Lazy imports of the optional dependencies (torch, numpy, Pillow), with an error that says what to
 install instead of a bare ImportError.
 
     torch = require("torch")            # the module, or OptionalDependencyError
@@ -15,7 +15,10 @@ __all__ = ["OptionalDependencyError", "require", "DEBIAN_PACKAGES"]
 DEBIAN_PACKAGES: Dict[str, str] = {
     "torch": "python3-torch",
     "numpy": "python3-numpy",
+    "PIL": "python3-pil",  # Pillow: astcd_client.display.save_gif
 }
+# The pip distribution, where it is not the module's name.
+PIP_NAMES: Dict[str, str] = {"PIL": "Pillow"}
 
 
 class OptionalDependencyError(ImportError):
@@ -31,11 +34,11 @@ class OptionalDependencyError(ImportError):
         super().__init__(
             f"astcd_client needs the Python module {module!r}{what}, which is not importable"
             f"{detail}. Install Debian's {self.package} (apt-get install {self.package}) or "
-            f"`pip install {module}` in your environment.", name=module)
+            f"`pip install {PIP_NAMES.get(module, module)}` in your environment.", name=module)
 
 
 def require(module: str, purpose: Optional[str] = None) -> ModuleType:
-    """Imports `module` ("torch" or "numpy") and returns it; raises OptionalDependencyError
+    """Imports `module` ("torch", "numpy" or "PIL") and returns it; raises OptionalDependencyError
     naming the Debian package when it cannot be imported. `purpose` goes into the message."""
     try:
         return importlib.import_module(module)

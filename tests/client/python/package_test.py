@@ -59,17 +59,22 @@ stubs = astcd_client.load_stubs()
 print("package", os.path.dirname(astcd_client.__file__))
 print("stubs", stubs.astcd_pb2.__file__)
 print("typed", os.path.exists(os.path.join(os.path.dirname(astcd_client.__file__), "py.typed")))
+import astcd_client.display, astcd_client.playground
+print("static", sorted(os.listdir(astcd_client.playground.STATIC_DIR)))
 print("toplevel", [m for m in ("astcd", "google.rpc") if m in sys.modules])
-print("heavy", [m for m in ("torch", "numpy", "transformers", "vllm") if m in sys.modules])
+print("heavy", [m for m in ("torch", "numpy", "transformers", "vllm", "PIL")
+                if m in sys.modules])
 missing = []
 for owner in (astcd_client.Client, astcd_client.StepStream, astcd_client.aio.Client,
-              astcd_client.aio.StepStream):
+              astcd_client.aio.StepStream, astcd_client.display):
     for name, fn in inspect.getmembers(owner, inspect.isfunction):
+        if inspect.ismodule(owner) and name not in owner.__all__:
+            continue
         if name.startswith("_") and name != "__init__":
             continue
         sig = inspect.signature(fn)
         if name != "__init__" and sig.return_annotation is inspect.Signature.empty:
-            missing.append(f"{owner.__module__}.{owner.__name__}.{name} -> ?")
+            missing.append(f"{getattr(owner, '__module__', '')}.{owner.__name__}.{name} -> ?")
         missing += [f"{owner.__name__}.{name}({p})" for p in sig.parameters
                     if p != "self" and sig.parameters[p].annotation is inspect.Parameter.empty]
 print("unannotated", missing)
@@ -102,20 +107,28 @@ def main():
     if out.returncode:
         return
     info = dict(l.split(" ", 1) for l in out.stdout.splitlines())
+    out = subprocess.run([os.path.join(WORK, "venv", "bin", "python"), "-m",
+                          "astcd_client.playground", "--help"], cwd="/", env=clean_env(),
+                         capture_output=True, text=True)
+    check("python -m astcd_client.playground --help", out.returncode == 0
+          and "--server" in out.stdout, out.stdout[-500:] + out.stderr[-500:])
     venv = os.path.join(WORK, "venv")
     check("astcd_client comes from the venv", info["package"].startswith(venv), info["package"])
     check("the stubs ship inside the package",
           info["stubs"].startswith(os.path.join(info["package"], "_proto")), info["stubs"])
     check("py.typed ships", info["typed"] == "True")
+    check("the playground's page ships", info["static"] == "['app.css', 'app.js', 'index.html']",
+          info["static"])
     check("no top-level astcd or google.rpc modules", info["toplevel"] == "[]", info["toplevel"])
-    check("importing needs no torch, numpy, transformers or vllm", info["heavy"] == "[]",
+    check("importing needs no torch, numpy, transformers, vllm or Pillow", info["heavy"] == "[]",
           info["heavy"])
     check("the public API is annotated", info["unannotated"] == "[]", info["unannotated"])
     for module, package, call in (
             ("torch", "python3-torch", 'astcd_client.masks_from_bytes(b"\\0" * 4, 1, 1, "torch")'),
             ("torch", "python3-torch",
              "import astcd_client.torch as t; t.apply_token_bitmask_([[0.0]], b'\\1\\0\\0\\0')"),
-            ("numpy", "python3-numpy", 'astcd_client.masks_from_bytes(b"\\0" * 4, 1, 1, "numpy")')):
+            ("numpy", "python3-numpy", 'astcd_client.masks_from_bytes(b"\\0" * 4, 1, 1, "numpy")'),
+            ("PIL", "python3-pil", "astcd_client.display.save_gif([1], '/dev/null', client=None)")):
         out = venv_python(BLOCKED.format(module=module, call=call))
         said = out.stdout.strip()
         check(f"no {module}: the error names {package} ({call[:40]}...)",
