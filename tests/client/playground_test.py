@@ -323,6 +323,11 @@ def page_checks(driver, url, client):
     vocab = client.vocabulary(CONFIG)
     driver.get(url)
     wait_idle(driver)
+    # The config panel lists DecodeConfig's fields by hand: it must list exactly the proto's.
+    panel = {e.get_attribute("data-field")
+             for e in driver.find_elements(By.CSS_SELECTOR, "#config-panel [data-field]")}
+    proto = {f.name for f in client.protocol.pb2.DecodeConfig.DESCRIPTOR.fields}
+    check(panel == proto, f"config panel fields {sorted(panel ^ proto)} differ from DecodeConfig's")
     st, clicks = build_function(driver, vocab)
     want = cli_detokenize(st["tokens"], "function", CONFIG)
     check(st["source"] == want, f"#source {st['source']!r} != astcd detokenize {want!r}")
