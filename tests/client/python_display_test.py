@@ -86,7 +86,8 @@ def check_frames(client, result, start, arity=None, config=None, label=""):
     return fl
 
 
-HOLE_GREY, NEW_BG, RULE = (150, 150, 172), (255, 236, 140), (30, 70, 160)  # save_gif's colours
+# save_gif's palette, read from the module: the test finds each kind of pixel by its colour.
+HOLE_GREY, NEW_BG, RULE = display._HOLE, display._NEW_BG, display._CAPTION  # noqa: SLF001
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -341,6 +342,9 @@ def main():
 
         # docs/visualize.md's JSON document is what dump_json writes for the result it names.
         [r] = list(client.decode(init_requests=[{"start": "function"}], seed=3, trace=True))
+        # A FUNCTION root has no arity of its own (def/k gives it): the document says null.
+        check(display.document(r, client, start="function", arity=2)["arity"] is None,
+              "a FUNCTION document with arity=2 records an arity")
         sio = io.StringIO()
         display.dump_json(r, sio, client=client, start="function")
         docs_json = re.findall(r"```json\n(.*?)```", open(DOC, encoding="utf-8").read(), re.S)

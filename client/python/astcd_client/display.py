@@ -48,9 +48,9 @@ __all__ = ["HOLE", "JSON_VERSION", "animate", "document", "dump_json", "frames",
            "save_gif", "show"]
 
 JSON_VERSION = 1
-# The open holes of a partial source, as Detokenize prints them (docs/api.md, Detokenize).
+# The open holes of a partial source, as Detokenize prints them (core's HoleName): only to grey
+# them; whether a prefix is complete is the server's word.
 HOLE = re.compile(r"<(?:def|stmt|expr|name)>")
-_START_NAMES = {0: "module", 1: "function", 2: "block", 3: "expr"}
 # Debian's DejaVu Sans Mono (fonts-dejavu-core); PIL's built-in font when it is not there.
 _FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
                "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf")
@@ -99,17 +99,10 @@ def _tokens_and_trace(result: Any) -> Tuple[List[int], Optional[List[Tuple[int, 
     return tokens, trace
 
 
-def _start_name(start: Union[str, int]) -> str:
-    if isinstance(start, int) and not isinstance(start, bool):
-        if start not in _START_NAMES:
-            raise ValueError(f"start must be one of {sorted(_START_NAMES)}, not {start}")
-        return _START_NAMES[start]
-    name = str(start).lower()
-    if name.startswith("start_"):
-        name = name[len("start_"):]
-    if name not in _START_NAMES.values():
-        raise ValueError(f"start must be module, function, block or expr; not {start!r}")
-    return name
+def _start_name(client: "Client", start: Union[str, int]) -> str:
+    """The root's lower-case name, from the proto's Start enum (what the CLI writes)."""
+    pb2 = client.protocol.pb2
+    return pb2.Start.Name(client.protocol.start(start))[len("START_"):].lower()
 
 
 def frames(result: Any, client: "Client", *, config: Any = None,
@@ -117,12 +110,15 @@ def frames(result: Any, client: "Client", *, config: Any = None,
            index: int = 0) -> List[Dict[str, Any]]:
     """The frames of one result (or of batch[index]): one dict per prefix, frame k after k
     tokens, {step, token, name, num_legal, source, complete} (see the module's docstring).
-    Makes one Detokenize call (partial) and, once per config, one GetVocabulary call."""
+    Makes two Detokenize calls (partial, for the sources; whole, for `complete`) and, once per
+    config, one GetVocabulary call."""
     tokens, trace = _tokens_and_trace(_pick(result, index))
-    start = _start_name(start)
+    start = _start_name(client, start)
     names = [t["name"] for t in client.vocabulary(config)["tokens"]]
-    rendered = client.detokenize([tokens[:k] for k in range(len(tokens) + 1)], config=config,
-                                 start=start, partial=True, arity=arity)
+    prefixes = [tokens[:k] for k in range(len(tokens) + 1)]
+    rendered = client.detokenize(prefixes, config=config, start=start, partial=True, arity=arity)
+    # A prefix is a whole program exactly when Detokenize takes it without `partial`.
+    whole = client.detokenize(prefixes, config=config, start=start, partial=False, arity=arity)
     offset = len(tokens) - len(trace) if trace is not None else len(tokens)
     out: List[Dict[str, Any]] = []
     for k, r in enumerate(rendered):
@@ -136,7 +132,7 @@ def frames(result: Any, client: "Client", *, config: Any = None,
                     "name": names[token] if token is not None and 0 <= token < len(names)
                     else None,
                     "num_legal": num_legal, "source": r["source"],
-                    "complete": HOLE.search(r["source"]) is None})
+                    "complete": whole[k]["ok"]})
     return out
 
 
@@ -146,16 +142,20 @@ def document(result: Any, client: "Client", *, config: Any = None,
     """What dump_json writes: {"version": 1, "start", "arity", "tokens", "frames"}."""
     picked = _pick(result, index)
     tokens, _ = _tokens_and_trace(picked)
-    return {"version": JSON_VERSION, "start": _start_name(start),
-            "arity": None if arity is None else int(arity), "tokens": tokens,
+    name = _start_name(client, start)
+    # MODULE and FUNCTION roots have no arity (a def/k token gives each function's), and the
+    # server ignores one; the CLI refuses it.
+    rooted = name in ("block", "expr") and arity is not None
+    return {"version": JSON_VERSION, "start": name,
+            "arity": int(arity) if rooted else None, "tokens": tokens,
             "frames": frames(picked, client, config=config, start=start, arity=arity)}
 
 
 def dump_json(result: Any, path_or_file: PathOrFile, *, client: "Client", config: Any = None,
               start: Union[str, int] = "module", arity: Optional[int] = None,
               index: int = 0) -> Dict[str, Any]:
-    """Writes document(...) as one line of compact JSON (and a newline) to a path or an open
-    text file; returns the document."""
+    """Writes document(...) as one line of JSON, spaced as json.dumps spaces it (and a newline),
+    to a path or an open text file; returns the document."""
     doc = document(result, client, config=config, start=start, arity=arity, index=index)
     # json.dumps's default spacing: `astcd show --json` writes these same bytes.
     text = json.dumps(doc) + "\n"
