@@ -115,7 +115,8 @@ void CheckWalk(const std::shared_ptr<const Engine>& engine, Start start, int max
     const Frame& frame = (*frames)[k];
     const absl::Span<const int32_t> prefix(tokens.data(), k);
     SCOPED_TRACE(::testing::Message() << "seed " << seed << " frame " << k);
-    // TokensToSource builds its AST from the tokens, not from a state: another path.
+    // The walk's frame k is the one-shot rendering of the prefix (the printer itself is shared:
+    // tests/cli/visualize_test.py checks partial sources against CPython's parser).
     auto source = TokensToSource(engine, start, std::nullopt, prefix, /*partial=*/true);
     ASSERT_TRUE(source.ok()) << source.status();
     EXPECT_EQ(frame.source, *source);
