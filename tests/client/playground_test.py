@@ -8,6 +8,13 @@ Starts the real astcd-server on a loopback port and the gateway in front of it, 
 - the gateway alone (urllib): the static files, a body over 1 MiB (413), bad JSON (400), the
   server's refusals as JSON with the gRPC code and the BadRequest field (an illegal token, an
   unknown session, a config out of range), no file outside static/;
+- the gateway's own rules, by plain requests on a socket: another site's page may not drive it
+  (a Host that is not the gateway's address, 403, for GET and POST; an Origin not its own, 403;
+  a POST not application/json, 415); a body nested too deep or with a 5000-digit integer is a
+  400 as JSON; a Content-Length of non-ASCII digits is a 400; a connection that stops sending
+  is closed within the gateway's 10 s timeout (408); at most 64 connections are served at once
+  (the 65th waits until one ends); every status the gateway answers with names a gRPC code; a
+  bug in an endpoint is a 500 INTERNAL, a client's refusal of an argument a 400;
 - the page, driven by selenium through /usr/bin/chromedriver and /usr/bin/chromium: a FUNCTION
   program built by clicking the token buttons the page shows (a seeded choice, at least 12
   clicks), one Undo that must restore the button set and the source; at the end #status says
@@ -15,7 +22,9 @@ Starts the real astcd-server on a loopback port and the gateway in front of it, 
   Run outcomes equal CPython running the page's source on the same arguments; the tokenize box
   shows the error (stage, line, column) Tokenize gives for bad input; a MODULE program started
   by clicks and finished with "sample the rest" matches `astcd detokenize` too;
-- the page's sessions are released when it starts over and when it is left;
+- the page's sessions are released when it starts over and when it is left (a keepalive fetch
+  of JSON), and a page back from the back/forward cache (pagehide, then pageshow persisted)
+  starts a new program and takes clicks;
 - the page loads nothing but its own origin (performance entries, src/href attributes, and no
   http(s) URL in the static files);
 - with the server stopped, the gateway answers 503 UNAVAILABLE as JSON;
@@ -30,8 +39,10 @@ import os
 import random
 import re
 import select
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -167,6 +178,209 @@ def gateway_checks(url, client):
     check(status == 400 and body["error"]["origin"] == "gateway"
           and body["error"]["field_violations"][0]["field"] == "token",
           f"missing field: {status} {body}")
+
+
+
+# -- the gateway's own rules, by plain HTTP on a socket -------------------------------------------
+
+def host_port(url):
+    m = re.fullmatch(r"http://([^/:]+):(\d+)/", url)
+    return m.group(1), int(m.group(2))
+
+
+def raw_request(url, method, path, headers=(), body=b"", host="own", length="auto", timeout=15):
+    """One request on a fresh connection (Connection: close), read until the gateway closes it.
+
+    headers: "Name: value" strings (latin-1); host "own" sends the gateway's host:port, None no
+    Host; length "auto" sends len(body), None none, else that text. Returns (status or None,
+    the JSON body or None, seconds until the close, whether it closed within timeout)."""
+    addr = host_port(url)
+    lines = [f"{method} {path} HTTP/1.1"]
+    if host is not None:
+        lines.append("Host: " + (f"{addr[0]}:{addr[1]}" if host == "own" else host))
+    lines += ["Connection: close", *headers]
+    if length is not None:
+        lines.append("Content-Length: " + (str(len(body)) if length == "auto" else length))
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    start = time.monotonic()
+    reply, closed = b"", False
+    with socket.create_connection(addr, timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the gateway answered and closed before the whole body went: read its answer
+        s.settimeout(max(0.1, timeout - (time.monotonic() - start)))
+        try:
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    closed = True
+                    break
+                reply += chunk
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+    elapsed = time.monotonic() - start
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    status = int(head.split()[1]) if head.startswith(b"HTTP/") else None
+    try:
+        obj = json.loads(payload) if payload else None
+    except ValueError:
+        obj = None
+    return status, obj, elapsed, closed
+
+
+def json_request(url, endpoint, obj, headers=("Content-Type: application/json",), **kw):
+    return raw_request(url, "POST", "/api/" + endpoint, headers,
+                       json.dumps(obj).encode(), **kw)
+
+
+def gateway_error(body, code, what):
+    return isinstance(body, dict) and body.get("error", {}).get("code") == code \
+        and body["error"].get("origin") == "gateway"
+
+
+def gateway_rules_checks(url, client):
+    host, port = host_port(url)
+    own = f"http://{host}:{port}"
+    expr = {"start": "expr"}
+    # The request a page of another site can send without a preflight: text/plain, its Origin.
+    status, body, _, _ = json_request(url, "init_states", expr,
+                                      ("Origin: http://evil.example", "Content-Type: text/plain"))
+    check(status == 403 and gateway_error(body, "PERMISSION_DENIED", ""),
+          f"a cross-origin text/plain POST: {status} {body}")
+    status, body, _, _ = json_request(url, "init_states", expr, ("Origin: http://evil.example",
+                                                                 "Content-Type: application/json"))
+    check(status == 403, f"a cross-origin JSON POST: {status} {body}")
+    status, body, _, _ = json_request(url, "init_states", expr, ("Origin: null",
+                                                                 "Content-Type: application/json"))
+    check(status == 403, f"Origin: null: {status} {body}")
+    # DNS rebinding: the attacker's name, resolving here, in the Host.
+    for h in ("evil.example", f"evil.example:{port}", f"{host}:{port + 1}", ""):
+        status, body, _, _ = json_request(url, "init_states", expr, host=h)
+        check(status == 403 and gateway_error(body, "PERMISSION_DENIED", ""),
+              f"POST with Host {h!r}: {status} {body}")
+        status, body, _, _ = raw_request(url, "GET", "/", host=h, length=None)
+        check(status == 403, f"GET / with Host {h!r}: {status}")
+    status, body, _, _ = json_request(url, "init_states", expr, host=None)
+    check(status == 403, f"POST without a Host: {status} {body}")
+    # JSON only.
+    for ctype in ("Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded",
+                  "Content-Type: multipart/form-data; boundary=x"):
+        status, body, _, _ = json_request(url, "init_states", expr, (f"Origin: {own}", ctype))
+        check(status == 415 and gateway_error(body, "INVALID_ARGUMENT", ""),
+              f"POST with {ctype}: {status} {body}")
+    status, body, _, _ = json_request(url, "init_states", expr, ())
+    check(status == 415, f"POST without a Content-Type: {status} {body}")
+    # What the page itself sends passes, under each name of a loopback address.
+    for h in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        origin = "http://" + h.lower()
+        status, body, _, _ = json_request(url, "init_states", expr, (
+            f"Origin: {origin}", "Content-Type: application/json; charset=utf-8"), host=h)
+        check(status == 200 and body["session"]["session_id"],
+              f"the page's own POST under {h}: {status} {body}")
+        if status == 200:
+            client.release([body["session"]["session_id"]])
+        status, _, _, _ = raw_request(url, "GET", "/", host=h, length=None)
+        check(status == 200, f"GET / with Host {h}: {status}")
+
+    # Bodies the JSON parser cannot take: a 400 as JSON, not an empty reply.
+    for what, raw in (("200,000 nested [", b"[" * 200_000),
+                      ("200,000 nested {", b'{"a":' * 200_000),
+                      ("a 5000-digit integer", b'{"max_len": ' + b"9" * 5000 + b"}")):
+        status, body, _, _ = raw_request(url, "POST", "/api/init_states",
+                                         ("Content-Type: application/json",), raw)
+        check(status == 400 and gateway_error(body, "INVALID_ARGUMENT", ""),
+              f"{what}: {status} {body}")
+    # Content-Length: digits int() refuses, not a number, none, two that differ.
+    for length, want in (("\xb2", 400), ("\xb9", 400), ("-1", 400), ("1e3", 400),
+                         (None, 411)):
+        status, body, _, _ = raw_request(url, "POST", "/api/vocabulary",
+                                         ("Content-Type: application/json",), b"{}",
+                                         length=length)
+        check(status == want and isinstance(body, dict) and body["error"]["origin"] == "gateway",
+              f"Content-Length {length!r}: {status} {body}")
+    status, body, _, _ = raw_request(url, "POST", "/api/vocabulary", (
+        "Content-Type: application/json", "Content-Length: 2", "Content-Length: 3"), b"{}",
+        length=None)
+    check(status == 400, f"two Content-Lengths: {status} {body}")
+
+    # A client's refusal of an argument is a 400; the server's codes and the gateway's own
+    # statuses come from one table: each status the gateway answers with names a gRPC code.
+    status, body, _, _ = json_request(url, "init_states", {"start": "nonsense"})
+    check(status == 400 and gateway_error(body, "INVALID_ARGUMENT", ""),
+          f"a start the client refuses: {status} {body}")
+    from astcd_client.playground import gateway as gw_module
+    with open(gw_module.__file__, encoding="utf-8") as f:
+        raised = {int(x) for x in re.findall(r"GatewayError\((\d{3})", f.read())}
+    check({400, 403, 404, 405, 411, 413, 415, 500, 502} <= raised, f"statuses raised: {raised}")
+    for st in sorted(raised):
+        code = gw_module.GatewayError(st, "x").body()["error"]["code"]
+        check(code != "UNKNOWN", f"GatewayError({st}) reports {code}")
+
+
+def gateway_bug_checks(client):
+    """An endpoint's own bug (a TypeError in the gateway) is a 500 INTERNAL, not a 400."""
+    from astcd_client.playground import make_server
+    server = make_server(client, "127.0.0.1", 0, quiet=True)
+
+    def buggy(body):
+        return {"n": len(None)}  # TypeError, the gateway's own
+
+    server.gateway.endpoints["vocabulary"] = buggy
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, body, _, _ = json_request(server.url, "vocabulary", {})
+        check(status == 500 and gateway_error(body, "INTERNAL", ""),
+              f"a bug in an endpoint: {status} {body}")
+        status, body, _, _ = json_request(server.url, "init_states", {"start": "nonsense"})
+        check(status == 400, f"a refused argument in-process: {status} {body}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def gateway_connection_checks(url):
+    # A body that stops coming: the connection is closed within the gateway's 10 s timeout.
+    status, body, elapsed, closed = raw_request(url, "POST", "/api/vocabulary",
+                                                ("Content-Type: application/json",), b"{",
+                                                length="100", timeout=15)
+    check(closed and elapsed < 15, f"a slow body: closed {closed} after {elapsed:.1f} s")
+    check(status == 408 and gateway_error(body, "DEADLINE_EXCEEDED", ""),
+          f"a slow body: {status} {body}")
+    # A connection that sends nothing is closed too.
+    addr = host_port(url)
+    start = time.monotonic()
+    with socket.create_connection(addr, timeout=15) as s:
+        try:
+            eof = s.recv(1) == b""
+        except (socket.timeout, ConnectionResetError) as e:
+            eof = isinstance(e, ConnectionResetError)
+    elapsed = time.monotonic() - start
+    check(eof and elapsed < 15, f"an idle connection: closed {eof} after {elapsed:.1f} s")
+    # At most 64 connections at once: the 65th waits for one of them to end.
+    idle = [socket.create_connection(addr, timeout=15) for _ in range(64)]
+    try:
+        # Each holds its slot: a request on it is still answered.
+        idle[0].sendall(f"GET /static/app.css HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\n\r\n"
+                        .encode())
+        check(idle[0].recv(12).startswith(b"HTTP/1.1 200"), "a request on a held connection")
+        extra = socket.create_connection(addr, timeout=15)
+        extra.sendall(f"GET / HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\nConnection: close\r\n\r\n"
+                      .encode())
+        ready, _, _ = select.select([extra], [], [], 2)
+        check(not ready, "the 65th connection is served while 64 are open")
+        idle.pop().close()
+        ready, _, _ = select.select([extra], [], [], 15)  # a safety stop
+        check(ready and extra.recv(12).startswith(b"HTTP/1.1 200"),
+              "the 65th connection is served once one ends")
+        extra.close()
+    finally:
+        for s in idle:
+            s.close()
 
 
 # -- the page -------------------------------------------------------------------------------------
@@ -425,6 +639,24 @@ def page_checks(driver, url, client):
     check(new_sid and new_sid != sid, f"a new session: {sid} -> {new_sid}")
     check(released(url, sid), "New program releases the old session")
 
+    # Back from the back/forward cache: pagehide released the session (a keepalive fetch of
+    # JSON), pageshow (persisted) starts a new program, and a click works.
+    sid = new_sid
+    driver.execute_script(
+        "window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}));"
+        "window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}));")
+    wait_idle(driver)
+    check(released(url, sid), "pagehide releases the session")
+    st = page_state(driver)
+    new_sid = by_id(driver, "status").get_attribute("data-session-id")
+    check(new_sid and new_sid != sid and not st["error"] and st["tokens"] == [] and st["buttons"],
+          f"pageshow from the cache starts a new program: {sid} -> {new_sid} {st}")
+    if st["buttons"]:
+        click_token(driver, st["buttons"][0][0])
+        after = page_state(driver)
+        check(not after["error"] and after["tokens"] == [st["buttons"][0][0]],
+              f"a click after the page is back: {after}")
+
     # Nothing but the page's own origin.
     origin = url.rstrip("/")
     entries = driver.execute_script(
@@ -496,6 +728,9 @@ def main():
         gw = Gateway(server.address)
         try:
             gateway_checks(gw.url, client)
+            gateway_rules_checks(gw.url, client)
+            gateway_bug_checks(client)
+            gateway_connection_checks(gw.url)
             driver = make_driver()
             try:
                 page_checks(driver, gw.url, client)

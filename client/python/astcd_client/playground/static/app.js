@@ -363,12 +363,19 @@
     $("run").addEventListener("click", () => act(run));
     $("tokenize").addEventListener("click", () => act(async () => { readForm(); await ensureVocab(); await tokenize(); }));
     $("tokenize-load").addEventListener("click", () => act(() => startProgram(state.lastTokenize || [])));
-    // Leaving the page: a beacon still gets there (the TTL frees the session otherwise).
+    // Leaving the page: a keepalive fetch still gets there (the TTL frees the session
+    // otherwise). Not sendBeacon: it can only send text/plain, and the gateway takes JSON only.
     window.addEventListener("pagehide", () => {
       if (!state.session) return;
       const body = JSON.stringify({ session_ids: [state.session.session_id] });
       state.session = null;
-      if (navigator.sendBeacon) navigator.sendBeacon("/api/release", body);
+      fetch("/api/release", {
+        method: "POST", keepalive: true, headers: { "Content-Type": "application/json" }, body: body,
+      }).catch(() => {});
+    });
+    // Back from the back/forward cache: the session went with pagehide, so start a new program.
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) act(() => startProgram([]));
     });
     act(() => startProgram([]));
   }
