@@ -182,7 +182,12 @@ def start(args):
 
 def stop(p):
     p.send_signal(signal.SIGTERM)
-    code = p.wait(timeout=60)
+    try:
+        code = p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()  # a failed check must not leave a server behind
+        p.wait()
+        raise
     assert code == 0, f"exit {code} on SIGTERM: {p.stderr.read()}"
 
 
