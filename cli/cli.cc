@@ -6,8 +6,13 @@
 // Usage errors (unknown flags, bad config) print a message naming the culprit and exit 2.
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +86,87 @@ int Vocab(int argc, char** argv) {
   return 0;
 }
 
+// A result as a line of sample's JSON Lines. With an engine (--sexpr), a complete result's
+// line has its s-expression too.
+struct SampleLine {
+  std::shared_ptr<const Engine> sexpr_engine;
+  Start start = Start::kModule;
+  std::optional<int> arity;
+
+  std::string operator()(const DecodeResult& r) const {
+    json::Writer w;
+    w.BeginObject();
+    w.Key("input_index");
+    w.Int(r.input_index);
+    w.Key("sample_index");
+    w.Int(r.sample_index);
+    w.Key("tokens");
+    w.BeginArray();
+    for (int32_t t : r.tokens) w.Int(t);
+    w.EndArray();
+    w.Key("source");
+    w.String(r.source);
+    w.Key("complete");
+    w.Bool(r.complete);
+    w.Key("stop_reason");
+    const absl::string_view reason = StopReasonName(r.stop_reason);
+    w.String(std::string_view(reason.data(), reason.size()));
+    if (sexpr_engine != nullptr && r.complete) {
+      absl::StatusOr<Ast> ast = TokensToAst(sexpr_engine, start, arity, r.tokens,
+                                            /*partial=*/false);
+      if (ast.ok()) {
+        w.Key("sexpr");
+        w.String(AstToSexpr(*ast));
+      }
+    }
+    w.EndObject();
+    std::string line = std::move(w).Take();
+    line.push_back('\n');
+    return line;
+  }
+};
+
+// Writes a chunk's lines in order, and empties them (each keeps its buffer until the chunk
+// that reuses it replaces it, on the thread that made the new line, which so frees the old).
+// False if a line is missing.
+bool WriteLines(std::vector<std::string>& lines) {
+  for (std::string& line : lines) {
+    if (line.empty()) return false;
+    std::cout << line;
+    line.clear();
+  }
+  return true;
+}
+
+// Samples n results and prints them as lines, in order. Decodes in chunks of whole inputs so
+// that memory stays bounded for large n: a chunk's results are those of sample indices
+// [offset, offset + chunk) of the one input. The decoding threads format the lines; another
+// thread writes a chunk while the next one is decoded.
+absl::Status WriteSamples(Backend& backend, const InitRequest& request, const std::string& sampler,
+                          uint64_t seed, const PolicyConfig& policy, DecodeOptions options,
+                          int64_t n, const SampleLine& format) {
+  constexpr int64_t kChunk = 4096;
+  std::array<std::vector<std::string>, 2> lines;  // one chunk's being decoded, one's written
+  std::future<bool> written;                      // the write of the last chunk
+  const absl::Status missing = absl::InternalError("a sample's result did not come");
+  for (int64_t offset = 0, c = 0; offset < n; offset += kChunk, c ^= 1) {
+    options.n = static_cast<int>(std::min(kChunk, n - offset));
+    options.sample_offset = static_cast<int>(offset);
+    std::vector<std::string>& chunk = lines[c];
+    chunk.resize(options.n);
+    absl::Status status =
+        backend.Sample(request, sampler, seed, policy, options, [&](const DecodeResult& r) {
+          const int64_t k = r.sample_index - offset;
+          if (k >= 0 && k < options.n) chunk[k] = format(r);
+        });
+    if (!status.ok()) return status;
+    if (written.valid() && !written.get()) return missing;
+    written = std::async(std::launch::async, WriteLines, std::ref(chunk));
+  }
+  if (written.valid() && !written.get()) return missing;
+  return absl::OkStatus();
+}
+
 int Sample(int argc, char** argv) {
   absl::StatusOr<Flags> flags = Flags::Parse(
       argc, argv,
@@ -141,50 +227,13 @@ int Sample(int argc, char** argv) {
   options.num_threads = static_cast<int>(*threads);
   Progress progress(static_cast<size_t>(*n), isatty(STDERR_FILENO));
   options.on_result = [&progress] { progress.Tick(); };
-  const bool sexpr = flags->Switch("sexpr");
-  const std::optional<int> state_arity =
-      state->arity() >= 0 ? std::optional<int>(state->arity()) : std::nullopt;
-  // Decode in chunks of whole inputs so that memory stays bounded for large n; each chunk's
-  // results are those of sample indices [offset, offset + chunk) of the one input.
-  constexpr int64_t kChunk = 4096;
-  for (int64_t offset = 0; offset < *n; offset += kChunk) {
-    options.n = static_cast<int>(std::min(kChunk, *n - offset));
-    options.sample_offset = static_cast<int>(offset);
-    std::string out;
-    absl::Status status = (*backend)->Sample(
-        request, sampler, static_cast<uint64_t>(*seed), policy, options,
-        [&](const DecodeResult& r) {
-          json::Writer w;
-          w.BeginObject();
-          w.Key("input_index");
-          w.Int(r.input_index);
-          w.Key("sample_index");
-          w.Int(r.sample_index);
-          w.Key("tokens");
-          w.BeginArray();
-          for (int32_t t : r.tokens) w.Int(t);
-          w.EndArray();
-          w.Key("source");
-          w.String(r.source);
-          w.Key("complete");
-          w.Bool(r.complete);
-          w.Key("stop_reason");
-          const absl::string_view reason = StopReasonName(r.stop_reason);
-          w.String(std::string(reason.data(), reason.size()));
-          if (sexpr && r.complete) {
-            absl::StatusOr<Ast> ast =
-                TokensToAst(*engine, request.start, state_arity, r.tokens, /*partial=*/false);
-            if (ast.ok()) {
-              w.Key("sexpr");
-              w.String(AstToSexpr(*ast));
-            }
-          }
-          w.EndObject();
-          absl::StrAppend(&out, w.str(), "\n");
-        });
-    if (!status.ok()) return FailCall(status);
-    std::cout << out;
-  }
+  SampleLine format;
+  if (flags->Switch("sexpr")) format.sexpr_engine = *engine;
+  format.start = request.start;
+  if (state->arity() >= 0) format.arity = state->arity();
+  absl::Status status = WriteSamples(**backend, request, sampler, static_cast<uint64_t>(*seed),
+                                      policy, options, *n, format);
+  if (!status.ok()) return FailCall(status);
   std::cout.flush();
   return std::cout.good() ? 0 : 1;
 }

@@ -57,10 +57,15 @@ class LocalBackend final : public Backend {
     absl::StatusOr<DecodeState> state = InitState(engine_, request);
     if (!state.ok()) return state.status();
     const std::vector<DecodeState> inputs = {*std::move(state)};
-    absl::StatusOr<DecodeBatch> batch = Decode(inputs, **sampler, options);
-    if (!batch.ok()) return batch.status();
-    for (const DecodeResult& r : batch->results) on_result(r);
-    return absl::OkStatus();
+    // The results are passed on as they finish, and then freed there: nothing is kept.
+    DecodeOptions on_workers = options;
+    on_workers.keep_states = false;
+    on_workers.on_finished = [&](DecodeResult& r) {
+      if (options.on_finished) options.on_finished(r);
+      on_result(r);
+      r = DecodeResult();
+    };
+    return Decode(inputs, **sampler, on_workers).status();
   }
 
   absl::StatusOr<TokenizeResult> Tokenize(const std::string& source,
@@ -123,6 +128,7 @@ class RemoteBackend final : public Backend {
     spec.policy = policy;
     spec.options = options;
     return rpc_->Decode(spec, [&](DecodeResult&& r, client::Session&&) {
+      if (options.on_finished) options.on_finished(r);
       if (options.on_result) options.on_result();
       on_result(r);
       return absl::OkStatus();

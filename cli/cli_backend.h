@@ -47,7 +47,9 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual absl::StatusOr<client::VocabularyListing> Vocabulary() = 0;
-  // Streams results in (input, sample) order.
+  // Passes every result to on_result: in-process from the decoding threads as they finish
+  // them (several at once, in any order; DecodeOptions::on_finished), from a server in
+  // (input, sample) order on this thread. Callers place a result by its indices.
   virtual absl::Status Sample(const InitRequest& request, const std::string& sampler,
                               uint64_t seed, const PolicyConfig& policy,
                               const DecodeOptions& options,

@@ -1,5 +1,6 @@
 #include "cli/json.h"
 
+#include <array>
 #include <cassert>
 #include <charconv>
 #include <cmath>
@@ -524,46 +525,68 @@ absl::StatusOr<Value> Parse(std::string_view text) { return Parser(text).ParseDo
 // ---------------------------------------------------------------------------------------------
 // Quote
 
-std::string Quote(std::string_view s) {
+namespace {
+
+// Appends the escape of a byte that cannot stand for itself in a JSON string.
+void AppendEscape(unsigned char u, std::string* out) {
   constexpr char kHex[] = "0123456789abcdef";
+  switch (u) {
+    case '"':
+      *out += "\\\"";
+      return;
+    case '\\':
+      *out += "\\\\";
+      return;
+    case '\n':
+      *out += "\\n";
+      return;
+    case '\t':
+      *out += "\\t";
+      return;
+    case '\r':
+      *out += "\\r";
+      return;
+    case '\b':
+      *out += "\\b";
+      return;
+    case '\f':
+      *out += "\\f";
+      return;
+    default:
+      *out += "\\u00";
+      out->push_back(kHex[u >> 4]);
+      out->push_back(kHex[u & 0xF]);
+  }
+}
+
+// Whether each byte stands for itself in a JSON string (anything but '"', '\\', < 0x20).
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int u = 0x20; u < 256; ++u) plain[u] = u != '"' && u != '\\';
+  return plain;
+}();
+
+// Appends Quote(s): the runs of bytes that stand for themselves are copied whole.
+void AppendQuoted(std::string_view s, std::string* out) {
+  out->push_back('"');
+  size_t run = 0;  // where the current run of plain bytes starts
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (kPlain[u]) continue;
+    out->append(s.data() + run, i - run);
+    AppendEscape(u, out);
+    run = i + 1;
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
+}
+
+}  // namespace
+
+std::string Quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
-  out.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xF]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
+  AppendQuoted(s, &out);
   return out;
 }
 
@@ -613,19 +636,21 @@ void Writer::Key(std::string_view k) {
          "Writer: Key() is only valid directly inside an object");
   if (!stack_.back().empty) out_.push_back(',');
   stack_.back().empty = false;
-  out_ += Quote(k);
+  AppendQuoted(k, &out_);
   out_.push_back(':');
   after_key_ = true;
 }
 
 void Writer::String(std::string_view s) {
   BeforeValue();
-  out_ += Quote(s);
+  AppendQuoted(s, &out_);
 }
 
 void Writer::Int(int64_t v) {
   BeforeValue();
-  absl::StrAppend(&out_, v);
+  char buf[24];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), v);
+  out_.append(buf, r.ptr);
 }
 
 void Writer::Bool(bool b) {

@@ -129,6 +129,8 @@ class Writer {
   void Double(double d);
 
   const std::string& str() const { return out_; }
+  // The output, moved out of a writer that is done.
+  std::string Take() && { return std::move(out_); }
 
  private:
   struct Frame {

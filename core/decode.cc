@@ -56,11 +56,11 @@ class Ticker {
   int64_t left_ = 1;  // the first unit checks
 };
 
-// Returns false (and leaves *result and *out partial) when the interrupt stopped it, or when
-// the mask was empty before <eos> (then *dead_end is set).
+// Returns false (and leaves *result partial) when the interrupt stopped it, or when the mask
+// was empty before <eos> (then *dead_end is set). Keeps the final state in *out unless null.
 bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOptions& options,
                int input_index, int sample_index, Ticker& ticker, DecodeResult* result,
-               DecodeState* out, std::atomic<bool>* dead_end) {
+               std::optional<DecodeState>* out, std::atomic<bool>* dead_end) {
   if (!ticker.Tick()) return false;
   DecodeState state = input;
   if (options.max_total_tokens > 0) (void)state.LimitMaxLen(options.max_total_tokens);  // checked
@@ -113,7 +113,7 @@ bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
     padded.resize(options.max_new_tokens, Vocabulary::pad_id());
     result->padded_tokens = std::move(padded);
   }
-  *out = std::move(state);
+  if (out != nullptr) out->emplace(std::move(state));
   return true;
 }
 
@@ -190,8 +190,8 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
   batch.n = options.n;
   const size_t total = states.size() * options.n;
   batch.results.resize(total);
-  batch.states.reserve(total);
-  std::vector<std::optional<DecodeState>> finals(total);
+  std::vector<std::optional<DecodeState>> finals(options.keep_states ? total : 0);
+  batch.states.reserve(finals.size());
   std::optional<StopSignal> signal;
   if (options.interrupt) signal.emplace(options.interrupt);
   std::atomic<bool> dead_end{false};
@@ -200,12 +200,12 @@ absl::StatusOr<DecodeBatch> Decode(absl::Span<const DecodeState> states, const S
     for (size_t r = begin; r < end; ++r) {
       const int i = static_cast<int>(r / options.n);
       const int j = options.sample_offset + static_cast<int>(r % options.n);
-      DecodeState out = states[i];
       if (!DecodeOne(states[i], sampler, options, options.input_offset + i, j, ticker,
-                     &batch.results[r], &out, &dead_end)) {
+                     &batch.results[r], options.keep_states ? &finals[r] : nullptr,
+                     &dead_end)) {
         return;
       }
-      finals[r] = std::move(out);
+      if (options.on_finished) options.on_finished(batch.results[r]);
       if (options.on_result) options.on_result();
     }
   };

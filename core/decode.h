@@ -41,6 +41,8 @@ inline absl::string_view StopReasonName(StopReason reason) { return EnumName(rea
 // Samples per input state: n is 1..kMaxSamples.
 inline constexpr int kMaxSamples = 4096;
 
+struct DecodeResult;
+
 struct DecodeOptions {
   int n = 1;                 // samples per input state, 1..kMaxSamples
   int sample_offset = 0;     // sample indices start here, so a large n can be split in calls;
@@ -53,9 +55,14 @@ struct DecodeOptions {
   bool pad = false;          // fill padded_tokens: new_tokens then PAD up to max_new_tokens
   bool trace = false;        // record every step
   bool render_source = true;
+  bool keep_states = true;   // false: DecodeBatch::states stays empty (only results wanted)
   int num_threads = 1;       // results do not depend on it
   // Called once per finished result, from the worker that finished it.
   std::function<void()> on_result;
+  // Called with each finished result just before on_result, from the worker that finished it
+  // (several workers at once, so results come in any order): work on a result, such as
+  // formatting it, runs on the decoding threads. It may change the result; Decode returns it.
+  std::function<void(DecodeResult&)> on_finished;
   // Called by each worker as it starts and then every kDecodeInterruptTokens tokens (a sample
   // begun counts as one), from the workers' threads but one call at a time. A status that is
   // not OK stops every worker at its next check, and Decode returns that status (the results
@@ -82,7 +89,8 @@ struct DecodeResult {
 
 struct DecodeBatch {
   std::vector<DecodeResult> results;  // ordered by (input_index, sample_index)
-  std::vector<DecodeState> states;    // one per result; continue decoding from these
+  std::vector<DecodeState> states;    // one per result (with keep_states); continue decoding
+                                      // from these
   int input_count = 0;
   int n = 0;
 };

@@ -190,6 +190,30 @@ struct CountingInterrupt {
   }
 };
 
+// on_finished sees every result once, on the workers, and what it leaves is what Decode
+// returns; without keep_states the batch has no states and the same results.
+TEST(Decode, OnFinishedSeesEachResultOnceAndKeepStatesOffKeepsTheResults) {
+  auto e = MakeEngine();
+  DecodeOptions options;
+  options.n = 200;
+  options.num_threads = 4;
+  const DecodeBatch plain = MustDecode({MustInit(e, Start::kFunction)}, UniformSampler(9), options);
+  std::vector<std::atomic<int>> seen(options.n);
+  options.keep_states = false;
+  options.on_finished = [&seen](DecodeResult& r) {
+    seen[r.sample_index]++;
+    r.source += "#";
+  };
+  const DecodeBatch lean = MustDecode({MustInit(e, Start::kFunction)}, UniformSampler(9), options);
+  EXPECT_TRUE(lean.states.empty());
+  ASSERT_EQ(lean.results.size(), plain.results.size());
+  EXPECT_EQ(Tokens(lean), Tokens(plain));
+  for (size_t r = 0; r < plain.results.size(); ++r) {
+    EXPECT_EQ(seen[r].load(), 1) << r;
+    EXPECT_EQ(lean.results[r].source, plain.results[r].source + "#");
+  }
+}
+
 TEST(DecodeInterrupt, StopsEveryWorkerWithItsStatus) {
   auto e = MakeEngine();
   for (int threads : {1, 4}) {
