@@ -29,6 +29,7 @@ SECTIONS = [
     ("model_step", "7. The constraint in a real model's decoding step"),
     ("memory_budgets", "8. Memory budgets"),
     ("dataset", "9. Dataset yield: what the shape controls buy"),
+    ("cli", "10. The CLI as a data pipeline"),
 ]
 
 

@@ -63,5 +63,7 @@ $py "$root/bench/memory/run.py" --server "$build/server/astcd-server" --stubs "$
   --out "$results" $smoke
 echo "== 9. dataset yield: what the shape controls buy"
 $py "$root/bench/dataset/run.py" --build "$build" --out "$results" $smoke
+echo "== 10. the CLI as a data pipeline"
+$py "$root/bench/cli/run.py" --astcd "$build/cli/astcd" --out "$results" $smoke
 echo "== report"
 $py "$root/bench/report.py" --results "$results" --out "$out" --plot "$plot" $smoke
