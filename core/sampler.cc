@@ -14,6 +14,11 @@ namespace {
 constexpr int kMaxVocab = 2048;
 
 // The token behind the k-th set bit of the mask (k counts from 0).
+// The room below a depth limit that damps tokens opening holes, in [0.05, 1].
+double DepthRoom(int depth, int max_depth) {
+  return max_depth > 0 ? std::max(0.05, 1.0 - static_cast<double>(depth) / max_depth) : 0.05;
+}
+
 int32_t NthSetBit(const uint32_t* mask, int words, uint64_t k) {
   for (int w = 0; w < words; ++w) {
     uint32_t bits = mask[w];
@@ -104,39 +109,65 @@ absl::StatusOr<std::unique_ptr<WeightedSampler>> WeightedSampler::Create(
     weights[key] = value;
   }
   sampler->weight_.resize(vocab.size());
-  sampler->shared_.resize(vocab.size());
+  sampler->traits_.resize(vocab.size());
+  for (auto& words : sampler->shared_words_) words.assign(engine->words(), 0);
   for (int id = 0; id < vocab.size(); ++id) {
     const TokenInfo& info = vocab.info(id);
     const TokenKind kind = Spec(info.node).kind;
+    uint8_t traits = 0;
     if (auto it = weights.find(info.name); it != weights.end()) {
       sampler->weight_[id] = it->second;
     } else {
       auto kit = weights.find(std::string(TokenKindName(kind)));
       sampler->weight_[id] = kit == weights.end() ? 1.0 : kit->second;
-      sampler->shared_[id] = kind == TokenKind::kVariable || kind == TokenKind::kConstant;
+      if (kind == TokenKind::kVariable || kind == TokenKind::kConstant) {
+        const int which = kind == TokenKind::kConstant;
+        traits |= which ? kSharedConstant : kSharedVariable;
+        sampler->shared_words_[which][id / 32] |= uint32_t{1} << (id % 32);
+      }
+    }
+    if (engine->token_cost(id) > 1) traits |= kOpensHoles;
+    if (info.node == NodeKind::kEnd) traits |= kEnd;
+    sampler->traits_[id] = traits;
+  }
+  const DecodeConfig& config = engine->config();
+  for (int i : {0, 1}) {
+    const int limit = i == 0 ? config.max_expr_depth : config.max_control_depth;
+    sampler->depth_limits_[i] = limit;
+    for (int depth = 0; depth <= limit; ++depth) {
+      sampler->depth_factors_[i].push_back(
+          std::pow(DepthRoom(depth, limit), policy.depth_pressure));
     }
   }
   return sampler;
+}
+
+double WeightedSampler::DepthFactor(int depth, int max_depth) const {
+  for (int i : {0, 1}) {
+    if (max_depth == depth_limits_[i] && depth >= 0 && depth <= max_depth) {
+      return depth_factors_[i][depth];
+    }
+  }
+  return std::pow(DepthRoom(depth, max_depth), policy_.depth_pressure);
+}
+
+double WeightedSampler::Opening(const HoleView& hole, int max_len) const {
+  const double budget_room = std::min(1.0, 4.0 * hole.slack / std::max(1, max_len));
+  const double budget = std::max(budget_room, 0.01);
+  // pow(1, y) is exactly 1 (C11 F.10.4.4): the common case while the budget is roomy.
+  return DepthFactor(hole.depth, hole.max_depth) *
+         (budget == 1.0 ? 1.0 : std::pow(budget, policy_.budget_pressure));
 }
 
 int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const {
   const Engine& engine = *engine_;
   const int words = engine.words();
   const HoleView hole = state.hole_view();
-  // Damping for tokens that open holes: deeper and tighter means fewer of them.
-  const double depth_room =
-      hole.max_depth > 0 ? std::max(0.05, 1.0 - static_cast<double>(hole.depth) / hole.max_depth)
-                         : 0.05;
-  const double budget_room =
-      std::min(1.0, 4.0 * hole.slack / std::max(1, state.max_len()));
-  const double opening = std::pow(depth_room, policy_.depth_pressure) *
-                         std::pow(std::max(budget_room, 0.01), policy_.budget_pressure);
+  const double opening = Opening(hole, state.max_len());
   int shared_count[2] = {0, 0};  // legal variables, legal constants
   for (int w = 0; w < words; ++w) {
-    for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
-      const int id = w * 32 + std::countr_zero(bits);
-      if (shared_[id]) ++shared_count[Spec(engine.vocab().info(id).node).kind == TokenKind::kConstant];
-    }
+    shared_count[0] += std::popcount(mask[w] & shared_words_[0][w]);
+    shared_count[1] += std::popcount(mask[w] & shared_words_[1][w]);
   }
   // The config's ranges cap the vocabulary near 1,100 tokens (7 defs, 26 names, 1024
   // constants and the fixed rows), so the legal tokens always fit (checked in Create).
@@ -147,12 +178,13 @@ int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, 
   for (int w = 0; w < words; ++w) {
     for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
       const int id = w * 32 + std::countr_zero(bits);
+      const uint8_t traits = traits_[id];
       double weight = weight_[id];
-      if (shared_[id]) {
-        weight /= shared_count[Spec(engine.vocab().info(id).node).kind == TokenKind::kConstant];
+      if (traits & (kSharedVariable | kSharedConstant)) {
+        weight /= shared_count[(traits & kSharedConstant) != 0];
       }
-      if (engine.token_cost(id) > 1) weight *= opening;
-      if (engine.vocab().info(id).node == NodeKind::kEnd) weight *= 1 + hole.items;
+      if (traits & kOpensHoles) weight *= opening;
+      if (traits & kEnd) weight *= 1 + hole.items;
       weights[n] = weight;
       ids[n++] = id;
       total += weight;

@@ -70,10 +70,26 @@ class WeightedSampler : public Sampler {
   WeightedSampler(uint64_t seed, const PolicyConfig& policy, std::shared_ptr<const Engine> engine)
       : Sampler(seed), policy_(policy), engine_(std::move(engine)) {}
 
+  // What Choose asks of a token, precomputed per token so that its loop reads one byte.
+  enum Trait : uint8_t {
+    kSharedVariable = 1,  // weight is the variable kind's, split among the legal variables
+    kSharedConstant = 2,  // the same for constants
+    kOpensHoles = 4,      // costs more than one token: damped by depth and budget
+    kEnd = 8,
+  };
+  // The damping of tokens that open holes: pow(depth room, depth_pressure) * pow(budget room,
+  // budget_pressure), with the depth factor from a table built at Create (same values).
+  double Opening(const HoleView& hole, int max_len) const;
+  double DepthFactor(int depth, int max_depth) const;
+
   PolicyConfig policy_;
   std::shared_ptr<const Engine> engine_;
   std::vector<double> weight_;   // per token
-  std::vector<bool> shared_;     // weight is a kind's, split among that kind's legal tokens
+  std::vector<uint8_t> traits_;  // per token, Trait bits
+  std::vector<uint32_t> shared_words_[2];  // per mask word: the kSharedVariable, kSharedConstant bits
+  // depth_factors_[i][d] for max_depth = depth_limits_[i] (the config's two) and d <= it.
+  int depth_limits_[2] = {-1, -1};
+  std::vector<double> depth_factors_[2];
 };
 
 #define ASTCD_SAMPLER_KIND(X) \
