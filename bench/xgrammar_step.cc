@@ -13,7 +13,11 @@
 // all timed walks divided by their steps.
 //
 //   astcd_walk_bench [--config JSON] [--max-len N] [--steps N] [--warmup-steps N] [--seed S]
-//                    [--dump FILE --dump-walks N] [--print-config]
+//                    [--mode step|advance] [--dump FILE --dump-walks N] [--print-config]
+//
+// --mode advance times the checked DecodeState::Advance alone, for a model server that gets its
+// masks elsewhere: the same walks are drawn first (untimed), then replayed token by token on
+// fresh forks of the root.
 //
 // Prints one JSON object. --dump writes N further walks (other seeds) as JSON Lines
 // {"tokens": [...], "masks": [[word, ...], ...]}: the mask before each token, for the
@@ -65,6 +69,7 @@ struct Options {
   std::string dump;
   int dump_walks = 0;
   bool print_config = false;
+  bool advance_only = false;  // --mode advance
 };
 
 Options ParseArgs(int argc, char** argv) {
@@ -89,6 +94,10 @@ Options ParseArgs(int argc, char** argv) {
       o.dump = value();
     } else if (a == "--dump-walks") {
       o.dump_walks = std::atoi(value().c_str());
+    } else if (a == "--mode") {
+      const std::string mode = value();
+      if (mode != "step" && mode != "advance") Die("--mode is step or advance");
+      o.advance_only = mode == "advance";
     } else if (a == "--print-config") {
       o.print_config = true;
     } else {
@@ -114,6 +123,26 @@ double Percentile(std::vector<double> v, double p) {
   const size_t lo = static_cast<size_t>(pos);
   const size_t hi = std::min(lo + 1, v.size() - 1);
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+// The timed bodies, kept out of line so that callgrind can count them alone
+// (--toggle-collect=*WalkSteps / *ReplayAdvances, bench/xgrammar/run.py).
+[[gnu::noinline]] int WalkSteps(DecodeState& s, const UniformSampler& sampler, Rng& rng,
+                                uint32_t* mask) {
+  int n = 0;
+  while (!s.terminated()) {
+    s.FillMask(mask);
+    if (!s.Advance(sampler.Choose(s, mask, rng)).ok()) Die("Advance refused a token from its mask");
+    ++n;
+  }
+  return n;
+}
+
+[[gnu::noinline]] int ReplayAdvances(DecodeState& s, const std::vector<int32_t>& tokens) {
+  for (const int32_t token : tokens) {
+    if (!s.Advance(token).ok()) Die("Advance refused a replayed token");
+  }
+  return static_cast<int>(tokens.size());
 }
 
 int Main(int argc, char** argv) {
@@ -177,22 +206,32 @@ int Main(int argc, char** argv) {
     }
   }
 
+  // --mode advance: the walks to replay, drawn untimed from the same seeds as the step mode's.
+  std::vector<std::vector<int32_t>> walks;
+  if (o.advance_only) {
+    for (int64_t drawn = 0; drawn < o.steps;) {
+      Rng rng(StreamSeed(o.seed, 0, walk_index + walks.size()));
+      s = Fork(root);
+      while (!s.terminated()) {
+        s.FillMask(mask.data());
+        if (!s.Advance(sampler.Choose(s, mask.data(), rng)).ok()) Die("draw advance");
+      }
+      walks.emplace_back(s.tokens().begin(), s.tokens().end());
+      drawn += static_cast<int64_t>(walks.back().size());
+    }
+  }
+
   std::vector<double> per_walk;  // ns per step, one per walk
   int64_t steps = 0;
   double total_ns = 0;
   const double cpu0 = ThreadCpuNs();
-  while (steps < o.steps) {
+  for (size_t w = 0; steps < o.steps; ++w) {
     Rng rng(StreamSeed(o.seed, 0, walk_index++));
     const DecodeState fresh = Fork(root);  // the fork is outside the timed region
     s = fresh;
     const auto t0 = Clock::now();
-    int n = 0;
-    while (!s.terminated()) {
-      s.FillMask(mask.data());
-      const int32_t token = sampler.Choose(s, mask.data(), rng);
-      if (!s.Advance(token).ok()) Die("Advance refused a token from its own mask");
-      ++n;
-    }
+    const int n = o.advance_only ? ReplayAdvances(s, walks[w])
+                                 : WalkSteps(s, sampler, rng, mask.data());
     const auto t1 = Clock::now();
     const double ns = std::chrono::duration<double, std::nano>(t1 - t0).count();
     per_walk.push_back(ns / n);
@@ -205,6 +244,8 @@ int Main(int argc, char** argv) {
   j.BeginObject();
   j.Key("side");
   j.String("astcd");
+  j.Key("mode");
+  j.String(o.advance_only ? "advance" : "step");
   j.Key("config");
   j.String(DecodeConfigToJson(config));
   j.Key("max_len");
