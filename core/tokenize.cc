@@ -10,6 +10,13 @@
 namespace astcd {
 namespace {
 
+// The widest config any request may have, built once: the normalizer checks its depth limits at
+// every node (building it there was a sixth of Tokenize's instructions).
+const DecodeConfig& Widest() {
+  static const auto* widest = new DecodeConfig(WidestConfig());
+  return *widest;
+}
+
 // CPython (class, operator) -> node kind, read off the grammar table once.
 const absl::flat_hash_map<std::string, NodeKind>& PyOperatorKinds() {
   static const auto* kinds = [] {
@@ -116,7 +123,7 @@ class Normalizer {
   bool Block(const std::vector<PyNode*>& stmts, bool open, bool function_body) {
     // Deeper than any config allows (the function body is level 1): stop before recursing
     // further. The decoder has already refused the if/for at the config's max_control_depth.
-    if (!function_body && blocks_ > WidestConfig().max_control_depth + 1) {
+    if (!function_body && blocks_ > Widest().max_control_depth + 1) {
       const PyNode* at = stmts.empty() ? nullptr : stmts[0];
       return at != nullptr ? Fail(TokenizeStage::kLimits, at, std::string(at->type),
                                   "the blocks nest too deeply")
@@ -248,7 +255,7 @@ class Normalizer {
     const absl::string_view t = e->type;
     // Deeper than any config allows: stop before recursing further. The decoder has already
     // refused the operator at the config's own max_expr_depth, which is the error reported.
-    if (depth > WidestConfig().max_expr_depth + 1) {
+    if (depth > Widest().max_expr_depth + 1) {
       return Fail(TokenizeStage::kLimits, e, std::string(t), "the expression is too deep");
     }
     if (t == "Name") return Read(e, false);
@@ -555,7 +562,7 @@ TokenizeResult EncodeRanked(const std::shared_ptr<const Engine>& engine, const P
                             const PyNode* def, const TokenizeOptions& options) {
   TokenizeResult result = Encode(engine, module, def, options, /*any_constant=*/false);
   if (result.ok || result.error->stage != TokenizeStage::kLimits) return result;
-  static const auto* widest = new std::shared_ptr<const Engine>(*Engine::Create(WidestConfig()));
+  static const auto* widest = new std::shared_ptr<const Engine>(*Engine::Create(Widest()));
   TokenizeOptions wide_options = options;
   wide_options.max_len = kMaxLenLimit;
   wide_options.arity = options.arity.value_or(engine->config().arities.front());
