@@ -426,10 +426,9 @@ def run_benchmark(args, bins, work, problems):
                          round(ratio, 2)])
             a, b, wall = spread(t)
             per_round.append(f"{label} {caption}: {a:.2f}–{b:.2f} (wall clock {wall:.2f})")
-            ratios.append({
-                "what": f"astcd Run / CPython calls per second, {what}"
-                        + (", compile included" if subset == "compile_calls" else ""),
-                "value": round(ratio, 3), "target": ">= 3", "met": ratio >= 3})
+            if subset == "calls":  # the target is calls only; compile + calls is in the table
+                ratios.append({"what": f"astcd Run / CPython calls per second, {what}",
+                               "value": round(ratio, 3), "target": ">= 5", "met": ratio >= 5})
 
     notes = [
         f"Same run, same inputs: programs sampled by astcd ({'; '.join(commands)}), each with "
