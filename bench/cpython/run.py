@@ -211,8 +211,7 @@ RUN_PROFILE = (
     "message only on request; threaded dispatch (computed goto, one indirect jump per "
     "handler); superinstructions (load-load-op, load-const-op, a statement's step fused "
     "into its first instruction, `kLoad` without the bound check where the compiler proves "
-    "the variable assigned, as it does for every program the decoder makes). The target "
-    "(5x) needs about 2.2x from today's figure.")
+    "the variable assigned, as it does for every program the decoder makes).")
 
 
 # ---------------------------------------------------------------------------------------------
