@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
 
@@ -47,8 +48,9 @@ AstNode* Arena::NewHole(Hole hole) {
 
 absl::Status CheckAstDepth(const Ast& ast) {
   if (ast.root == nullptr) return absl::OkStatus();
-  // Without recursion: this is what guards the walks that recurse.
-  std::vector<std::pair<const AstNode*, int>> stack = {{ast.root, 0}};
+  // Without recursion: this is what guards the walks that recurse. Inline room for the pending
+  // siblings of a decoded program, so that rendering one allocates nothing here.
+  absl::InlinedVector<std::pair<const AstNode*, int>, 64> stack = {{ast.root, 0}};
   while (!stack.empty()) {
     const auto [node, depth] = stack.back();
     stack.pop_back();
