@@ -164,8 +164,9 @@ int main(int argc, char** argv) {
   if (health != nullptr) health->SetServingStatus(false);
   const absl::Time drain_end = absl::Now() + flags.drain_deadline;
   // gRPC's Shutdown answers CANCELLED to calls it has received but not yet handed to the
-  // service (grpc/grpc#41785), which clients do not replay. During the grace the service itself
-  // answers them UNAVAILABLE, and health-checking balancers move away.
+  // service (grpc/grpc#41785); astcd's clients replay those, but a generic client retries only
+  // UNAVAILABLE. During the grace the service itself answers UNAVAILABLE, and health-checking
+  // balancers move away.
   absl::SleepFor(std::min(flags.drain_grace, flags.drain_deadline));
   server->Shutdown(absl::ToChronoTime(drain_end));  // cancels what still runs at drain_end
   server->Wait();
