@@ -189,7 +189,7 @@ TOKENIZE_PROFILE = (
     "materializing every token before the parser starts; the rest the recursive descent, "
     "one call per precedence level for every atom), encoding 44% (the normalizer 12%, the "
     "decoder's check of each token 14%, rebuilding an `Ast` from the tokens and printing the "
-    "normalized source 8%). The allocator is still about 12% by itself (the token vector, each node's "
+    "normalized source 8%). The allocator is still about 15% by itself (the token vector, each node's "
     "child vectors, strings). "
     "What would close the gap, in core/: keep the parse arena and the token buffer across "
     "calls (a per-thread arena reset, not freed); lex on demand inside the parser; parse "
