@@ -738,21 +738,58 @@ absl::Status DeliverChunk(DecodedChunk& chunk, const PreparedDecode& decode,
   return absl::OkStatus();
 }
 
-}  // namespace
+// How a run splits into chunks: chunk k is samples [offset, offset + size) of input
+// k % inputs, offset = k / inputs * size, the order results have always come in.
+struct ChunkPlan {
+  int size = 1;
+  int inputs = 1;
+  int64_t count = 0;
 
-absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& run,
-                                       const CallContext& call) {
+  int Input(int64_t k) const { return static_cast<int>(k % inputs); }
+  DecodeOptions Options(const DecodeOptions& base, int64_t k, SharedInterrupt* interrupt) const {
+    DecodeOptions options = base;
+    const int offset = static_cast<int>(k / inputs) * size;
+    options.n = std::min(size, base.n - offset);
+    options.sample_offset = base.sample_offset + offset;
+    options.input_offset = Input(k);
+    options.interrupt = [interrupt] { return (*interrupt)(); };
+    return options;
+  }
+};
+
+ChunkPlan PlanChunks(const PreparedDecode& decode) {
+  ChunkPlan plan;
   const int n = decode.options.n;
-  const int inputs = static_cast<int>(decode.states.size());
+  plan.inputs = static_cast<int>(decode.states.size());
   int64_t largest = 1;
   for (const DecodeState& s : decode.states) {
     largest = std::max(largest, ResultBytes(s, decode.options));
   }
-  const int chunk = static_cast<int>(std::clamp<int64_t>(
-      std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, inputs)), 1, n));
-  // Chunk k is samples [offset, offset + chunk) of input k % inputs, offset = k / inputs *
-  // chunk: the order results have always come in.
-  const int64_t chunks = int64_t{(n + chunk - 1) / chunk} * inputs;
+  plan.size = static_cast<int>(std::clamp<int64_t>(
+      std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, plan.inputs)), 1, n));
+  plan.count = int64_t{(n + plan.size - 1) / plan.size} * plan.inputs;
+  return plan;
+}
+
+// Decodes chunk k into *out: on the pool when there is one, else here and now.
+void StartChunk(DecodePool* pool, const PreparedDecode& decode, const ChunkPlan& plan,
+                int64_t k, SharedInterrupt* interrupt, DecodedChunk* out) {
+  DecodeOptions options = plan.Options(decode.options, k, interrupt);
+  const int input = plan.Input(k);
+  if (pool == nullptr) {
+    DecodeChunk(decode, options, input, out);
+    return;
+  }
+  pool->Submit([&decode, options = std::move(options), input, out] {
+    DecodeChunk(decode, options, input, out);
+  });
+}
+
+}  // namespace
+
+absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& run,
+                                       const CallContext& call) {
+  const ChunkPlan plan = PlanChunks(decode);
   // Chunks started and not yet handed out: enough to keep every pool thread busy while this
   // thread hands results out, few enough that memory (kChunkBytes each) and the pool's queue
   // stay bounded and other calls get their turns.
@@ -761,27 +798,12 @@ absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& 
   interrupt.inner = run.interrupt;
   std::deque<std::unique_ptr<DecodedChunk>> pending;
   absl::Status status;
-  int64_t next = 0;
-  for (;;) {
-    while (status.ok() && next < chunks && pending.size() < window) {
+  for (int64_t next = 0;;) {
+    while (status.ok() && next < plan.count && pending.size() < window) {
       if (run.before_chunk) status = run.before_chunk();
       if (!status.ok()) break;
-      DecodeOptions options = decode.options;
-      options.interrupt = [&interrupt] { return interrupt(); };
-      const int offset = static_cast<int>(next / inputs) * chunk;
-      const int input = static_cast<int>(next % inputs);
-      options.n = std::min(chunk, n - offset);
-      options.sample_offset = decode.options.sample_offset + offset;
-      options.input_offset = input;
-      DecodedChunk* out = pending.emplace_back(std::make_unique<DecodedChunk>()).get();
-      if (decode_pool_) {
-        decode_pool_->Submit([&decode, options = std::move(options), input, out] {
-          DecodeChunk(decode, options, input, out);
-        });
-      } else {
-        DecodeChunk(decode, options, input, out);
-      }
-      ++next;
+      StartChunk(decode_pool_.get(), decode, plan, next++, &interrupt,
+                 pending.emplace_back(std::make_unique<DecodedChunk>()).get());
     }
     if (!status.ok()) interrupt.stop.store(true, std::memory_order_relaxed);
     if (pending.empty()) return status;
