@@ -177,8 +177,10 @@ PROFILE_THROUGHPUT = [
     "200 ns of CPU per token in all, where in-process decoding alone takes about 175 (5.7 M "
     "tokens/s per core). When this note was written the two cores were also shared with "
     "two background fuzzers, so its wall-clock figures are lower than an idle machine's; side "
-    "by side with the previous server (alternated, 3 rounds) one stream went from 2.2 to 3.2 M "
-    "tokens/s uniform and from 1.1 to 1.4 weighted, with the same server CPU per token.",
+    "by side with the previous server (alternated, two sessions of 3 and 5 rounds) one stream "
+    "went from 2.2 and 1.6 to 3.2 and 2.5 M tokens/s uniform (1.5-1.6x) and from 1.1 and 0.9 "
+    "to 1.4 and 1.2 weighted (1.3x); 2 and 4 streams, which already used both cores, moved "
+    "within the noise, and the server's CPU per token stayed the same within the noise.",
     "**Next steps** (in order of gain): (1) fewer gRPC messages: the v1 contract streams one "
     "`DecodeResult` per message and has no repeated field to pack several, so this needs a new "
     "message (a stream of `repeated DecodeResult` batches) in a later contract version, which "
