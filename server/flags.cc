@@ -63,6 +63,8 @@ const FlagSpec kServerFlags[] = {
      "trace events per Run call"},
     {"max-decode-streams", "16", IntRange{&ServerFlags::max_decode_streams, 1, 4096},
      "Decode streams running at once"},
+    {"decode-threads", "0", IntRange{&ServerFlags::decode_threads, 0, 256},
+     "threads of the pool every Decode call's chunks run on; 0: one per core"},
     {"drain-deadline", "10s",
      DurationRange{&ServerFlags::drain_deadline, absl::ZeroDuration(), absl::Hours(1)},
      "on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled"},

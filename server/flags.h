@@ -45,6 +45,7 @@ struct ServerFlags {
   int64_t max_run_steps = 0;
   int64_t max_trace_events = 0;
   int64_t max_decode_streams = 0;
+  int64_t decode_threads = 0;
   int64_t max_response_bytes = 0;
   absl::Duration drain_deadline;
   absl::Duration drain_grace;

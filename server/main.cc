@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -116,6 +117,9 @@ int main(int argc, char** argv) {
   service_options.max_run_steps = flags.max_run_steps;
   service_options.max_trace_events = flags.max_trace_events;
   service_options.max_decode_streams = static_cast<int>(flags.max_decode_streams);
+  service_options.decode_threads =
+      flags.decode_threads > 0 ? static_cast<int>(flags.decode_threads)
+                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   service_options.max_response_bytes = flags.max_response_bytes;
   service_options.max_message_bytes = flags.max_message_bytes;
   astcd::server::DecoderService service(service_options, &store, &engines);

@@ -24,6 +24,10 @@ struct StreamAction {
   // kFinish: the call's status, copied under the lock (the producer may set its own status
   // at the same moment; the first to finish the call decides).
   absl::Status status;
+  // kWrite: more messages are queued behind this one, so the writer may let gRPC buffer it
+  // (grpc::WriteOptions::set_buffer_hint) and send it with them. The last message queued is
+  // never one of these, so nothing stays buffered.
+  bool more = false;
 };
 
 // T is the message type (grpc::ByteBuffer in the server, std::string in tests). Thread-safe:
@@ -136,7 +140,7 @@ class ResultStream {
       current_bytes_ = queue_.front().second;
       queue_.pop_front();
       writing_ = true;
-      return {StreamAction::kWrite, absl::OkStatus()};
+      return {StreamAction::kWrite, absl::OkStatus(), !queue_.empty()};
     }
     if (producer_done_) {
       finished_ = true;

@@ -1,6 +1,7 @@
 #include "server/service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/mutex.h"
 #include "core/codec.h"
 #include "core/errors.h"
 #include "core/decode.h"
@@ -654,63 +656,173 @@ absl::StatusOr<PreparedDecode> DecoderService::PrepareDecode(const v1::DecodeReq
   out.options.pad = req.pad();
   out.options.trace = req.trace();
   out.keep_sessions = req.keep_sessions();
+  out.options.keep_states = out.keep_sessions;  // a final state is only kept as a session
   out.options.sample_offset = req.sample_offset();
   // Everything core checks is checked now, so that it fails the call, not the stream.
   if (absl::Status s = ValidateDecode(out.states, out.options); !s.ok()) return s;
   return out;
 }
 
-absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& run,
-                                       const CallContext& call) {
-  const int n = decode.options.n;
-  const int inputs = static_cast<int>(decode.states.size());
-  int64_t largest = 1;
-  for (const DecodeState& s : decode.states) {
-    largest = std::max(largest, ResultBytes(s, decode.options));
+namespace {
+
+// One chunk of a run, decoded (and turned into protos) on the pool; the run's thread hands its
+// results out in order once it is done. astcd::Mutex, not absl::Notification: TSan sees
+// through std::mutex only (docs/architecture.md, "Threads").
+struct DecodedChunk {
+  void Finish() {
+    MutexLock lock(&mu);  // notified under the lock: the waiter frees the chunk once it wakes
+    done = true;
+    cv.NotifyAll();
   }
-  const int chunk = static_cast<int>(std::clamp<int64_t>(
-      std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, inputs)), 1, n));
-  for (int offset = 0; offset < n; offset += chunk) {
-    for (int i = 0; i < inputs; ++i) {
-      if (run.before_chunk) {
-        if (absl::Status s = run.before_chunk(); !s.ok()) return s;
-      }
-      // Samples [offset, offset + count) of input i.
-      DecodeOptions options = decode.options;
-      options.interrupt = run.interrupt;
-      options.n = std::min(chunk, n - offset);
-      options.sample_offset = decode.options.sample_offset + offset;
-      options.input_offset = i;
-      absl::StatusOr<DecodeBatch> batch =
-          astcd::Decode(absl::MakeConstSpan(&decode.states[i], 1), *decode.sampler, options);
-      if (!batch.ok()) return batch.status();
-      for (size_t k = 0; k < batch->results.size(); ++k) {
-        v1::DecodeResult result;
-        DecodeResultToProto(batch->results[k], &result);
-        if (Metrics* m = options_.metrics) m->ProgramDecoded(batch->results[k].stop_reason);
-        if (decode.keep_sessions) {
-          absl::StatusOr<std::vector<std::string>> id =
-              store_->Insert({std::move(batch->states[k])}, call.tenant);
-          if (!id.ok()) return id.status();
-          result.set_session_id((*id)[0]);
-        }
-        // A result the sink refuses (over --max-response-bytes) ends the stream like any other
-        // error, and takes back the session it would have named.
-        if (absl::Status s = run.sink ? run.sink(result) : absl::OkStatus(); !s.ok()) {
-          if (decode.keep_sessions) store_->Discard({result.session_id()}, call.tenant);
-          return s;
-        }
-      }
+  void Wait() {
+    MutexLock lock(&mu);
+    while (!done) cv.Wait(&mu);
+  }
+  // Written by the pool thread before Finish, read by the run's thread after Wait.
+  absl::StatusOr<DecodeBatch> batch;
+  std::vector<v1::DecodeResult> protos;
+  Mutex mu;
+  CondVar cv;
+  bool done ABSL_GUARDED_BY(mu) = false;
+};
+
+// The interrupt the chunks of one run share: the caller's, one call at a time (its contract,
+// core/interrupt.h, though chunks run on several threads), and `stop` once the run has failed,
+// so that the chunks still running give up rather than decode results no one will send.
+struct SharedInterrupt {
+  absl::Status operator()() {
+    if (stop.load(std::memory_order_relaxed)) return absl::CancelledError("the run stopped");
+    if (!inner) return absl::OkStatus();
+    MutexLock lock(&mu);
+    return inner();
+  }
+  Interrupt inner;
+  std::atomic<bool> stop{false};
+  Mutex mu;
+};
+
+void DecodeChunk(const PreparedDecode& decode, const DecodeOptions& options, int input,
+                 DecodedChunk* out) {
+  out->batch =
+      astcd::Decode(absl::MakeConstSpan(&decode.states[input], 1), *decode.sampler, options);
+  if (out->batch.ok()) {  // the conversion too runs on the pool, off the run's thread
+    out->protos.resize(out->batch->results.size());
+    for (size_t k = 0; k < out->protos.size(); ++k) {
+      DecodeResultToProto(out->batch->results[k], &out->protos[k]);
+    }
+  }
+  out->Finish();
+}
+
+// Hands a decoded chunk's results to the sink, in order, each with its session (keep_sessions).
+absl::Status DeliverChunk(DecodedChunk& chunk, const PreparedDecode& decode,
+                          const DecodeRun& run, const CallContext& call, SessionStore* store,
+                          Metrics* metrics) {
+  if (!chunk.batch.ok()) return chunk.batch.status();
+  for (size_t k = 0; k < chunk.protos.size(); ++k) {
+    v1::DecodeResult& result = chunk.protos[k];
+    if (metrics) metrics->ProgramDecoded(chunk.batch->results[k].stop_reason);
+    if (decode.keep_sessions) {
+      absl::StatusOr<std::vector<std::string>> id =
+          store->Insert({std::move(chunk.batch->states[k])}, call.tenant);
+      if (!id.ok()) return id.status();
+      result.set_session_id((*id)[0]);
+    }
+    // A result the sink refuses (over --max-response-bytes) ends the stream like any other
+    // error, and takes back the session it would have named.
+    if (absl::Status s = run.sink ? run.sink(result) : absl::OkStatus(); !s.ok()) {
+      if (decode.keep_sessions) store->Discard({result.session_id()}, call.tenant);
+      return s;
     }
   }
   return absl::OkStatus();
 }
 
+// How a run splits into chunks: chunk k is samples [offset, offset + size) of input
+// k % inputs, offset = k / inputs * size, the order results have always come in.
+struct ChunkPlan {
+  int size = 1;
+  int inputs = 1;
+  int64_t count = 0;
+
+  int Input(int64_t k) const { return static_cast<int>(k % inputs); }
+  DecodeOptions Options(const DecodeOptions& base, int64_t k, SharedInterrupt* interrupt) const {
+    DecodeOptions options = base;
+    const int offset = static_cast<int>(k / inputs) * size;
+    options.n = std::min(size, base.n - offset);
+    options.sample_offset = base.sample_offset + offset;
+    options.input_offset = Input(k);
+    options.interrupt = [interrupt] { return (*interrupt)(); };
+    return options;
+  }
+};
+
+ChunkPlan PlanChunks(const PreparedDecode& decode) {
+  ChunkPlan plan;
+  const int n = decode.options.n;
+  plan.inputs = static_cast<int>(decode.states.size());
+  int64_t largest = 1;
+  for (const DecodeState& s : decode.states) {
+    largest = std::max(largest, ResultBytes(s, decode.options));
+  }
+  plan.size = static_cast<int>(std::clamp<int64_t>(
+      std::min<int64_t>(kChunkBytes / largest, 32 / std::max(1, plan.inputs)), 1, n));
+  plan.count = int64_t{(n + plan.size - 1) / plan.size} * plan.inputs;
+  return plan;
+}
+
+// Decodes chunk k into *out: on the pool when there is one, else here and now.
+void StartChunk(DecodePool* pool, const PreparedDecode& decode, const ChunkPlan& plan,
+                int64_t k, SharedInterrupt* interrupt, DecodedChunk* out) {
+  DecodeOptions options = plan.Options(decode.options, k, interrupt);
+  const int input = plan.Input(k);
+  if (pool == nullptr) {
+    DecodeChunk(decode, options, input, out);
+    return;
+  }
+  pool->Submit([&decode, options = std::move(options), input, out] {
+    DecodeChunk(decode, options, input, out);
+  });
+}
+
+}  // namespace
+
+absl::Status DecoderService::RunDecode(PreparedDecode& decode, const DecodeRun& run,
+                                       const CallContext& call) {
+  const ChunkPlan plan = PlanChunks(decode);
+  // Chunks started and not yet handed out: enough to keep every pool thread busy while this
+  // thread hands results out, few enough that memory (kChunkBytes each) and the pool's queue
+  // stay bounded and other calls get their turns.
+  const size_t window = decode_pool_ ? 2 * static_cast<size_t>(decode_pool_->threads()) : 1;
+  SharedInterrupt interrupt;
+  interrupt.inner = run.interrupt;
+  std::deque<std::unique_ptr<DecodedChunk>> pending;
+  absl::Status status;
+  for (int64_t next = 0;;) {
+    while (status.ok() && next < plan.count && pending.size() < window) {
+      if (run.before_chunk) status = run.before_chunk();
+      if (!status.ok()) break;
+      StartChunk(decode_pool_.get(), decode, plan, next++, &interrupt,
+                 pending.emplace_back(std::make_unique<DecodedChunk>()).get());
+    }
+    if (!status.ok()) interrupt.stop.store(true, std::memory_order_relaxed);
+    if (pending.empty()) return status;
+    // Every chunk started is waited for, even after a failure: they use `decode` and
+    // `interrupt`, which live on this stack.
+    pending.front()->Wait();
+    if (status.ok()) {
+      status = DeliverChunk(*pending.front(), decode, run, call, store_, options_.metrics);
+    }
+    pending.pop_front();
+  }
+}
+
 namespace {
 
-// Decodes on a worker thread (DecoderService::RunDecode) and writes each result as it comes,
-// one write at a time, through a ResultStream (server/result_stream.h), which holds the
-// worker while more than kMaxQueuedBytes are queued for a slow reader.
+// Runs DecoderService::RunDecode on a thread of its own, which starts the call's chunks on the
+// service's DecodePool and hands their results out in order, and writes each result as it
+// comes, one write at a time, through a ResultStream (server/result_stream.h), which holds that
+// thread while more than kMaxQueuedBytes are queued for a slow reader.
 class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   DecodeReactor(DecoderService* service, grpc::CallbackServerContext* ctx,
@@ -770,7 +882,13 @@ class DecodeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
   // What the stream says to do, done outside its lock.
   void Do(const StreamAction& action) {
-    if (action.kind == StreamAction::kWrite) StartWrite(&stream_.current()->bytes);
+    // A result with more queued behind it goes out with them, in one flush, rather than in a
+    // syscall and an HTTP/2 frame of its own (gRPC completes such a write at once while less
+    // than its write buffer, 64 KiB, is held, so OnWriteDone still comes promptly).
+    if (action.kind == StreamAction::kWrite) {
+      StartWrite(&stream_.current()->bytes,
+                 action.more ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+    }
     if (action.kind == StreamAction::kFinish) Finish(ToGrpcStatus(action.status));
   }
 

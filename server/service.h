@@ -18,6 +18,7 @@
 #include "core/decoder.h"
 #include "core/interrupt.h"
 #include "core/sampler.h"
+#include "server/decode_pool.h"
 #include "server/session_store.h"
 
 namespace astcd::server {
@@ -48,13 +49,16 @@ struct PreparedDecode {
 
 // How RunDecode hands out its results and when it stops.
 struct DecodeRun {
-  // Called before each chunk of work; may block (the stream's backpressure). A status that is
-  // not OK stops the run and is its status. Empty: never stops.
+  // Called on the run's thread before each chunk of work is started (with a pool, up to a few
+  // chunks before its results are handed out); may block (the stream's backpressure). A status
+  // that is not OK stops the run and is its status. Empty: never stops.
   std::function<absl::Status()> before_chunk;
   // Core's interrupt (DecodeOptions::interrupt), checked at a bounded interval within a chunk.
+  // With a pool, from the pool's threads, but never from two threads at once.
   Interrupt interrupt;
-  // Each result, in (input, sample) order, its session_id set with keep_sessions. A status
-  // that is not OK stops the run and is its status (the session it names is released).
+  // Each result, in (input, sample) order, its session_id set with keep_sessions, on the run's
+  // thread. A status that is not OK stops the run and is its status (the session it names is
+  // released).
   std::function<absl::Status(v1::DecodeResult&)> sink;
 };
 
@@ -66,6 +70,10 @@ struct ServiceOptions {
   int64_t max_run_steps = 200'000'000;
   int64_t max_trace_events = 200'000;
   int max_decode_streams = 16;                  // Decode streams running at once
+  // Decode's chunks run on a pool of this many threads shared by every call (one call can use
+  // every core; calls take turns). 0: each call decodes on its caller's thread, one chunk at a
+  // time (in-process tests and fuzz targets, where the order of interrupts must not vary).
+  int decode_threads = 0;
   int64_t max_response_bytes = int64_t{64} << 20;  // a unary response's serialized size
   int64_t max_message_bytes = int64_t{64} << 20;   // a request's size (gRPC enforces it)
   Metrics* metrics = nullptr;               // optional (server/metrics.h); must outlive the service
@@ -91,7 +99,12 @@ using RawDecoderService = v1::Decoder::WithRawCallbackMethod_GetVocabulary<
 class DecoderService final : public RawDecoderService {
  public:
   DecoderService(ServiceOptions options, SessionStore* store, EngineCache* engines)
-      : options_(options), store_(store), engines_(engines) {}
+      : options_(options),
+        store_(store),
+        engines_(engines),
+        decode_pool_(options.decode_threads > 0
+                         ? std::make_unique<DecodePool>(options.decode_threads)
+                         : nullptr) {}
 
   // From now on every new call (and every Step) fails with UNAVAILABLE.
   void BeginDrain() { draining_.store(true); }
@@ -179,6 +192,9 @@ class DecoderService final : public RawDecoderService {
   EngineCache* const engines_;
   std::atomic<bool> draining_{false};
   std::atomic<int> streams_{0};  // Decode streams running
+  // Last: destroyed first, its threads joined while the rest is still there (no call runs by
+  // then; the server waits for every call's OnDone before the service goes).
+  const std::unique_ptr<DecodePool> decode_pool_;
 };
 
 }  // namespace astcd::server

@@ -46,17 +46,21 @@ std::string Bare(v1::DecodeResult result) {
   return result.SerializeAsString();
 }
 
+// decode_threads 0: each run decodes on its own thread; more: on the service's DecodePool.
 struct Fixture {
-  Fixture()
-      : store(StoreOptions()), metrics(&store), service(WithMetrics(&metrics), &store, &engines) {}
+  explicit Fixture(int decode_threads = 0)
+      : store(StoreOptions()),
+        metrics(&store),
+        service(WithMetrics(&metrics, decode_threads), &store, &engines) {}
   static SessionStoreOptions StoreOptions() {
     SessionStoreOptions options;
     options.sweep_interval = absl::Milliseconds(1);  // the sweeper runs beside the calls
     return options;
   }
-  static ServiceOptions WithMetrics(Metrics* metrics) {
+  static ServiceOptions WithMetrics(Metrics* metrics, int decode_threads) {
     ServiceOptions options;
     options.metrics = metrics;  // counted from every call's thread, scraped from another
+    options.decode_threads = decode_threads;
     return options;
   }
   SessionStore store;
@@ -137,8 +141,8 @@ absl::Status StreamDecode(DecoderService& service, const v1::DecodeRequest& req,
   return final_status;
 }
 
-TEST(DecodeServiceStress, ConcurrentStreamsEqualOneAtATimeAndKeepTheirSessions) {
-  Fixture f;
+void ConcurrentStreamsEqualOneAtATime(int decode_threads) {
+  Fixture f(decode_threads);
   std::vector<v1::DecodeResult> expected;
   ASSERT_TRUE(StreamDecode(f.service, Request(11, false), &expected).ok());
   ASSERT_EQ(expected.size(), 32u);
@@ -202,8 +206,16 @@ TEST(DecodeServiceStress, ConcurrentStreamsEqualOneAtATimeAndKeepTheirSessions) 
 
 // Streams from sessions, cancelled midway by their writer: each stops with CANCELLED, what it
 // wrote is a prefix of the uncancelled run, and the sessions it kept are exactly those named.
-TEST(DecodeServiceStress, CancelledStreamsStopAndKeepOnlyWhatTheyNamed) {
-  Fixture f;
+TEST(DecodeServiceStress, ConcurrentStreamsEqualOneAtATimeAndKeepTheirSessions) {
+  ConcurrentStreamsEqualOneAtATime(0);
+}
+// The streams share a pool of two threads, each running several chunks at once.
+TEST(DecodeServiceStress, PooledStreamsEqualOneAtATimeAndKeepTheirSessions) {
+  ConcurrentStreamsEqualOneAtATime(2);
+}
+
+void CancelledStreamsStop(int decode_threads) {
+  Fixture f(decode_threads);
   v1::InitStatesRequest init;
   init.add_requests()->set_start(v1::START_FUNCTION);
   init.add_requests()->set_start(v1::START_MODULE);
@@ -250,6 +262,14 @@ TEST(DecodeServiceStress, CancelledStreamsStopAndKeepOnlyWhatTheyNamed) {
   // every kept session was named and released: only the two inputs remain.
   EXPECT_EQ(f.store.size(), 2);
   EXPECT_EQ(f.store.created_total(), 2 + kept);
+}
+
+TEST(DecodeServiceStress, CancelledStreamsStopAndKeepOnlyWhatTheyNamed) {
+  CancelledStreamsStop(0);
+}
+// Chunks decoded on the pool but not handed out when the stream stops never become sessions.
+TEST(DecodeServiceStress, PooledCancelledStreamsStopAndKeepOnlyWhatTheyNamed) {
+  CancelledStreamsStop(2);
 }
 
 }  // namespace
