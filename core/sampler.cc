@@ -13,22 +13,37 @@ namespace {
 
 constexpr int kMaxVocab = 2048;
 
-// The token behind the k-th set bit of the mask (k counts from 0).
 // The room below a depth limit that damps tokens opening holes, in [0.05, 1].
 double DepthRoom(int depth, int max_depth) {
   return max_depth > 0 ? std::max(0.05, 1.0 - static_cast<double>(depth) / max_depth) : 0.05;
 }
 
+// The position of the k-th set bit of a word (k < its popcount), found by halving without
+// branches: clearing bits one by one mispredicted on every pick (a quarter of a walk's
+// mispredicts).
+int SelectInWord(uint32_t bits, uint32_t k) {
+  int pos = 0;
+  for (int width = 16; width > 0; width /= 2) {
+    const uint32_t low = bits & ((1u << width) - 1);
+    const uint32_t count = static_cast<uint32_t>(std::popcount(low));
+    const uint32_t above = 0u - static_cast<uint32_t>(k >= count);  // all ones, or zero
+    pos += static_cast<int>(static_cast<uint32_t>(width) & above);
+    k -= count & above;
+    bits = ((bits >> width) & above) | (low & ~above);
+  }
+  return pos;
+}
+
+// The token behind the k-th set bit of the mask (k counts from 0).
 int32_t NthSetBit(const uint32_t* mask, int words, uint64_t k) {
   for (int w = 0; w < words; ++w) {
-    uint32_t bits = mask[w];
+    const uint32_t bits = mask[w];
     const int count = std::popcount(bits);
     if (k >= static_cast<uint64_t>(count)) {
       k -= count;
       continue;
     }
-    while (k-- > 0) bits &= bits - 1;
-    return w * 32 + std::countr_zero(bits);
+    return w * 32 + SelectInWord(bits, static_cast<uint32_t>(k));
   }
   return -1;
 }
