@@ -355,23 +355,26 @@ def main():
 
     # Written from the profile of this engine (bench/xgrammar/README.md says how to redo it).
     profile_note = (
-        "**Where astcd's step goes, and what would close the gap** (callgrind, counted inside "
-        "the timed loop only, 100,000 steps of `astcd_walk_bench`; perf sampling agrees; this VM "
-        "has no hardware counters). A step is about 680 instructions, and the checked `Advance` "
-        "alone about 430 of them: the target of 20 ns needs about 150. By function, in a step: "
-        "`Machine::Context` (the hole's context: its kind, the names in scope, the guards) 19%, "
-        "computed twice, once by `FillMask` and again by `IsLegal` inside `Advance`; "
-        "`UniformSampler::Choose` 11% (finding the n-th set bit word by word); `FillMask` 11%; "
-        "`IsLegal` 9%; `Apply`, `Settle`, `OpenNode` and `CloseTop` 23% (frames pushed and "
-        "popped by branches on the node's spec). The next steps, in order of what they buy: "
-        "(1) a matcher object that owns the last mask it filled, so its checked `Advance` tests "
-        "one bit instead of rebuilding the context (about a quarter of the step; it must not be "
-        "a `mutable` cache inside `DecodeState`, which would make `const` calls race and add "
-        "bytes to every session, whose budget is 512); (2) the hole context kept incrementally "
-        "in the frame stack rather than recomputed from it; (3) frame transitions as rows of a "
-        "table derived from the grammar table; (4) the pick as a select over two 64-bit words. "
-        "Advance alone then costs the apply only, the figure for a model server that gets its "
-        "masks elsewhere.")
+        "**Where astcd's step goes, and what would close the gap** (callgrind with its branch "
+        "simulation, counted inside the timed loop only, 100,000 steps of `astcd_walk_bench`; "
+        "this VM has no hardware counters). A step is about 720 instructions and 4.3 "
+        "mispredicted branches; the checked `Advance` alone is about 430 instructions. At this "
+        "machine's clock the target of 20 ns leaves room for about 150 instructions and no "
+        "more than one mispredict. By function, in a step: `Machine::Context` (the hole's "
+        "context: its kind, the names in scope, the guards) 20% of the instructions and 28% of "
+        "the mispredicts, computed twice, by `FillMask` and again by `IsLegal` inside "
+        "`Advance`; `UniformSampler::Choose` 18% (its pick is now branch-free: 0.2 mispredicts "
+        "a step instead of 1.3, for 36 more instructions); `FillMask` 11%; `Machine::Apply` "
+        "10% (16% of the mispredicts); `IsLegal` 9%; `Settle`, `OpenNode`, `CloseTop` and the "
+        "rest of the apply about 20% (frames pushed and popped by branches on the node's "
+        "spec). The next steps, in order of what they buy: (1) a matcher object that owns the "
+        "last mask it filled, so that its checked `Advance` tests one bit instead of rebuilding "
+        "the context (about a quarter of the step; not a `mutable` cache inside `DecodeState`, "
+        "which would make `const` calls race and add bytes to every session, whose budget is "
+        "512); (2) the hole context kept incrementally in the frame stack rather than "
+        "recomputed from it; (3) frame transitions as rows of a table derived from the grammar "
+        "table, so that applying a token is a lookup, not branches. Advance alone then costs "
+        "the apply only: the figure for a model server that gets its masks elsewhere.")
 
     notes = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
