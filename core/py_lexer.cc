@@ -818,6 +818,10 @@ PyLexResult LexPython(absl::string_view source, bool allow_open_end) {
     Lexer counter(source, begin, bad, bad_ptr, allow_open_end, nullptr);
     counter.Run();
     result.tokens.reserve(counter.count());
+  } else {
+    // Code has a token per 2.5 (sampled programs) to 6 bytes (the stdlib, with its comments):
+    // at most one growth instead of the vector's doublings from 1 (1.4% of Tokenize).
+    result.tokens.reserve(source.size() / 4 + 8);
   }
   Lexer lexer(source, begin, bad, bad_ptr, allow_open_end, &result.tokens);
   result.ok = lexer.Run();
