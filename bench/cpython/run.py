@@ -182,10 +182,11 @@ def fmt_rate(x):
 TOKENIZE_PROFILE = (
     "**Where a missed Tokenize target goes (profile).** callgrind over `tokenize_bench` on "
     "2,000 sampled functions (the stdlib's ok functions look alike), counted inside "
-    "`Tokenize` only: about 167,000 instructions a function, after this round's three fixes "
+    "`Tokenize` only: about 165,000 instructions a function, after this round's fixes "
     "(the widest config was built at every node of the normalizer, a sixth of the "
     "instructions; the AST arena zeroed a 12 KB block per call, a twentieth; the parse arena "
-    "was a `std::deque` of two nodes a block, another sixteenth): 225,000 before. Inclusive: parsing 50% (`ParsePython`; the lexer 14% of the total, "
+    "was a `std::deque` of two nodes a block, another sixteenth; the token vector grew from "
+    "one): 225,000 before. Inclusive: parsing 50% (`ParsePython`; the lexer 14% of the total, "
     "materializing every token before the parser starts; the rest the recursive descent, "
     "one call per precedence level for every atom), encoding 44% (the normalizer 12%, the "
     "decoder's check of each token 14%, rebuilding an `Ast` from the tokens and printing the "
