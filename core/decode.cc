@@ -85,8 +85,9 @@ bool DecodeOne(const DecodeState& input, const Sampler& sampler, const DecodeOpt
       break;
     }
     if (!ticker.Tick()) return false;
-    state.FillMask(mask.data());
-    const int32_t token = sampler.Choose(state, mask.data(), rng);
+    HoleView hole{};
+    state.FillMask(mask.data(), &hole);  // one pass over the stack for the mask and the hole
+    const int32_t token = sampler.Choose(state, mask.data(), hole, rng);
     if (token < 0) {  // an empty mask before <eos>: a broken invariant, never a token to apply
       result->new_tokens.clear();
       result->tokens = state.tokens();

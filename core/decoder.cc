@@ -33,6 +33,25 @@ void DecodeState::FillMask(uint32_t* out) const {
   int hole_cost, depth;
   uint32_t var_bits;
   const MaskContext ctx = m_.Context(&conds, &hole_cost, &var_bits, &depth);
+  FillFromContext(ctx, conds, hole_cost, var_bits, out);
+}
+
+void DecodeState::FillMask(uint32_t* out, HoleView* hole) const {
+  if (shaped()) {
+    FillShapedMask(out);
+    *hole = hole_view();
+    return;
+  }
+  unsigned conds;
+  int hole_cost, depth;
+  uint32_t var_bits;
+  const MaskContext ctx = m_.Context(&conds, &hole_cost, &var_bits, &depth);
+  FillFromContext(ctx, conds, hole_cost, var_bits, out);
+  *hole = ViewOf(ctx, hole_cost, depth);
+}
+
+void DecodeState::FillFromContext(MaskContext ctx, unsigned conds, int hole_cost,
+                                  uint32_t var_bits, uint32_t* out) const {
   const Engine& e = *engine_;
   const int words = e.words();
   const uint32_t* base = e.base_mask(ctx, conds);
@@ -100,8 +119,13 @@ HoleView DecodeState::hole_view() const {
   unsigned conds;
   int hole_cost, depth;
   uint32_t var_bits;
+  const MaskContext ctx = m_.Context(&conds, &hole_cost, &var_bits, &depth);
+  return ViewOf(ctx, hole_cost, depth);
+}
+
+HoleView DecodeState::ViewOf(MaskContext ctx, int hole_cost, int depth) const {
   HoleView view{};
-  view.context = m_.Context(&conds, &hole_cost, &var_bits, &depth);
+  view.context = ctx;
   view.depth = depth;
   const DecodeConfig& cfg = engine_->config();
   view.max_depth = view.context == MaskContext::kExpr ? cfg.max_expr_depth : cfg.max_control_depth;

@@ -80,6 +80,8 @@ class DecodeState {
 
   // Writes engine().words() words: token i is bit i%32 of word i/32.
   void FillMask(uint32_t* out) const;
+  // The same, and *hole = hole_view() from the same pass over the stack (for a sampler).
+  void FillMask(uint32_t* out, HoleView* hole) const;
   bool IsLegal(int32_t token) const;
   // Why `token` is not in the mask: the first rule that refuses it, in the order of the enum
   // (a rule no config can relax comes before a guard, a guard before the budget).
@@ -197,6 +199,10 @@ class DecodeState {
   void Apply(int32_t token);
   // Writes the mask; with shape controls, checks each candidate against the completion plan.
   void FillShapedMask(uint32_t* out) const;
+  // The unshaped mask of a hole whose context Machine::Context gave.
+  void FillFromContext(MaskContext ctx, unsigned conds, int hole_cost, uint32_t var_bits,
+                       uint32_t* out) const;
+  HoleView ViewOf(MaskContext ctx, int hole_cost, int depth) const;
   bool shaped() const { return engine_->shaped(); }
   // For a token that passes grammar, scope and guards: kShape if a control refuses it (or its
   // plan cannot complete), else kBudget.

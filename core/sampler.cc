@@ -175,9 +175,13 @@ double WeightedSampler::Opening(const HoleView& hole, int max_len) const {
 }
 
 int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const {
+  return Choose(state, mask, state.hole_view(), rng);
+}
+
+int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask,
+                                const HoleView& hole, Rng& rng) const {
   const Engine& engine = *engine_;
   const int words = engine.words();
-  const HoleView hole = state.hole_view();
   const double opening = Opening(hole, state.max_len());
   int shared_count[2] = {0, 0};  // legal variables, legal constants
   for (int w = 0; w < words; ++w) {
@@ -190,13 +194,21 @@ int32_t WeightedSampler::Choose(const DecodeState& state, const uint32_t* mask, 
   double weights[kMaxVocab];
   int ids[kMaxVocab];
   int n = 0;
+  // A kind's share, divided once per distinct weight (the legal constants usually share one):
+  // the same quotient, so the same picks, without a division per legal token.
+  double shared_weight[2] = {-1, -1}, shared_share[2] = {0, 0};
   for (int w = 0; w < words; ++w) {
     for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
       const int id = w * 32 + std::countr_zero(bits);
       const uint8_t traits = traits_[id];
       double weight = weight_[id];
       if (traits & (kSharedVariable | kSharedConstant)) {
-        weight /= shared_count[(traits & kSharedConstant) != 0];
+        const int kind = (traits & kSharedConstant) != 0;
+        if (weight != shared_weight[kind]) {
+          shared_weight[kind] = weight;
+          shared_share[kind] = weight / shared_count[kind];
+        }
+        weight = shared_share[kind];
       }
       if (traits & kOpensHoles) weight *= opening;
       if (traits & kEnd) weight *= 1 + hole.items;

@@ -36,6 +36,13 @@ class Sampler {
   uint64_t seed() const { return seed_; }
   // Returns one token whose bit is set in `mask` (which is never empty).
   virtual int32_t Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const = 0;
+  // The same, given hole == state.hole_view(), which FillMask(out, &hole) computes in its own
+  // pass: a sampler that reads the hole need not walk the stack again.
+  virtual int32_t Choose(const DecodeState& state, const uint32_t* mask, const HoleView& hole,
+                         Rng& rng) const {
+    (void)hole;
+    return Choose(state, mask, rng);
+  }
 
  private:
   uint64_t seed_;
@@ -44,6 +51,7 @@ class Sampler {
 class UniformSampler : public Sampler {
  public:
   using Sampler::Sampler;
+  using Sampler::Choose;
   int32_t Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const override;
 };
 
@@ -65,6 +73,8 @@ class WeightedSampler : public Sampler {
   static absl::StatusOr<std::unique_ptr<WeightedSampler>> Create(
       uint64_t seed, const PolicyConfig& policy, std::shared_ptr<const Engine> engine);
   int32_t Choose(const DecodeState& state, const uint32_t* mask, Rng& rng) const override;
+  int32_t Choose(const DecodeState& state, const uint32_t* mask, const HoleView& hole,
+                 Rng& rng) const override;
 
  private:
   WeightedSampler(uint64_t seed, const PolicyConfig& policy, std::shared_ptr<const Engine> engine)
