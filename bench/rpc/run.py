@@ -187,11 +187,13 @@ PROFILE_THROUGHPUT = [
     "would remove most of the 210-400 instructions per token of the write path and the "
     "client's per-message cost; (2) serialize once: `SerializeMessage` (server/wire.cc) calls "
     "`ByteSizeLong` for the size check and gRPC's serializer calls it again, and the packed "
-    "`tokens` and `new_tokens` sizes alone cost 100 per token; (3) rendering: reuse one AST "
-    "arena per pool thread instead of a fresh zero-filled 256-node block per program "
-    "(`Arena::NewNode` and its `memset`, about 150 per token); (4) weighted: `Choose` is still "
-    "ten times uniform's, because it weighs every legal token (a double each, with a division "
-    "for the shared names and constants) where uniform draws one set bit; drawing in two steps "
+    "`tokens` and `new_tokens` sizes alone cost 100 per token; (3) rendering: the AST "
+    "arena no longer zero-fills a 256-node block per program and `CheckAstDepth` no longer "
+    "allocates (both since this note's profile); reusing one arena per pool thread would "
+    "remove the block's allocation too; (4) weighted: `Choose` is still ten times "
+    "uniform's, because it weighs every legal token (a double each; the shared names' and "
+    "constants' division is now made once per distinct weight, and the hole's view comes "
+    "from `FillMask`'s own pass) where uniform draws one set bit; drawing in two steps "
     "(a kind by its summed weight, then a token within it) would touch far fewer tokens (but draw other programs for a seed: new sample goldens).",
 ]
 
