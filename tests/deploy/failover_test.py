@@ -400,9 +400,8 @@ def decode_batch(client, stream, indices):
         ids, released
 
 
-def lb_worker(target, key_index, keys, rec, stop, results, errors):
-    """A client with affinity key `key-<k>` decoding its batches until told to stop."""
-    key = f"key-{key_index}"
+def lb_worker(target, key, key_index, keys, rec, stop, results, errors):
+    """A client with affinity key `key` (the k-th) decoding its batches until told to stop."""
     rec.enter(+1)
     try:
         with TracingClient(target, key, rec, timeout=30, max_attempts=10) as client:
@@ -499,8 +498,9 @@ class Harness:
         self.nginx.start()
         prelude(self.target, self.replicas[0].addr)
         keys = self.args.keys
+        names = key_names(self.target, keys, {r.addr for r in self.replicas})
         self.rec.pause()
-        threads = run_threads([(lb_worker, (self.target, k, keys, self.rec, self.stop,
+        threads = run_threads([(lb_worker, (self.target, names[k], k, keys, self.rec, self.stop,
                                             self.results, self.errors)) for k in range(keys)])
         wait_until(lambda: self.rec.active == keys and self.rec.parked == keys, 30,
                    "the clients to start")
@@ -508,7 +508,7 @@ class Harness:
         self.phase("steady", lambda: None,
                    lambda: self.rec.finished >= self.args.min_sessions // 10
                    and len({k for p, k, _, _ in self.rec.routes if p == "steady"}) == keys)
-        self.homes = {f"key-{k}": self.routes_of("steady", f"key-{k}")[0] for k in range(keys)}
+        self.homes = {n: self.routes_of("steady", n)[0] for n in names}
         # Every replica must home a key, or its failure would test nothing.
         assert all(self.keys_of(r.addr) for r in self.replicas), self.homes
         victim = max(self.replicas, key=lambda r: len(self.keys_of(r.addr)))
@@ -551,6 +551,24 @@ class Harness:
         for r in self.replicas:
             if r.alive():
                 r.kill()
+
+
+def key_names(target, keys, replicas):
+    """`keys` affinity keys that home at least one on every replica. nginx places the replicas
+    on its hash ring by their addresses, random ports here, so a fixed set of names can miss a
+    replica (it did once); the first salt whose names reach all of them is taken."""
+    with Client(target, replay_sessions=False) as c:
+        for salt in range(50):
+            names = [f"key-{k}" if salt == 0 else f"key{salt}-{k}" for k in range(keys)]
+            homes = set()
+            for name in names:
+                _, call = c.stub.GetVocabulary.with_call(
+                    c.pb2.GetVocabularyRequest(),
+                    metadata=c.metadata + [("x-astcd-affinity", name)])
+                homes.add(upstream(call))
+            if homes >= replicas:
+                return names
+    raise AssertionError(f"no 50 sets of {keys} keys reach every replica: {replicas}")
 
 
 def prelude(target, direct):
