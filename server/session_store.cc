@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -65,21 +66,39 @@ SessionStore::~SessionStore() {
   if (sweeper_.joinable()) sweeper_.join();
 }
 
-std::optional<absl::uint128> SessionKey(absl::string_view id) {
-  if (id.size() != 32) return std::nullopt;
-  absl::uint128 key = 0;
-  for (char c : id) {
-    int digit;
-    if (c >= '0' && c <= '9') {
-      digit = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      digit = c - 'a' + 10;
-    } else {
-      return std::nullopt;
-    }
-    key = (key << 4) | digit;
+namespace {
+
+// Each byte's value as a lowercase hex digit, -1 for any other byte.
+constexpr std::array<int8_t, 256> kHexDigit = [] {
+  std::array<int8_t, 256> table{};
+  table.fill(-1);
+  for (int c = '0'; c <= '9'; ++c) table[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) table[c] = static_cast<int8_t>(c - 'a' + 10);
+  return table;
+}();
+
+// 16 lowercase hex digits as a number, or false. A table and 64-bit words: every call of With
+// parses every id, and a per-digit branch on a 128-bit value was most of With's own time.
+bool HexWord(const char* digits, uint64_t* out) {
+  uint64_t value = 0;
+  int bad = 0;
+  for (int i = 0; i < 16; ++i) {
+    const int8_t d = kHexDigit[static_cast<unsigned char>(digits[i])];
+    bad |= d;  // -1 sets the sign bit
+    value = (value << 4) | static_cast<uint8_t>(d & 0xf);
   }
-  return key;
+  *out = value;
+  return bad >= 0;
+}
+
+}  // namespace
+
+std::optional<absl::uint128> SessionKey(absl::string_view id) {
+  uint64_t high, low;
+  if (id.size() != 32 || !HexWord(id.data(), &high) || !HexWord(id.data() + 16, &low)) {
+    return std::nullopt;
+  }
+  return absl::MakeUint128(high, low);
 }
 
 namespace {
@@ -246,55 +265,104 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
   return ids;
 }
 
+namespace {
+
+// A well-formed id of a With call, sorted by shard (the lock order), then key, then index, so
+// that the repeats of one id sit together, earliest first.
+struct SortedId {
+  uint32_t shard;
+  uint32_t index;
+  absl::uint128 key;
+  bool operator<(const SortedId& o) const {
+    return shard != o.shard ? shard < o.shard : key != o.key ? key < o.key : index < o.index;
+  }
+};
+
+// The first id named twice as a scan in order finds it: the least index whose id came earlier
+// (`second`), and that id's first index. Ids that are no key are compared by text, in a hash
+// map: they are rare, and it bounds the cost of junk ids by their total size.
+struct Repeat {
+  size_t first = 0;
+  size_t second = SIZE_MAX;
+};
+Repeat FirstRepeat(absl::Span<const std::string* const> ids, absl::Span<const SortedId> sorted,
+                   absl::Span<const size_t> malformed) {
+  Repeat r;
+  for (size_t k = 1; k < sorted.size(); ++k) {
+    const bool repeat = sorted[k].key == sorted[k - 1].key;
+    const bool group_start = k == 1 || sorted[k - 2].key != sorted[k - 1].key;
+    if (repeat && group_start && sorted[k].index < r.second) {
+      r = {sorted[k - 1].index, sorted[k].index};
+    }
+  }
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  for (size_t i : malformed) {
+    if (i >= r.second) break;
+    auto [it, fresh] = seen.emplace(*ids[i], i);
+    if (!fresh) return {it->second, i};
+  }
+  return r;
+}
+
+}  // namespace
+
 absl::Status SessionStore::With(
     absl::Span<const std::string> ids, absl::string_view field,
     absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
     absl::string_view tenant) {
+  std::vector<const std::string*> ptrs;
+  ptrs.reserve(ids.size());
+  for (const std::string& id : ids) ptrs.push_back(&id);
+  return With(absl::MakeConstSpan(ptrs), field, fn, tenant);
+}
+
+absl::Status SessionStore::With(
+    absl::Span<const std::string* const> ids, absl::string_view field,
+    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
+    absl::string_view tenant) {
   // An id that is not 32 hex digits names no session: no key, found nowhere.
-  std::vector<std::optional<absl::uint128>> keys;
-  keys.reserve(ids.size());
-  for (const std::string& id : ids) keys.push_back(SessionKey(id));
-  absl::flat_hash_map<absl::string_view, size_t> seen;
+  std::vector<std::optional<SortedId>> named(ids.size());
+  std::vector<SortedId> sorted;
+  sorted.reserve(ids.size());
+  std::vector<size_t> malformed;
   for (size_t i = 0; i < ids.size(); ++i) {
-    auto [it, fresh] = seen.emplace(ids[i], i);
-    if (!fresh) {
-      return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat(field, "[", i, "]"),
-                         absl::StrCat("session ", QuoteId(ids[i]), " is named twice (also at ", field,
-                                      "[", it->second, "])"));
+    if (const std::optional<absl::uint128> key = SessionKey(*ids[i])) {
+      named[i] = SortedId{static_cast<uint32_t>(ShardOf(*key)), static_cast<uint32_t>(i), *key};
+      sorted.push_back(*named[i]);
+    } else {
+      malformed.push_back(i);
     }
   }
+  std::sort(sorted.begin(), sorted.end());
+  if (const Repeat r = FirstRepeat(ids, sorted, malformed); r.second != SIZE_MAX) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       absl::StrCat(field, "[", r.second, "]"),
+                       absl::StrCat("session ", QuoteId(*ids[r.second]),
+                                    " is named twice (also at ", field, "[", r.first, "])"));
+  }
+  std::vector<size_t> order;  // the shards in use, ascending
+  for (const SortedId& id : sorted) {
+    if (order.empty() || order.back() != id.shard) order.push_back(id.shard);
+  }
   const uint32_t owner = TenantIndex(tenant, /*create=*/false);
-  std::vector<size_t> shard_ids;
-  for (const auto& key : keys) shard_ids.push_back(ShardOf(key.value_or(0)));
-  std::vector<size_t> order = shard_ids;
-  std::sort(order.begin(), order.end());
-  order.erase(std::unique(order.begin(), order.end()), order.end());
   LockShards(order);
   absl::Status status;
   std::vector<DecodeState*> states;
   std::vector<Session*> sessions;
+  states.reserve(ids.size());
+  sessions.reserve(ids.size());
   const absl::Time now = Now();
-  for (size_t i = 0; i < ids.size() && status.ok(); ++i) {
-    Shard& shard = *shards_[shard_ids[i]];
-    shard.mu.AssertHeld();
-    auto it = keys[i] ? shard.map.find(*keys[i]) : shard.map.end();
-    if (it != shard.map.end() && now - it->second.last_used > options_.ttl) {
-      DropTenant(it->second.tenant, 1);
-      DropBytes(it->second);
-      shard.map.erase(it);
-      live_.fetch_sub(1);
-      evicted_.fetch_add(1, std::memory_order_relaxed);
-      it = shard.map.end();
-    }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Session* session = named[i] ? Find(named[i]->key, named[i]->shard, now) : nullptr;
     // Another tenant's session answers exactly as an unknown one, so existence does not leak.
-    if (it == shard.map.end() || it->second.tenant != owner) {
+    if (session == nullptr || session->tenant != owner) {
       status = FieldStatus(absl::StatusCode::kNotFound, absl::StrCat(field, "[", i, "]"),
-                           absl::StrCat("session ", QuoteId(ids[i]),
+                           absl::StrCat("session ", QuoteId(*ids[i]),
                                         " does not exist (unknown, released or expired)"));
       break;
     }
-    states.push_back(&it->second.state);
-    sessions.push_back(&it->second);
+    states.push_back(&session->state);
+    sessions.push_back(session);
   }
   if (status.ok()) {
     status = fn(absl::MakeConstSpan(states));
@@ -302,6 +370,22 @@ absl::Status SessionStore::With(
   }
   UnlockShards(order);
   return status;
+}
+
+SessionStore::Session* SessionStore::Find(absl::uint128 key, size_t shard_index, absl::Time now) {
+  Shard& shard = *shards_[shard_index];
+  shard.mu.AssertHeld();
+  auto it = shard.map.find(key);
+  if (it == shard.map.end()) return nullptr;
+  if (now - it->second.last_used > options_.ttl) {  // expired: evicted on access
+    DropTenant(it->second.tenant, 1);
+    DropBytes(it->second);
+    shard.map.erase(it);
+    live_.fetch_sub(1);
+    evicted_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return &it->second;
 }
 
 void SessionStore::LockShards(absl::Span<const size_t> order) {
