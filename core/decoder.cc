@@ -352,6 +352,15 @@ absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int
           absl::StrCat("states[", it->second, "] and states[", i, "] are the same state"));
     }
   }
+  return AdvanceDistinct(states, tokens);
+}
+
+absl::Status AdvanceDistinct(absl::Span<DecodeState* const> states,
+                             absl::Span<const int32_t> tokens) {
+  if (states.size() != tokens.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("token_ids has ", tokens.size(),
+                                                   " entries for ", states.size(), " states"));
+  }
   for (size_t i = 0; i < states.size(); ++i) {  // validate the whole batch first
     const DecodeState& s = *states[i];
     if (tokens[i] < 0 || tokens[i] >= s.engine().vocab().size()) {

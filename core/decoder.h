@@ -115,8 +115,8 @@ class DecodeState {
  private:
   friend absl::StatusOr<DecodeState> InitState(std::shared_ptr<const Engine>, const InitRequest&);
   friend absl::Status Rollback(DecodeState& state, int k);
-  friend absl::Status Advance(absl::Span<DecodeState* const> states,
-                              absl::Span<const int32_t> tokens);
+  friend absl::Status AdvanceDistinct(absl::Span<DecodeState* const> states,
+                                      absl::Span<const int32_t> tokens);
   friend struct internal::DecoderAccess;
 
   // One open node. 8 bytes.
@@ -233,6 +233,10 @@ absl::Status LegalMasks(absl::Span<const DecodeState* const> states, absl::Span<
 absl::Status LegalMasks(absl::Span<const DecodeState> states, absl::Span<int32_t> out);
 absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int32_t> tokens);
 absl::Status Advance(absl::Span<DecodeState> states, absl::Span<const int32_t> tokens);
+// Advance for states the caller knows to be distinct (the server's SessionStore::With refuses
+// a session named twice), without checking that again; a state named twice is undefined.
+absl::Status AdvanceDistinct(absl::Span<DecodeState* const> states,
+                             absl::Span<const int32_t> tokens);
 // Removes the last k tokens: restores the nearest checkpoint at or before the target and
 // replays the rest, fewer than DecodeState::kCheckpointInterval tokens (O(k) plus that).
 absl::Status Rollback(DecodeState& state, int k);

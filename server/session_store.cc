@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -65,21 +66,45 @@ SessionStore::~SessionStore() {
   if (sweeper_.joinable()) sweeper_.join();
 }
 
+namespace {
+
+// Bytes i..i+7 with byte i in the low bits, whatever the host's order.
+uint64_t LoadLittle(const char* p) {
+  uint64_t x;
+  std::memcpy(&x, p, sizeof(x));
+  if constexpr (std::endian::native == std::endian::big) x = __builtin_bswap64(x);
+  return x;
+}
+
+// The bytes of x (each below 0x80) that lie in [lo, hi]: 0x80 in each such byte.
+constexpr uint64_t kOnes = 0x0101010101010101;
+uint64_t InRange(uint64_t x, unsigned lo, unsigned hi) {
+  return (x + kOnes * (0x80 - lo)) & ~(x + kOnes * (0x7f - hi)) & (kOnes * 0x80);
+}
+
+// 8 lowercase hex digits as a number, or false; 8 bytes at a time, since every call of With
+// parses every id (a per-digit loop on a 128-bit value was most of With's own time). The
+// digits' values are then packed pairwise into bytes, 16-bit and 32-bit words, first digit high.
+bool HexWord(const char* digits, uint32_t* out) {
+  const uint64_t x = LoadLittle(digits);
+  const uint64_t ok = InRange(x, '0', '9') | InRange(x, 'a', 'f');
+  if ((x & (kOnes * 0x80)) != 0 || ok != kOnes * 0x80) return false;
+  const uint64_t v = (x & (kOnes * 0x0f)) + ((x >> 6) & kOnes) * 9;  // 'a' is 0x61: 1 + 9
+  const uint64_t pairs = ((v << 4) | (v >> 8)) & 0x00ff00ff00ff00ff;
+  const uint64_t quads = ((pairs << 8) | (pairs >> 16)) & 0x0000ffff0000ffff;
+  *out = static_cast<uint32_t>((quads << 16) | (quads >> 32));
+  return true;
+}
+
+}  // namespace
+
 std::optional<absl::uint128> SessionKey(absl::string_view id) {
+  uint32_t w[4];
   if (id.size() != 32) return std::nullopt;
-  absl::uint128 key = 0;
-  for (char c : id) {
-    int digit;
-    if (c >= '0' && c <= '9') {
-      digit = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      digit = c - 'a' + 10;
-    } else {
-      return std::nullopt;
-    }
-    key = (key << 4) | digit;
+  for (int i = 0; i < 4; ++i) {
+    if (!HexWord(id.data() + 8 * i, &w[i])) return std::nullopt;
   }
-  return key;
+  return absl::MakeUint128(uint64_t{w[0]} << 32 | w[1], uint64_t{w[2]} << 32 | w[3]);
 }
 
 namespace {
@@ -246,55 +271,104 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
   return ids;
 }
 
+namespace {
+
+// A well-formed id of a With call, sorted by shard (the lock order), then key, then index, so
+// that the repeats of one id sit together, earliest first.
+struct SortedId {
+  uint32_t shard;
+  uint32_t index;
+  absl::uint128 key;
+  bool operator<(const SortedId& o) const {
+    return shard != o.shard ? shard < o.shard : key != o.key ? key < o.key : index < o.index;
+  }
+};
+
+// The first id named twice as a scan in order finds it: the least index whose id came earlier
+// (`second`), and that id's first index. Ids that are no key are compared by text, in a hash
+// map: they are rare, and it bounds the cost of junk ids by their total size.
+struct Repeat {
+  size_t first = 0;
+  size_t second = SIZE_MAX;
+};
+Repeat FirstRepeat(absl::Span<const std::string* const> ids, absl::Span<const SortedId> sorted,
+                   absl::Span<const size_t> malformed) {
+  Repeat r;
+  for (size_t k = 1; k < sorted.size(); ++k) {
+    const bool repeat = sorted[k].key == sorted[k - 1].key;
+    const bool group_start = k == 1 || sorted[k - 2].key != sorted[k - 1].key;
+    if (repeat && group_start && sorted[k].index < r.second) {
+      r = {sorted[k - 1].index, sorted[k].index};
+    }
+  }
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  for (size_t i : malformed) {
+    if (i >= r.second) break;
+    auto [it, fresh] = seen.emplace(*ids[i], i);
+    if (!fresh) return {it->second, i};
+  }
+  return r;
+}
+
+}  // namespace
+
 absl::Status SessionStore::With(
     absl::Span<const std::string> ids, absl::string_view field,
     absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
     absl::string_view tenant) {
+  std::vector<const std::string*> ptrs;
+  ptrs.reserve(ids.size());
+  for (const std::string& id : ids) ptrs.push_back(&id);
+  return With(absl::MakeConstSpan(ptrs), field, fn, tenant);
+}
+
+absl::Status SessionStore::With(
+    absl::Span<const std::string* const> ids, absl::string_view field,
+    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
+    absl::string_view tenant) {
   // An id that is not 32 hex digits names no session: no key, found nowhere.
-  std::vector<std::optional<absl::uint128>> keys;
-  keys.reserve(ids.size());
-  for (const std::string& id : ids) keys.push_back(SessionKey(id));
-  absl::flat_hash_map<absl::string_view, size_t> seen;
+  std::vector<std::optional<SortedId>> named(ids.size());
+  std::vector<SortedId> sorted;
+  sorted.reserve(ids.size());
+  std::vector<size_t> malformed;
   for (size_t i = 0; i < ids.size(); ++i) {
-    auto [it, fresh] = seen.emplace(ids[i], i);
-    if (!fresh) {
-      return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat(field, "[", i, "]"),
-                         absl::StrCat("session ", QuoteId(ids[i]), " is named twice (also at ", field,
-                                      "[", it->second, "])"));
+    if (const std::optional<absl::uint128> key = SessionKey(*ids[i])) {
+      named[i] = SortedId{static_cast<uint32_t>(ShardOf(*key)), static_cast<uint32_t>(i), *key};
+      sorted.push_back(*named[i]);
+    } else {
+      malformed.push_back(i);
     }
   }
+  std::sort(sorted.begin(), sorted.end());
+  if (const Repeat r = FirstRepeat(ids, sorted, malformed); r.second != SIZE_MAX) {
+    return FieldStatus(absl::StatusCode::kInvalidArgument,
+                       absl::StrCat(field, "[", r.second, "]"),
+                       absl::StrCat("session ", QuoteId(*ids[r.second]),
+                                    " is named twice (also at ", field, "[", r.first, "])"));
+  }
+  std::vector<size_t> order;  // the shards in use, ascending
+  for (const SortedId& id : sorted) {
+    if (order.empty() || order.back() != id.shard) order.push_back(id.shard);
+  }
   const uint32_t owner = TenantIndex(tenant, /*create=*/false);
-  std::vector<size_t> shard_ids;
-  for (const auto& key : keys) shard_ids.push_back(ShardOf(key.value_or(0)));
-  std::vector<size_t> order = shard_ids;
-  std::sort(order.begin(), order.end());
-  order.erase(std::unique(order.begin(), order.end()), order.end());
   LockShards(order);
   absl::Status status;
   std::vector<DecodeState*> states;
   std::vector<Session*> sessions;
+  states.reserve(ids.size());
+  sessions.reserve(ids.size());
   const absl::Time now = Now();
-  for (size_t i = 0; i < ids.size() && status.ok(); ++i) {
-    Shard& shard = *shards_[shard_ids[i]];
-    shard.mu.AssertHeld();
-    auto it = keys[i] ? shard.map.find(*keys[i]) : shard.map.end();
-    if (it != shard.map.end() && now - it->second.last_used > options_.ttl) {
-      DropTenant(it->second.tenant, 1);
-      DropBytes(it->second);
-      shard.map.erase(it);
-      live_.fetch_sub(1);
-      evicted_.fetch_add(1, std::memory_order_relaxed);
-      it = shard.map.end();
-    }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Session* session = named[i] ? Find(named[i]->key, named[i]->shard, now) : nullptr;
     // Another tenant's session answers exactly as an unknown one, so existence does not leak.
-    if (it == shard.map.end() || it->second.tenant != owner) {
+    if (session == nullptr || session->tenant != owner) {
       status = FieldStatus(absl::StatusCode::kNotFound, absl::StrCat(field, "[", i, "]"),
-                           absl::StrCat("session ", QuoteId(ids[i]),
+                           absl::StrCat("session ", QuoteId(*ids[i]),
                                         " does not exist (unknown, released or expired)"));
       break;
     }
-    states.push_back(&it->second.state);
-    sessions.push_back(&it->second);
+    states.push_back(&session->state);
+    sessions.push_back(session);
   }
   if (status.ok()) {
     status = fn(absl::MakeConstSpan(states));
@@ -302,6 +376,22 @@ absl::Status SessionStore::With(
   }
   UnlockShards(order);
   return status;
+}
+
+SessionStore::Session* SessionStore::Find(absl::uint128 key, size_t shard_index, absl::Time now) {
+  Shard& shard = *shards_[shard_index];
+  shard.mu.AssertHeld();
+  auto it = shard.map.find(key);
+  if (it == shard.map.end()) return nullptr;
+  if (now - it->second.last_used > options_.ttl) {  // expired: evicted on access
+    DropTenant(it->second.tenant, 1);
+    DropBytes(it->second);
+    shard.map.erase(it);
+    live_.fetch_sub(1);
+    evicted_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return &it->second;
 }
 
 void SessionStore::LockShards(absl::Span<const size_t> order) {

@@ -80,6 +80,10 @@ class SessionStore {
   absl::Status With(absl::Span<const std::string> ids, absl::string_view field,
                     absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
                     absl::string_view tenant = {});
+  // The same for ids held elsewhere, such as a request's repeated field (no copies).
+  absl::Status With(absl::Span<const std::string* const> ids, absl::string_view field,
+                    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
+                    absl::string_view tenant = {});
 
   // Copies of the named states (same checks as With).
   absl::StatusOr<std::vector<DecodeState>> Get(absl::Span<const std::string> ids,
@@ -136,6 +140,9 @@ class SessionStore {
   bool ReserveBytes(absl::Span<const DecodeState> states, absl::Span<const int64_t> bytes);
   // Gives back what a dropped session counted.
   void DropBytes(const Session& session);
+  // The live session of `key` in shard_index (whose lock the caller holds), or null; an expired
+  // one is evicted.
+  Session* Find(absl::uint128 key, size_t shard_index, absl::Time now);
   // Frees the named sessions of the tenant; returns how many were live.
   int Drop(absl::Span<const std::string> ids, absl::string_view tenant);
 

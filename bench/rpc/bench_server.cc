@@ -164,6 +164,8 @@ class NullService final : public astcd::bench::v1::Null::CallbackService {
 }  // namespace astcd::bench
 
 int main(int argc, char** argv) {
+  // As server/main.cc: Debian's Abseil leaves absl::Mutex's deadlock detector on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::vector<astcd::server::FlagSpec> table = BenchFlagTable();
   const astcd::server::ServerFlags flags =
       astcd::server::ParseServerFlags(argc, argv, table, "astcd_bench_server");

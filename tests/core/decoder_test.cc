@@ -707,6 +707,24 @@ TEST(DecoderBatch, AdvanceRefusesTheSameStateTwice) {
   EXPECT_EQ(s.num_tokens(), 1);
 }
 
+TEST(DecoderBatch, AdvanceDistinctAnswersAsAdvanceForDistinctStates) {
+  auto engine = MakeEngine();
+  DecodeState a = MustInit(engine, Start::kFunction, "def/1");
+  DecodeState b = MustInit(engine, Start::kFunction, "def/1");
+  std::vector<DecodeState*> ptrs = {&a, &b};
+  const std::vector<int32_t> bad = {Ids(*engine, "pass")[0], -1};
+  const absl::Status want = Advance(absl::MakeConstSpan(ptrs), bad);
+  const absl::Status got = AdvanceDistinct(absl::MakeConstSpan(ptrs), bad);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(FieldPathOf(got), "token_ids[1]");
+  EXPECT_EQ(b.num_tokens(), 1);  // all or nothing
+  EXPECT_EQ(AdvanceDistinct(absl::MakeConstSpan(ptrs), Ids(*engine, "pass")).code(),
+            absl::StatusCode::kInvalidArgument);  // one token for two states
+  ASSERT_TRUE(AdvanceDistinct(absl::MakeConstSpan(ptrs), Ids(*engine, "pass pass")).ok());
+  EXPECT_EQ(a.num_tokens(), 2);
+  EXPECT_EQ(b.num_tokens(), 2);
+}
+
 TEST(DecoderBatch, LegalMasksPacksRowsOfInt32Words) {
   auto engine = MakeEngine();
   std::vector<DecodeState> states = {MustInit(engine, Start::kFunction, "def/1 return a end"),

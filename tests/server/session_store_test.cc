@@ -1,9 +1,13 @@
 #include "server/session_store.h"
 
+#include <cctype>
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/decoder.h"
 #include "core/engine.h"
 #include "core/errors.h"
@@ -117,6 +121,76 @@ TEST(SessionStore, WithRefusesDuplicatesAndUnknownIdsWithoutCallingFn) {
   EXPECT_FALSE(called);
   EXPECT_TRUE(store.With(ids, "session_ids", fn).ok());
   EXPECT_TRUE(called);
+}
+
+// With's answer as a scan in order gives it: the first id named twice, else the first unknown.
+absl::Status ScanAnswer(const std::vector<std::string>& ids, const std::set<std::string>& live) {
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto [it, fresh] = seen.emplace(ids[i], i);
+    if (!fresh) {
+      return FieldStatus(absl::StatusCode::kInvalidArgument, absl::StrCat("session_ids[", i, "]"),
+                         absl::StrCat("session '", ids[i], "' is named twice (also at session_ids[",
+                                      it->second, "])"));
+    }
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!live.contains(ids[i])) {
+      return FieldStatus(absl::StatusCode::kNotFound, absl::StrCat("session_ids[", i, "]"),
+                         absl::StrCat("session '", ids[i],
+                                      "' does not exist (unknown, released or expired)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+TEST(SessionStore, WithReportsTheFirstRepeatAsAScanInOrderWould) {
+  SessionStoreOptions options;
+  options.sweep_interval = absl::ZeroDuration();
+  options.num_shards = 4;  // several ids per shard
+  SessionStore store(options);
+  const std::vector<std::string> live = *store.Insert(States(6));
+  std::vector<std::string> pool = live;
+  std::string upper = live[0];  // not lowercase hex: no key, and not live[0]
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (std::string junk : {upper, std::string("nope"), std::string(33, 'a'), NewSessionId()}) {
+    pool.push_back(junk);
+  }
+  const std::set<std::string> live_set(live.begin(), live.end());
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<std::string> ids(1 + rng() % 12);
+    for (std::string& id : ids) id = pool[rng() % pool.size()];
+    const absl::Status want = ScanAnswer(ids, live_set);
+    const absl::Status got = store.With(ids, "session_ids", [](absl::Span<DecodeState* const>) {
+      return absl::OkStatus();
+    });
+    ASSERT_EQ(got.code(), want.code()) << got;
+    ASSERT_EQ(FieldPathOf(got), FieldPathOf(want)) << got;
+    ASSERT_EQ(got.message(), want.message());
+  }
+}
+
+TEST(SessionStore, SessionKeyTakesExactly32LowercaseHexDigits) {
+  const std::string id = "0123456789abcdef00ff10fe20ed30dc";
+  EXPECT_EQ(SessionKey(id), absl::MakeUint128(0x0123456789abcdefu, 0x00ff10fe20ed30dcu));
+  EXPECT_EQ(SessionKey(std::string(32, 'f')), absl::Uint128Max());
+  EXPECT_EQ(SessionKey(std::string(32, '0')), absl::uint128(0));
+  for (size_t i = 0; i < id.size(); ++i) {  // every byte at every place
+    for (int byte = 0; byte < 256; ++byte) {
+      std::string s = id;
+      s[i] = static_cast<char>(byte);
+      const bool hex = (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'f');
+      const int shift = 4 * (31 - static_cast<int>(i));
+      const absl::uint128 digit = hex ? (byte <= '9' ? byte - '0' : byte - 'a' + 10) : 0;
+      const absl::uint128 want =
+          (*SessionKey(id) & ~(absl::uint128(0xf) << shift)) | (digit << shift);
+      ASSERT_EQ(SessionKey(s), hex ? std::optional<absl::uint128>(want) : std::nullopt)
+          << i << " " << byte;
+    }
+  }
+  EXPECT_EQ(SessionKey(id.substr(1)), std::nullopt);
+  EXPECT_EQ(SessionKey(id + "0"), std::nullopt);
 }
 
 TEST(SessionStore, DiscardFreesLikeReleaseButCountsApart) {
