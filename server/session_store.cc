@@ -462,7 +462,7 @@ int SessionStore::Sweep() {
         ++it;
       }
     }
-    // A flat_hash_map keeps its peak capacity after erases: give back what a burst left.
+    // A hash map keeps its peak capacity after erases: give back what a burst left.
     if (shard->map.capacity() > 1024 && shard->map.size() * 4 < shard->map.capacity()) {
       shard->map.rehash(0);
     }

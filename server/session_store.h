@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
@@ -121,7 +122,9 @@ class SessionStore {
   };
   struct Shard {
     Mutex mu;
-    absl::flat_hash_map<absl::uint128, Session> map ABSL_GUARDED_BY(mu);
+    // Sessions out of line: a slot is a pointer, so the table's empty slots (up to half of
+    // them after it grows) cost 8 bytes each, not a whole Session's 264.
+    absl::node_hash_map<absl::uint128, Session> map ABSL_GUARDED_BY(mu);
   };
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   size_t ShardOf(absl::uint128 key) const;

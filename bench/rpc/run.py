@@ -234,29 +234,24 @@ PROFILE_STEP = [
 ]
 
 PROFILE_MEMORY = [
-    "**Where the bytes go** (this accounts for the measured figures to within a few bytes): "
-    "each of the 16 shards is an `absl::flat_hash_map<std::string, Session>` whose slot holds "
-    "the 32-byte key string and the `Session` (a 160-byte `DecodeState`, a 16-byte "
-    "`absl::Time`, a 32-byte `tenant` string): 240 bytes. With 1,000,000 sessions each shard "
-    "holds about 62,500, just past the 57,344 that a 65,535-slot table takes at its 7/8 load "
-    "limit, so every shard has grown to 131,071 slots (48% full): 505 bytes of slots per "
-    "session. On the heap, each 32-character id takes a 48-byte malloc chunk, and the token "
-    "history one chunk: the server copies the new states into the store (`DoInitStates` "
-    "passes `*states` to `SessionStore::Insert`, which takes its vector by value), so a "
-    "20-token history gets exactly 80 bytes (a 96-byte chunk); the in-process run moves them "
-    "and keeps `push_back`'s capacity of 32 tokens (a 144-byte chunk). 505 + 48 + 96 = 649 "
-    "bytes per session for the server and 505 + 48 + 144 = 697 in-process, as measured; "
-    "with 100-token histories, 505 + 48 + 416 = 969 and 505 + 48 + 528 = 1,081.",
-    "**What would close the gap** (server/session_store.{h,cc}, not changed here): the slots "
-    "are most of it. Keep each `Session` out of line (`absl::node_hash_map`, or a "
-    "`std::unique_ptr<Session>` value) so that a slot costs 8 bytes plus a control byte "
-    "however empty the table is; key by the binary id (`absl::uint128`: 16 bytes inline, no "
-    "heap chunk, cheaper hashing); replace the per-session `tenant` string by an index into a "
-    "tenant table (empty without `--auth-tokens`); store `last_used` as 64-bit nanoseconds. "
-    "That is about 20 bytes of slots plus one ~210-byte node per session, i.e. about 230 "
-    "bytes beyond the (exactly sized) token history, without touching `DecodeState`. Growing "
-    "the shard count (or `reserve`-ing shards to `--max-sessions / num_shards`) would only "
-    "move the 48%-full point.",
+    "**Where the bytes go** (2026-12-03; it accounts for the measured figures to within a few "
+    "bytes): each of the 16 shards is an `absl::node_hash_map<absl::uint128, Session>`: a "
+    "slot is an 8-byte pointer and a control byte, and the `Session` (a 232-byte "
+    "`DecodeState`, a 16-byte `absl::Time`, the tenant's 4-byte index and the 8 bytes it "
+    "counts, 264 bytes with the 16-byte key) is its own 288-byte node (a 304-byte chunk). "
+    "With 1,000,000 sessions each shard holds about 62,500, just past the 57,344 that a "
+    "65,535-slot table takes at its 7/8 load limit, so every shard has grown to 131,071 slots "
+    "(48% full): about 19 bytes of slots per session. The token history is one more chunk: "
+    "the server copies the new states into the store, so a 20-token history gets exactly 80 "
+    "bytes (a 96-byte chunk); the in-process run moves them and keeps `push_back`'s capacity "
+    "of 32 tokens (a 144-byte chunk). Until this round the shards were `flat_hash_map`s, whose "
+    "slots hold the whole 288-byte pair, about 607 bytes of slots per session at 48% full: "
+    "623 bytes beyond the tokens in the server, 669 in-process (the `DecodeState` had grown "
+    "from 160 to 232 bytes with the shape controls' state since the target was first met).",
+    "**What would close the gap**, if a later change misses it again: the `DecodeState` is "
+    "most of what remains (its 12-frame inline stack is 96 bytes, the shape controls' fields "
+    "and the checkpoints' bookkeeping the rest); a smaller inline stack or the shape state "
+    "only for shaped configs would take it below 200 bytes.",
 ]
 
 
