@@ -10,13 +10,16 @@ The thresholds, and why (docs/reliability.md, section 3, says the same):
 - Warm-up is the first third of the windows. The server's memory grows while glibc's arenas,
   the session maps and the engine cache reach the size this load needs, and gRPC starts its
   threads; what is a leak is growth after that.
-- RSS drift compares the median of the RSS samples (one a second) of the last window with the
-  largest sample of the first window after warm-up. glibc's heap moves RSS in steps of a MiB
-  or two: a hostile call's large buffers lift it, and a later malloc_trim (the sweeper's, after
-  8 MiB of sessions were freed) gives it back. So the reference is the top of a window, which
-  already holds such a step, and the end is a median, which a short burst cannot move. A leak
-  still fails: it keeps growing past any earlier top. Only growth fails; the limit is the
-  issue's 5%.
+- RSS drift is judged like a latency trend (below), on the median RSS of each window after
+  warm-up (samples one a second), with L = 1 + the issue's 5%: it fails when the robust line
+  rises by more than 5% AND the second half's median exceeds the first half's by
+  (1 + 3L) / (3 + L), 2.47%. RSS wanders by a MiB or two either way within seconds: calls and
+  decoded-ahead Decode chunks in flight, glibc's heap lifted by a large buffer and given back
+  by a later malloc_trim. A check of two points (the top of one window against the median of
+  the last) read that wander as drift often enough to fail a 60 s run now and then (+5.3% in
+  CI, from a step in the last window); the line ignores a window that stepped, and a leak,
+  which grows with the calls in every window, trips both. Unlike latency, RSS is never
+  excused by a busier machine.
 - Latency trend. A shared machine (other builds, other tests under ctest -j) moves latency
   by 2x or more for a while, so no single window may decide. A trend fails only when BOTH
   (1) a robust line through the post-warm-up windows rises by more than the limit L from its
@@ -116,11 +119,11 @@ def trend(series, limit):
 
 def rss_drift(rss_by_window, warmup):
     """The RSS verdict: rss_by_window[w] is the list of RSS samples taken in window w."""
-    ref = max(rss_by_window[warmup], default=float("nan"))
-    end = median(rss_by_window[-1])
-    drift = ratio(end - ref, ref)
-    return {"reference_bytes": ref, "end_bytes": end, "drift": drift,
-            "limit": RSS_DRIFT_LIMIT, "ok": drift < RSS_DRIFT_LIMIT}
+    medians = [median(window) for window in rss_by_window[warmup:]]
+    verdict = trend(medians, 1 + RSS_DRIFT_LIMIT)
+    verdict.update(drift=verdict["line_ratio"] - 1, first_median_bytes=medians[0],
+                   last_median_bytes=medians[-1])
+    return verdict
 
 
 def latency_trends(p50s, p99s, warmup):
