@@ -1,7 +1,5 @@
 #include "core/ast.h"
 
-#include <new>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -28,15 +26,7 @@ const AstNode* AstNode::child(int i) const {
 }
 
 AstNode* Arena::NewNode(NodeKind kind, int32_t value) {
-  if (used_in_block_ == kBlockNodes) {
-    blocks_.push_back(std::make_unique_for_overwrite<std::byte[]>(kBlockNodes * sizeof(AstNode)));
-    used_in_block_ = 0;
-  }
-  // AstNode is trivially destructible: the blocks are freed without destroying the nodes.
-  static_assert(std::is_trivially_destructible_v<AstNode>);
-  void* slot = blocks_.back().get() + used_in_block_++ * sizeof(AstNode);
-  ++used_total_;
-  return new (slot) AstNode{.kind = kind, .value = value};
+  return nodes_.New(AstNode{.kind = kind, .value = value});
 }
 
 AstNode* Arena::NewHole(Hole hole) {

@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
 
+#include "core/block_arena.h"
 #include "core/config.h"
 #include "core/grammar.h"
 
@@ -36,15 +38,12 @@ class Arena {
  public:
   AstNode* NewNode(NodeKind kind, int32_t value);
   AstNode* NewHole(Hole hole);
-  size_t num_nodes() const { return used_total_; }
+  size_t num_nodes() const { return nodes_.size(); }
 
  private:
-  static constexpr size_t kBlockNodes = 256;
-  // Raw blocks: a node is constructed when it is handed out, so a small AST does not pay for
-  // initializing a whole block (that memset was a twentieth of Tokenize's instructions).
-  std::vector<std::unique_ptr<std::byte[]>> blocks_;
-  size_t used_in_block_ = kBlockNodes;
-  size_t used_total_ = 0;
+  // AstNode is trivially destructible: the blocks are freed without destroying the nodes.
+  static_assert(std::is_trivially_destructible_v<AstNode>);
+  BlockArena<AstNode, 256> nodes_;
 };
 
 struct Ast {

@@ -27,19 +27,12 @@ void DecodeState::Reset(Start start, int arity, int max_len) {
 
 bool DecodeState::complete() const { return m_.complete(); }
 
-void DecodeState::FillMask(uint32_t* out) const {
-  if (shaped()) return FillShapedMask(out);
-  unsigned conds;
-  int hole_cost, depth;
-  uint32_t var_bits;
-  const MaskContext ctx = m_.Context(&conds, &hole_cost, &var_bits, &depth);
-  FillFromContext(ctx, conds, hole_cost, var_bits, out);
-}
+void DecodeState::FillMask(uint32_t* out) const { FillMask(out, nullptr); }
 
 void DecodeState::FillMask(uint32_t* out, HoleView* hole) const {
   if (shaped()) {
     FillShapedMask(out);
-    *hole = hole_view();
+    if (hole != nullptr) *hole = hole_view();
     return;
   }
   unsigned conds;
@@ -47,7 +40,7 @@ void DecodeState::FillMask(uint32_t* out, HoleView* hole) const {
   uint32_t var_bits;
   const MaskContext ctx = m_.Context(&conds, &hole_cost, &var_bits, &depth);
   FillFromContext(ctx, conds, hole_cost, var_bits, out);
-  *hole = ViewOf(ctx, hole_cost, depth);
+  if (hole != nullptr) *hole = ViewOf(ctx, hole_cost, depth);
 }
 
 void DecodeState::FillFromContext(MaskContext ctx, unsigned conds, int hole_cost,

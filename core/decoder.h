@@ -80,7 +80,8 @@ class DecodeState {
 
   // Writes engine().words() words: token i is bit i%32 of word i/32.
   void FillMask(uint32_t* out) const;
-  // The same, and *hole = hole_view() from the same pass over the stack (for a sampler).
+  // The same, and *hole = hole_view() from the same pass over the stack (for a sampler);
+  // a null hole is allowed.
   void FillMask(uint32_t* out, HoleView* hole) const;
   bool IsLegal(int32_t token) const;
   // Why `token` is not in the mask: the first rule that refuses it, in the order of the enum

@@ -6,12 +6,11 @@
 
 #include <cstddef>
 #include <deque>
-#include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "core/block_arena.h"
 #include "core/config.h"
 
 namespace astcd {
@@ -69,21 +68,8 @@ struct PyNode {
 // Owns the nodes of one parse (and any strings they need that are not views of the source).
 class PyArena {
  public:
-  PyArena() = default;
-  PyArena(const PyArena&) = delete;
-  PyArena& operator=(const PyArena&) = delete;
-  ~PyArena();
-
   PyNode* New(absl::string_view type, int line, int column) {
-    // Blocks of many nodes: std::deque holds two of these 200-byte nodes a block, and its
-    // block allocations were a twentieth of Tokenize's instructions.
-    if (used_in_block_ == kBlockNodes) {
-      blocks_.push_back(std::make_unique_for_overwrite<std::byte[]>(kBlockNodes * sizeof(PyNode)));
-      used_in_block_ = 0;
-    }
-    void* slot = blocks_.back().get() + used_in_block_++ * sizeof(PyNode);
-    ++size_;
-    PyNode* n = new (slot) PyNode();
+    PyNode* n = nodes_.New();
     n->type = type;
     n->line = line;
     n->column = column;
@@ -93,13 +79,10 @@ class PyArena {
     strings_.push_back(std::move(s));
     return strings_.back();
   }
-  size_t size() const { return size_; }
+  size_t size() const { return nodes_.size(); }
 
  private:
-  static constexpr size_t kBlockNodes = 32;
-  std::vector<std::unique_ptr<std::byte[]>> blocks_;  // raw: a node is built when handed out
-  size_t used_in_block_ = kBlockNodes;
-  size_t size_ = 0;
+  BlockArena<PyNode, 32> nodes_;
   std::deque<std::string> strings_;
 };
 

@@ -60,7 +60,6 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,15 +71,6 @@
 #include "core/py_lexer.h"
 
 namespace astcd {
-
-PyArena::~PyArena() {
-  for (size_t b = 0; b < blocks_.size(); ++b) {
-    const size_t built = b + 1 == blocks_.size() ? used_in_block_ : kBlockNodes;
-    for (size_t i = 0; i < built; ++i) {
-      std::launder(reinterpret_cast<PyNode*>(blocks_[b].get() + i * sizeof(PyNode)))->~PyNode();
-    }
-  }
-}
 
 namespace {
 
