@@ -13,6 +13,12 @@ namespace {
 
 bool IsScopeNode(NodeKind k) { return Spec(k).flow & kFlowOpensScope; }
 
+absl::Status SameLength(absl::Span<DecodeState* const> states, absl::Span<const int32_t> tokens) {
+  if (states.size() == tokens.size()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("token_ids has ", tokens.size(), " entries for ",
+                                                 states.size(), " states"));
+}
+
 }  // namespace
 
 void DecodeState::Reset(Start start, int arity, int max_len) {
@@ -332,10 +338,7 @@ absl::Status LegalMasks(absl::Span<const DecodeState> states, absl::Span<int32_t
 }
 
 absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int32_t> tokens) {
-  if (states.size() != tokens.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("token_ids has ", tokens.size(),
-                                                   " entries for ", states.size(), " states"));
-  }
+  if (absl::Status s = SameLength(states, tokens); !s.ok()) return s;
   // A state named twice would be checked twice against its old self, then moved twice.
   absl::flat_hash_map<const DecodeState*, size_t> seen;
   for (size_t i = 0; i < states.size(); ++i) {
@@ -350,10 +353,7 @@ absl::Status Advance(absl::Span<DecodeState* const> states, absl::Span<const int
 
 absl::Status AdvanceDistinct(absl::Span<DecodeState* const> states,
                              absl::Span<const int32_t> tokens) {
-  if (states.size() != tokens.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("token_ids has ", tokens.size(),
-                                                   " entries for ", states.size(), " states"));
-  }
+  if (absl::Status s = SameLength(states, tokens); !s.ok()) return s;
   for (size_t i = 0; i < states.size(); ++i) {  // validate the whole batch first
     const DecodeState& s = *states[i];
     if (tokens[i] < 0 || tokens[i] >= s.engine().vocab().size()) {
