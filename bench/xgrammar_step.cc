@@ -212,10 +212,7 @@ int Main(int argc, char** argv) {
     for (int64_t drawn = 0; drawn < o.steps;) {
       Rng rng(StreamSeed(o.seed, 0, walk_index + walks.size()));
       s = Fork(root);
-      while (!s.terminated()) {
-        s.FillMask(mask.data());
-        if (!s.Advance(sampler.Choose(s, mask.data(), rng)).ok()) Die("draw advance");
-      }
+      WalkSteps(s, sampler, rng, mask.data());
       walks.emplace_back(s.tokens().begin(), s.tokens().end());
       drawn += static_cast<int64_t>(walks.back().size());
     }

@@ -71,7 +71,6 @@
 #include "core/py_lexer.h"
 
 namespace astcd {
-
 namespace {
 
 using Kind = PyTokenKind;
