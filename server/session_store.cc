@@ -187,7 +187,7 @@ bool SessionStore::ReserveBytes(absl::Span<const DecodeState> states,
 void SessionStore::DropBytes(const Session& session) {
   MutexLock lock(&bytes_mu_);
   bytes_ -= session.bytes;
-  const Engine* engine = &session.state.engine();
+  const Engine* engine = session.engine;
   auto it = engine_sessions_.find(engine);
   int64_t freed = session.bytes;
   if (it != engine_sessions_.end() && --it->second == 0) {
@@ -262,7 +262,9 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
       MutexLock lock(&shard.mu);
       // Checked before the state is moved: a colliding id must leave it for the next try.
       if (shard.map.contains(key)) continue;
-      shard.map.emplace(key, Session{std::move(states[i]), now, owner, bytes[i]});
+      const Engine* engine = &states[i].engine();
+      shard.map.emplace(key, Session{std::make_shared<Slot>(std::move(states[i])), engine, now,
+                                     owner, bytes[i]});
       ids.push_back(std::move(id));
       break;
     }
@@ -351,30 +353,44 @@ absl::Status SessionStore::With(
     if (order.empty() || order.back() != id.shard) order.push_back(id.shard);
   }
   const uint32_t owner = TenantIndex(tenant, /*create=*/false);
-  LockShards(order);
-  absl::Status status;
-  std::vector<DecodeState*> states;
   std::vector<Session*> sessions;
-  states.reserve(ids.size());
   sessions.reserve(ids.size());
   const absl::Time now = Now();
+  LockShards(order);
   for (size_t i = 0; i < ids.size(); ++i) {
     Session* session = named[i] ? Find(named[i]->key, named[i]->shard, now) : nullptr;
     // Another tenant's session answers exactly as an unknown one, so existence does not leak.
     if (session == nullptr || session->tenant != owner) {
-      status = FieldStatus(absl::StatusCode::kNotFound, absl::StrCat(field, "[", i, "]"),
-                           absl::StrCat("session ", QuoteId(*ids[i]),
-                                        " does not exist (unknown, released or expired)"));
-      break;
+      UnlockShards(order);
+      return FieldStatus(absl::StatusCode::kNotFound, absl::StrCat(field, "[", i, "]"),
+                         absl::StrCat("session ", QuoteId(*ids[i]),
+                                      " does not exist (unknown, released or expired)"));
     }
-    states.push_back(&session->state);
     sessions.push_back(session);
   }
-  if (status.ok()) {
-    status = fn(absl::MakeConstSpan(states));
-    for (Session* s : sessions) s->last_used = now;
+  // Copied under the shard locks: a Release after UnlockShards leaves our states alive.
+  std::vector<std::shared_ptr<Slot>> slots;
+  slots.reserve(ids.size());
+  for (Session* session : sessions) {
+    slots.push_back(session->slot);
+    session->last_used = now;  // only when every id was found: a refused call changes nothing
   }
   UnlockShards(order);
+  std::vector<Slot*> lock_order;
+  lock_order.reserve(sorted.size());
+  for (const SortedId& id : sorted) lock_order.push_back(slots[id.index].get());
+  return RunLocked(slots, lock_order, fn);
+}
+
+absl::Status SessionStore::RunLocked(
+    absl::Span<const std::shared_ptr<Slot>> slots, absl::Span<Slot* const> lock_order,
+    absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn) {
+  std::vector<DecodeState*> states;
+  states.reserve(slots.size());
+  for (const std::shared_ptr<Slot>& slot : slots) states.push_back(&slot->state);
+  for (Slot* slot : lock_order) slot->mu.Lock();
+  absl::Status status = fn(absl::MakeConstSpan(states));
+  for (auto it = lock_order.rbegin(); it != lock_order.rend(); ++it) (*it)->mu.Unlock();
   return status;
 }
 

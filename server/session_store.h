@@ -74,10 +74,12 @@ class SessionStore {
   // refusal before the states are built (Insert still decides).
   absl::Status Admits(int64_t n, int64_t bytes) const;
 
-  // Runs fn on the named sessions with their shard locks held (taken in shard order), after
-  // checking that no id is named twice (InvalidArgument) and every id is live (NotFound); the
-  // errors name `field`[i]. fn's error is returned as is; fn must leave the states unchanged
-  // when it fails.
+  // Runs fn on the named sessions with their locks held (each session's own: other sessions
+  // go on meanwhile, and two calls on one session run one after the other), after checking
+  // that no id is named twice (InvalidArgument) and every id is live (NotFound); the errors
+  // name `field`[i]. fn's error is returned as is; fn must leave the states unchanged when it
+  // fails. A session released or expired while fn runs is gone afterwards, as if the call had
+  // come just before the release.
   absl::Status With(absl::Span<const std::string> ids, absl::string_view field,
                     absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn,
                     absl::string_view tenant = {});
@@ -114,8 +116,18 @@ class SessionStore {
   absl::Duration ttl() const { return options_.ttl; }
 
  private:
+  // A session's state behind its own lock. With holds the shard locks only to find its
+  // sessions, then runs its work under theirs: a long call (a Rollback of thousands of
+  // sessions, a large fork's copies) holds no lock that another session needs. Shared, so
+  // that a call keeps its states alive when a Release or the TTL drops them meanwhile.
+  struct Slot {
+    explicit Slot(DecodeState s) : state(std::move(s)) {}
+    Mutex mu;
+    DecodeState state ABSL_GUARDED_BY(mu);
+  };
   struct Session {
-    DecodeState state;
+    std::shared_ptr<Slot> slot;
+    const Engine* engine;  // the state's, for the byte count without the slot's lock
     absl::Time last_used;
     uint32_t tenant;  // TenantIndex: 0 for no tenant
     int64_t bytes;    // counted against max_session_bytes (the engine apart)
@@ -123,7 +135,7 @@ class SessionStore {
   struct Shard {
     Mutex mu;
     // Sessions out of line: a slot is a pointer, so the table's empty slots (up to half of
-    // them after it grows) cost 8 bytes each, not a whole Session's 264.
+    // them after it grows) cost 8 bytes each, not a whole Session and its key.
     absl::node_hash_map<absl::uint128, Session> map ABSL_GUARDED_BY(mu);
   };
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
@@ -167,6 +179,12 @@ class SessionStore {
   // unlocks them; the analysis cannot follow locks taken in a loop.
   void LockShards(absl::Span<const size_t> order) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void UnlockShards(absl::Span<const size_t> order) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Runs fn on the slots' states (in the request's order) with their locks held, taken in
+  // `lock_order` (by shard, then key: one global order, so no deadlock).
+  static absl::Status RunLocked(
+      absl::Span<const std::shared_ptr<Slot>> slots, absl::Span<Slot* const> lock_order,
+      absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   Mutex stop_mu_;
   CondVar stop_cv_;

@@ -4,6 +4,7 @@
 // counts must balance, no session may be lost, duplicated or handed to another tenant, and
 // each config's engine is built once; under ThreadSanitizer (ASTCD_TSAN) the threads are also
 // checked for races (docs/reliability.md, section 2).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -193,6 +194,72 @@ TEST(SessionStoreStress, ChurnFromManyThreadsBalancesAndLosesNothing) {
     for (int i = 0; i < options.max_sessions_per_tenant; ++i) states.push_back(NewState(24));
     EXPECT_TRUE(store.Insert(std::move(states), absl::StrCat("tenant", k)).ok()) << k;
   }
+}
+
+// Every thread works on the same few sessions, in batches of one to three, beside Gets,
+// Inserts and Releases of other sessions on the same shards. Each session's expected tokens
+// live outside the store, guarded only by the session's own lock in With: a call that ran
+// beside another on one session would see tokens it did not expect (and, under TSan, race).
+TEST(SessionStoreStress, CallsOnSharedSessionsRunOneAtATime) {
+  SessionStoreOptions options;
+  options.num_shards = 2;
+  options.sweep_interval = absl::Milliseconds(1);
+  SessionStore store(options);
+  constexpr int kShared = 5;
+  std::vector<DecodeState> states;
+  for (int i = 0; i < kShared; ++i) states.push_back(NewState(24));
+  const std::vector<std::string> ids = *store.Insert(std::move(states));
+  std::vector<std::vector<int32_t>> expected(kShared);
+  std::atomic<int64_t> steps{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937 rng(100 + t);
+      for (int round = 0; round < 300; ++round) {
+        std::vector<int> pick(kShared);
+        for (int i = 0; i < kShared; ++i) pick[i] = i;
+        std::shuffle(pick.begin(), pick.end(), rng);
+        pick.resize(1 + rng() % 3);
+        std::vector<std::string> batch;
+        for (int i : pick) batch.push_back(ids[i]);
+        absl::Status s = store.With(batch, "ids", [&](absl::Span<DecodeState* const> held) {
+          for (size_t k = 0; k < held.size(); ++k) {
+            std::vector<int32_t>& want = expected[pick[k]];
+            EXPECT_EQ(held[k]->tokens(), want) << "session " << pick[k] << " changed under us";
+            const int32_t token = FirstLegal(*held[k]);
+            if (token < 0) {  // done: start it over
+              EXPECT_TRUE(Rollback(*held[k], static_cast<int>(want.size())).ok());
+              want.clear();
+            } else {
+              EXPECT_TRUE(AdvanceDistinct({held[k]}, {token}).ok());
+              want.push_back(token);
+              steps.fetch_add(1);
+            }
+          }
+          return absl::OkStatus();
+        });
+        EXPECT_TRUE(s.ok()) << s;
+        if (round % 10 == 0) {  // traffic of other sessions on the same shards
+          absl::StatusOr<std::vector<DecodeState>> copy = store.Get({ids[pick[0]]}, "ids");
+          ASSERT_TRUE(copy.ok()) << copy.status();
+          absl::StatusOr<std::vector<std::string>> forked = store.Insert(*std::move(copy));
+          ASSERT_TRUE(forked.ok()) << forked.status();
+          EXPECT_EQ(store.Release(*forked), 1);
+        }
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  for (int i = 0; i < kShared; ++i) {
+    EXPECT_TRUE(store.With({ids[i]}, "ids", [&](absl::Span<DecodeState* const> held) {
+      EXPECT_EQ(held[0]->tokens(), expected[i]) << i;
+      return absl::OkStatus();
+    }).ok());
+  }
+  EXPECT_GT(steps.load(), kThreads * 300);  // the threads did real work
+  EXPECT_EQ(store.Release(ids), kShared);
+  EXPECT_EQ(store.size(), 0);
+  EXPECT_EQ(store.bytes(), 0);
 }
 
 // Ids drawn from 64 values collide often: each collision must be retried with the state

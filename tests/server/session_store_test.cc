@@ -1,10 +1,14 @@
 #include "server/session_store.h"
 
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -121,6 +125,104 @@ TEST(SessionStore, WithRefusesDuplicatesAndUnknownIdsWithoutCallingFn) {
   EXPECT_FALSE(called);
   EXPECT_TRUE(store.With(ids, "session_ids", fn).ok());
   EXPECT_TRUE(called);
+}
+
+// One session's fn blocks until `open` is set; the helpers below run beside it. All sessions
+// share one shard, so a With that held its shards' locks during fn would block every other.
+struct BlockedWith {
+  explicit BlockedWith(SessionStore* store, std::string id) {
+    done = std::async(std::launch::async, [this, store, id] {
+      return store->With({id}, "session_ids", [this](absl::Span<DecodeState* const>) {
+        entered.set_value();
+        open.get_future().wait();
+        finished.store(true);
+        return absl::OkStatus();
+      });
+    });
+    entered.get_future().wait();
+  }
+  absl::Status Finish() {
+    open.set_value();
+    return done.get();
+  }
+  std::promise<void> entered, open;
+  std::atomic<bool> finished{false};
+  std::future<absl::Status> done;
+};
+
+SessionStoreOptions OneShard() {
+  SessionStoreOptions options;
+  options.sweep_interval = absl::ZeroDuration();
+  options.num_shards = 1;
+  return options;
+}
+
+TEST(SessionStore, WithHoldsNoLockAnotherSessionNeedsWhileFnRuns) {
+  SessionStore store(OneShard());
+  const std::vector<std::string> ids = *store.Insert(States(2));
+  BlockedWith blocked(&store, ids[0]);
+  // A bound on liveness, not on speed: the old shard lock made this wait for Finish().
+  std::future<absl::Status> other = std::async(std::launch::async, [&] {
+    return store.With({ids[1]}, "session_ids", [](auto) { return absl::OkStatus(); });
+  });
+  if (other.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    EXPECT_TRUE(blocked.Finish().ok());
+    FAIL() << "another session's With waited for a long fn";
+  }
+  EXPECT_FALSE(blocked.finished.load());
+  // Insert, Get and Release of other sessions go on too.
+  EXPECT_TRUE(store.Insert(States(1)).ok());
+  EXPECT_TRUE(store.Get({ids[1]}, "session_ids").ok());
+  EXPECT_EQ(store.Release({ids[1]}), 1);
+  EXPECT_TRUE(blocked.Finish().ok());
+  EXPECT_TRUE(other.get().ok());
+}
+
+TEST(SessionStore, TwoCallsOnOneSessionRunOneAfterTheOther) {
+  SessionStore store(OneShard());
+  const std::vector<std::string> ids = *store.Insert(States(1));
+  BlockedWith blocked(&store, ids[0]);
+  std::future<bool> second = std::async(std::launch::async, [&] {
+    bool saw_first_finished = false;
+    EXPECT_TRUE(store.With({ids[0]}, "session_ids", [&](auto) {
+      saw_first_finished = blocked.finished.load();
+      return absl::OkStatus();
+    }).ok());
+    return saw_first_finished;
+  });
+  // Time for a second call that did not wait to run its fn (and fail); one that waits passes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(blocked.Finish().ok());
+  EXPECT_TRUE(second.get()) << "the second call ran while the first held the session";
+}
+
+TEST(SessionStore, AReleaseDuringFnWinsAfterIt) {
+  SessionStore store(OneShard());
+  const std::vector<std::string> ids = *store.Insert(States(1));
+  BlockedWith blocked(&store, ids[0]);
+  EXPECT_EQ(store.Release({ids[0]}), 1);  // does not wait for fn
+  EXPECT_EQ(store.size(), 0);
+  EXPECT_EQ(store.bytes(), 0);
+  EXPECT_TRUE(blocked.Finish().ok());  // fn's state lived until it returned
+  EXPECT_EQ(store.With({ids[0]}, "session_ids", [](auto) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(SessionStore, ARefusedWithDoesNotRefreshTheTtl) {
+  absl::Time now = absl::UnixEpoch();
+  SessionStoreOptions options = OneShard();
+  options.ttl = absl::Seconds(10);
+  options.clock = [&now] { return now; };
+  SessionStore store(options);
+  const std::vector<std::string> ids = *store.Insert(States(2));
+  now += absl::Seconds(6);
+  EXPECT_EQ(store.With({ids[0], "nope"}, "session_ids", [](auto) { return absl::OkStatus(); })
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store.With({ids[1]}, "session_ids", [](auto) { return absl::OkStatus(); }).ok());
+  now += absl::Seconds(6);  // 12 s after the insert, 6 s after ids[1]'s call
+  EXPECT_EQ(store.Sweep(), 1);
+  EXPECT_TRUE(store.With({ids[1]}, "session_ids", [](auto) { return absl::OkStatus(); }).ok());
 }
 
 // With's answer as a scan in order gives it: the first id named twice, else the first unknown.
