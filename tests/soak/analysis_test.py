@@ -81,6 +81,21 @@ def test_latency(rng):
     expect("short doubling fails", A.trend([1.0, 1.4, 1.9, 2.6], 1.5)["ok"], False)
     both = A.latency_trends([1.0] * 6, [5.0] * 5 + [20.0], 2)
     expect("latency_trends: flat p50", both["p50"]["ok"], True)
+    # A steady 60 s run's four p99 values (ms, one CI run's, in their worst order) rise alone.
+    flat_p50, flat_cpu = A.trend([1.0, 1.1, 0.9, 1.0], 1.5), A.trend([50, 52, 49, 51], 1.5)
+    tail = A.trend([0.099, 0.12, 0.2, 0.225], 2.0)
+    expect("short: the p99 values line up as a trend", tail["ok"], False)
+    expect("short: a tail alone is inconclusive",
+           A.tail_alone_inconclusive(tail, flat_p50, flat_cpu), True)
+    rising_p50 = A.trend([1.0, 1.4, 1.9, 2.6], 1.5)
+    expect("short: a tail with p50 is not",
+           A.tail_alone_inconclusive(tail, rising_p50, flat_cpu), False)
+    expect("short: a tail with CPU per call is not",
+           A.tail_alone_inconclusive(tail, flat_p50, A.trend([50, 70, 95, 130], 1.5)), False)
+    long_tail = A.trend([0.1 + 0.01 * w for w in range(20)], 2.0)
+    expect("long: a tail alone fails", long_tail["ok"] or
+           A.tail_alone_inconclusive(long_tail, A.trend([1.0] * 20, 1.5),
+                                     A.trend([50] * 20, 1.5)), False)
 
 
 def noisy_scale(series, rng):

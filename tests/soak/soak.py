@@ -354,12 +354,17 @@ def trend_checks(verdicts):
             f"(limits +5% and {(rss['halves_limit'] - 1) * 100:+.2f}%; window medians "
             f"{rss['first_median_bytes'] / 2**20:.1f} -> {rss['last_median_bytes'] / 2**20:.1f} MiB)"),
            ("server CPU per call no upward trend", cpu["ok"], trend_text(cpu))]
+    server = verdicts["server"]
     for q in ("p50", "p99"):
-        v = verdicts["server"][q]
-        excused = not v["ok"] and busier
-        out.append((f"server {q} no upward trend", v["ok"] or excused, trend_text(v) + (
-            "; INCONCLUSIVE, not failed: the machine's runnable tasks rose as much "
-            f"({trend_text(verdicts['runnable'])})" if excused else "")))
+        v = server[q]
+        why = ""
+        if not v["ok"] and busier:
+            why = ("; INCONCLUSIVE, not failed: the machine's runnable tasks rose as much "
+                   f"({trend_text(verdicts['runnable'])})")
+        elif q == "p99" and analysis.tail_alone_inconclusive(v, server["p50"], cpu):
+            why = (f"; INCONCLUSIVE, not failed: {v['windows']} windows are too few to judge a "
+                   "tail that neither p50 nor CPU per call shares")
+        out.append((f"server {q} no upward trend", v["ok"] or bool(why), trend_text(v) + why))
     return out
 
 
