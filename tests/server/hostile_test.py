@@ -1110,9 +1110,10 @@ BIG_DECODE = dict(init_requests=[R(max_len=65536)], config=WIDE, n=4096, max_new
 def streams_cap(c):
     held = [c.stub.Decode(pb.DecodeRequest(**BIG_DECODE), timeout=120) for _ in range(2)]
     try:
-        time.sleep(0.5)
-        return call(lambda: list(c.stub.Decode(pb.DecodeRequest(
-            init_requests=[FN], n=1), timeout=T)))
+        # Until both held streams are in (a loaded machine may take a while to start them),
+        # the third is let in; a server without the cap lets it in for the whole 30 s.
+        return retry_while(lambda o: o.code == OK, lambda: call(lambda: list(c.stub.Decode(
+            pb.DecodeRequest(init_requests=[FN], n=1), timeout=T))))
     finally:
         for h in held:
             h.cancel()
@@ -1121,8 +1122,20 @@ def streams_cap(c):
 
 
 
+def retry_while(pending, attempt, limit_s=30):
+    """attempt() every 0.1 s while pending(its outcome) and within limit_s; the last outcome."""
+    deadline = time.monotonic() + limit_s
+    out = attempt()
+    while pending(out) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        out = attempt()
+    return out
+
+
 def a_stream_after_cancels(c, o):
-    again = call(lambda: list(c.stub.Decode(pb.DecodeRequest(init_requests=[FN]), timeout=T)))
+    # The cancelled streams' slots come back when their calls end, which takes a moment.
+    again = retry_while(lambda o: o.code == RE, lambda: call(lambda: list(c.stub.Decode(
+        pb.DecodeRequest(init_requests=[FN]), timeout=T))))
     return again.code == OK or f"no stream after the cancels: {again!r}"
 
 

@@ -520,15 +520,17 @@ def main():
 
     @check("TTL eviction: an idle session is NOT_FOUND after the TTL")
     def _():
-        _, _, s2 = start_server("--session-ttl=1s")
+        # A 3 s TTL and touches every 0.5 s: a stall of up to 2.5 s on a loaded machine
+        # still keeps `keep`; `drop` is idle for at least 3.5 s.
+        _, _, s2 = start_server("--session-ttl=3s")
         r = s2.InitStates(pb.InitStatesRequest(requests=[pb.InitRequest()] * 2))
         keep, drop = r.states[0].session_id, r.states[1].session_id
-        for _ in range(3):  # touched within the TTL: stays
+        for _ in range(7):  # touched within the TTL: stays
             time.sleep(0.5)
             s2.LegalMasks(pb.LegalMasksRequest(session_ids=[keep]))
         expect_error(lambda: s2.LegalMasks(pb.LegalMasksRequest(session_ids=[drop])),
                      grpc.StatusCode.NOT_FOUND, "session_ids[0]")
-        time.sleep(2.2)
+        time.sleep(3.5)
         expect_error(lambda: s2.LegalMasks(pb.LegalMasksRequest(session_ids=[keep])),
                      grpc.StatusCode.NOT_FOUND, "session_ids[0]")
 
