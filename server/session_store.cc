@@ -184,10 +184,14 @@ bool SessionStore::ReserveBytes(absl::Span<const DecodeState> states,
   return true;
 }
 
-void SessionStore::DropBytes(const Session& session) {
+void SessionStore::DropBytes(Session& session) {
+  const Engine* engine;
+  {
+    MutexLock hold(&session.mu);  // free: no With holds a session that is being freed
+    engine = &session.state.engine();
+  }
   MutexLock lock(&bytes_mu_);
   bytes_ -= session.bytes;
-  const Engine* engine = session.engine;
   auto it = engine_sessions_.find(engine);
   int64_t freed = session.bytes;
   if (it != engine_sessions_.end() && --it->second == 0) {
@@ -262,9 +266,7 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Insert(std::vector<Decode
       MutexLock lock(&shard.mu);
       // Checked before the state is moved: a colliding id must leave it for the next try.
       if (shard.map.contains(key)) continue;
-      const Engine* engine = &states[i].engine();
-      shard.map.emplace(key, Session{std::make_shared<Slot>(std::move(states[i])), engine, now,
-                                     owner, bytes[i]});
+      shard.map.try_emplace(key, std::move(states[i]), now, owner, bytes[i]);
       ids.push_back(std::move(id));
       break;
     }
@@ -368,42 +370,63 @@ absl::Status SessionStore::With(
     }
     sessions.push_back(session);
   }
-  // Copied under the shard locks: a Release after UnlockShards leaves our states alive.
-  std::vector<std::shared_ptr<Slot>> slots;
-  slots.reserve(ids.size());
   for (Session* session : sessions) {
-    slots.push_back(session->slot);
+    ++session->pins;
     session->last_used = now;  // only when every id was found: a refused call changes nothing
   }
   UnlockShards(order);
-  std::vector<Slot*> lock_order;
+  std::vector<Session*> lock_order;
   lock_order.reserve(sorted.size());
-  for (const SortedId& id : sorted) lock_order.push_back(slots[id.index].get());
-  return RunLocked(slots, lock_order, fn);
+  for (const SortedId& id : sorted) lock_order.push_back(sessions[id.index]);
+  const absl::Status status = RunLocked(sessions, lock_order, fn);
+  LockShards(order);
+  for (const SortedId& id : sorted) {
+    Session* session = sessions[id.index];
+    if (--session->pins == 0 && session->dropped) {
+      Shard& shard = *shards_[id.shard];
+      shard.mu.AssertHeld();
+      auto it = shard.map.find(id.key);
+      DropBytes(it->second);
+      shard.map.erase(it);
+    }
+  }
+  UnlockShards(order);
+  return status;
 }
 
 absl::Status SessionStore::RunLocked(
-    absl::Span<const std::shared_ptr<Slot>> slots, absl::Span<Slot* const> lock_order,
+    absl::Span<Session* const> sessions, absl::Span<Session* const> lock_order,
     absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn) {
   std::vector<DecodeState*> states;
-  states.reserve(slots.size());
-  for (const std::shared_ptr<Slot>& slot : slots) states.push_back(&slot->state);
-  for (Slot* slot : lock_order) slot->mu.Lock();
+  states.reserve(sessions.size());
+  for (Session* session : sessions) states.push_back(&session->state);
+  for (Session* session : lock_order) session->mu.Lock();
   absl::Status status = fn(absl::MakeConstSpan(states));
   for (auto it = lock_order.rbegin(); it != lock_order.rend(); ++it) (*it)->mu.Unlock();
   return status;
+}
+
+void SessionStore::Remove(Shard& shard,
+                          absl::node_hash_map<absl::uint128, Session>::iterator it) {
+  shard.mu.AssertHeld();
+  Session& session = it->second;
+  DropTenant(session.tenant, 1);
+  live_.fetch_sub(1);
+  if (session.pins > 0) {
+    session.dropped = true;
+    return;
+  }
+  DropBytes(session);
+  shard.map.erase(it);
 }
 
 SessionStore::Session* SessionStore::Find(absl::uint128 key, size_t shard_index, absl::Time now) {
   Shard& shard = *shards_[shard_index];
   shard.mu.AssertHeld();
   auto it = shard.map.find(key);
-  if (it == shard.map.end()) return nullptr;
+  if (it == shard.map.end() || it->second.dropped) return nullptr;
   if (now - it->second.last_used > options_.ttl) {  // expired: evicted on access
-    DropTenant(it->second.tenant, 1);
-    DropBytes(it->second);
-    shard.map.erase(it);
-    live_.fetch_sub(1);
+    Remove(shard, it);
     evicted_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
@@ -452,14 +475,11 @@ int SessionStore::Drop(absl::Span<const std::string> ids, absl::string_view tena
     Shard& shard = *shards_[ShardOf(*key)];
     MutexLock lock(&shard.mu);
     auto it = shard.map.find(*key);
-    if (it != shard.map.end() && it->second.tenant == owner) {
-      DropBytes(it->second);
-      shard.map.erase(it);
+    if (it != shard.map.end() && !it->second.dropped && it->second.tenant == owner) {
+      Remove(shard, it);
       ++released;
-      live_.fetch_sub(1);
     }
   }
-  DropTenant(owner, released);
   return released;
 }
 
@@ -469,21 +489,18 @@ int SessionStore::Sweep() {
   for (auto& shard : shards_) {
     MutexLock lock(&shard->mu);
     for (auto it = shard->map.begin(); it != shard->map.end();) {
-      if (now - it->second.last_used > options_.ttl) {
-        DropTenant(it->second.tenant, 1);
-        DropBytes(it->second);
-        shard->map.erase(it++);
+      const auto next = std::next(it);  // Remove may erase `it`
+      if (!it->second.dropped && now - it->second.last_used > options_.ttl) {
+        Remove(*shard, it);
         ++dropped;
-      } else {
-        ++it;
       }
+      it = next;
     }
     // A hash map keeps its peak capacity after erases: give back what a burst left.
     if (shard->map.capacity() > 1024 && shard->map.size() * 4 < shard->map.capacity()) {
       shard->map.rehash(0);
     }
   }
-  live_.fetch_sub(dropped);
   evicted_.fetch_add(dropped, std::memory_order_relaxed);
   return dropped;
 }

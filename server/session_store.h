@@ -116,26 +116,27 @@ class SessionStore {
   absl::Duration ttl() const { return options_.ttl; }
 
  private:
-  // A session's state behind its own lock. With holds the shard locks only to find its
-  // sessions, then runs its work under theirs: a long call (a Rollback of thousands of
-  // sessions, a large fork's copies) holds no lock that another session needs. Shared, so
-  // that a call keeps its states alive when a Release or the TTL drops them meanwhile.
-  struct Slot {
-    explicit Slot(DecodeState s) : state(std::move(s)) {}
+  // A session's state behind its own lock. With holds the shard locks only to find and pin
+  // its sessions, then runs its work under theirs: a long call (a Rollback of thousands of
+  // sessions, a large fork's copies) holds no lock that another session needs. A pinned
+  // session is never erased: a Release or expiry meanwhile counts it gone at once and marks
+  // it `dropped` (found by no one); the last With to unpin it frees it.
+  struct Session {
+    Session(DecodeState s, absl::Time now, uint32_t owner, int64_t counted)
+        : state(std::move(s)), last_used(now), tenant(owner), bytes(counted) {}
     Mutex mu;
     DecodeState state ABSL_GUARDED_BY(mu);
-  };
-  struct Session {
-    std::shared_ptr<Slot> slot;
-    const Engine* engine;  // the state's, for the byte count without the slot's lock
+    // The rest under the shard's lock (the map is guarded by it).
     absl::Time last_used;
-    uint32_t tenant;  // TenantIndex: 0 for no tenant
-    int64_t bytes;    // counted against max_session_bytes (the engine apart)
+    uint32_t tenant;   // TenantIndex: 0 for no tenant
+    uint32_t pins = 0;  // With calls holding it
+    int64_t bytes;     // counted against max_session_bytes (the engine apart)
+    bool dropped = false;
   };
   struct Shard {
     Mutex mu;
-    // Sessions out of line: a slot is a pointer, so the table's empty slots (up to half of
-    // them after it grows) cost 8 bytes each, not a whole Session and its key.
+    // Sessions out of line: a pinned session stays put while the table grows, and a slot is
+    // a pointer, so the empty slots (up to half of them after growth) cost 8 bytes each.
     absl::node_hash_map<absl::uint128, Session> map ABSL_GUARDED_BY(mu);
   };
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
@@ -153,8 +154,12 @@ class SessionStore {
   void DropTenant(uint32_t tenant, int64_t n);
   // Counts the states' bytes and pins their engines, or (over the budget) nothing.
   bool ReserveBytes(absl::Span<const DecodeState> states, absl::Span<const int64_t> bytes);
-  // Gives back what a dropped session counted.
-  void DropBytes(const Session& session);
+  // Gives back what a freed session counted (the caller holds its shard's lock; no With
+  // holds the session).
+  void DropBytes(Session& session);
+  // Takes the session at `it` out of `shard` (whose lock the caller holds): counted gone now,
+  // freed now or, if pinned, by the last With that holds it.
+  void Remove(Shard& shard, absl::node_hash_map<absl::uint128, Session>::iterator it);
   // The live session of `key` in shard_index (whose lock the caller holds), or null; an expired
   // one is evicted.
   Session* Find(absl::uint128 key, size_t shard_index, absl::Time now);
@@ -179,10 +184,10 @@ class SessionStore {
   // unlocks them; the analysis cannot follow locks taken in a loop.
   void LockShards(absl::Span<const size_t> order) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void UnlockShards(absl::Span<const size_t> order) ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  // Runs fn on the slots' states (in the request's order) with their locks held, taken in
+  // Runs fn on the sessions' states (in the request's order) with their locks held, taken in
   // `lock_order` (by shard, then key: one global order, so no deadlock).
   static absl::Status RunLocked(
-      absl::Span<const std::shared_ptr<Slot>> slots, absl::Span<Slot* const> lock_order,
+      absl::Span<Session* const> sessions, absl::Span<Session* const> lock_order,
       absl::FunctionRef<absl::Status(absl::Span<DecodeState* const>)> fn)
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
 

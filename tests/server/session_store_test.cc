@@ -200,12 +200,42 @@ TEST(SessionStore, AReleaseDuringFnWinsAfterIt) {
   SessionStore store(OneShard());
   const std::vector<std::string> ids = *store.Insert(States(1));
   BlockedWith blocked(&store, ids[0]);
+  const int64_t held = store.bytes();
   EXPECT_EQ(store.Release({ids[0]}), 1);  // does not wait for fn
+  EXPECT_EQ(store.Release({ids[0]}), 0);  // gone for everyone at once
   EXPECT_EQ(store.size(), 0);
-  EXPECT_EQ(store.bytes(), 0);
+  EXPECT_EQ(store.bytes(), held);      // its memory is still the call's
   EXPECT_TRUE(blocked.Finish().ok());  // fn's state lived until it returned
+  EXPECT_EQ(store.bytes(), 0);
+  EXPECT_EQ(store.Sweep(), 0);
   EXPECT_EQ(store.With({ids[0]}, "session_ids", [](auto) { return absl::OkStatus(); }).code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(SessionStore, AnExpiryDuringFnCountsOnceAndFreesAfterIt) {
+  absl::Time now = absl::UnixEpoch();
+  SessionStoreOptions options = OneShard();
+  options.ttl = absl::Seconds(10);
+  options.clock = [&now] { return now; };
+  SessionStore store(options);
+  const std::vector<std::string> ids = *store.Insert(States(2));
+  BlockedWith blocked(&store, ids[0]);
+  now += absl::Seconds(11);
+  // The held one expires on access (another call names it): counted gone now, and once.
+  EXPECT_EQ(store.With({ids[0]}, "session_ids", [](auto) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.Release({ids[0]}), 0);
+  EXPECT_EQ(store.Sweep(), 1);  // the other one
+  EXPECT_EQ(store.Sweep(), 0);
+  EXPECT_EQ(store.size(), 0);
+  EXPECT_GT(store.bytes(), 0);  // until the call lets it go
+  EXPECT_TRUE(blocked.Finish().ok());
+  EXPECT_EQ(store.bytes(), 0);
+  EXPECT_EQ(store.created_total(), store.evicted_total());
+  EXPECT_EQ(store.evicted_total(), 2);
+  // A new session may take the freed place.
+  EXPECT_TRUE(store.Insert(States(1)).ok());
+  EXPECT_EQ(store.size(), 1);
 }
 
 TEST(SessionStore, ARefusedWithDoesNotRefreshTheTtl) {

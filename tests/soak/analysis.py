@@ -19,7 +19,11 @@ The thresholds, and why (docs/reliability.md, section 3, says the same):
   the last) read that wander as drift often enough to fail a 60 s run now and then (+5.3% in
   CI, from a step in the last window); the line ignores a window that stepped, and a leak,
   which grows with the calls in every window, trips both. Unlike latency, RSS is never
-  excused by a busier machine.
+  excused by a busier machine. A short run (the 60 s one: 4 windows after warm-up) is judged
+  with L = 1.20: the heap is still warming up there (the 30-minute run's RSS rises for ten
+  minutes, then stays flat), and the same server's 60 s runs on a loaded machine gave lines
+  from -3% to +10%. At 1.20 it still fails a leak of about 50 bytes a call; the 5% is the
+  30-minute run's.
 - Latency trend. A shared machine (other builds, other tests under ctest -j) moves latency
   by 2x or more for a while, so no single window may decide. A trend fails only when BOTH
   (1) a robust line through the post-warm-up windows rises by more than the limit L from its
@@ -41,6 +45,7 @@ The thresholds, and why (docs/reliability.md, section 3, says the same):
 import math
 
 RSS_DRIFT_LIMIT = 0.05
+RSS_DRIFT_LIMIT_SHORT = 0.20  # with fewer than MIN_WINDOWS_FOR_A_TAIL windows (module docstring)
 P50_TREND_LIMIT = 1.5
 P99_TREND_LIMIT = 2.0
 MIN_WINDOWS_FOR_A_TAIL = 8
@@ -135,7 +140,8 @@ def tail_alone_inconclusive(p99, p50, cpu_per_call):
 def rss_drift(rss_by_window, warmup):
     """The RSS verdict: rss_by_window[w] is the list of RSS samples taken in window w."""
     medians = [median(window) for window in rss_by_window[warmup:]]
-    verdict = trend(medians, 1 + RSS_DRIFT_LIMIT)
+    short = len(medians) < MIN_WINDOWS_FOR_A_TAIL
+    verdict = trend(medians, 1 + (RSS_DRIFT_LIMIT_SHORT if short else RSS_DRIFT_LIMIT))
     verdict.update(drift=verdict["line_ratio"] - 1, first_median_bytes=medians[0],
                    last_median_bytes=medians[-1])
     return verdict

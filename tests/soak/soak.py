@@ -16,7 +16,7 @@ soak then waits for the sweeper to evict the abandoned sessions, reads the final
 stops the server with SIGTERM. It fails (exit 1, one line per failed check) when:
 - any call ended in a way the contract does not promise (workload.py: an unexpected error),
   or the server's own counters show a code no call should get (INTERNAL, UNKNOWN, ...);
-- RSS trended up by more than 5% after warm-up, or p50/p99 of the decoding loop's unary calls
+- RSS trended up by more than 5% after warm-up (20% in a run as short as 60 s), or p50/p99 of the decoding loop's unary calls
   trend up (analysis.py has the definitions and the reasons for the limits);
 - live sessions do not return to 0 within TTL + two sweeps + 5 s of the load's end, or the
   server's counters do not balance (created = released + evicted; released = what the
@@ -349,9 +349,9 @@ def error_checks(res):
 
 def trend_checks(verdicts):
     rss, cpu, busier = verdicts["rss"], verdicts["cpu_per_call"], verdicts["machine_busier"]
-    out = [("RSS drift after warm-up < 5%", rss["ok"],
+    out = [(f"RSS drift after warm-up < {(rss['limit'] - 1) * 100:.0f}%", rss["ok"],
             f"line {rss['drift'] * 100:+.2f}%, halves {(rss['halves_ratio'] - 1) * 100:+.2f}% "
-            f"(limits +5% and {(rss['halves_limit'] - 1) * 100:+.2f}%; window medians "
+            f"(limits {(rss['limit'] - 1) * 100:+.0f}% and {(rss['halves_limit'] - 1) * 100:+.2f}%; window medians "
             f"{rss['first_median_bytes'] / 2**20:.1f} -> {rss['last_median_bytes'] / 2**20:.1f} MiB)"),
            ("server CPU per call no upward trend", cpu["ok"], trend_text(cpu))]
     server = verdicts["server"]
