@@ -212,12 +212,21 @@ TEST(SessionStore, AReleaseDuringFnWinsAfterIt) {
             absl::StatusCode::kNotFound);
 }
 
-TEST(SessionStore, AnExpiryDuringFnCountsOnceAndFreesAfterIt) {
+// A one-shard store with a 10 s TTL, on a clock the test moves.
+struct TenSecondTtl {
   absl::Time now = absl::UnixEpoch();
-  SessionStoreOptions options = OneShard();
-  options.ttl = absl::Seconds(10);
-  options.clock = [&now] { return now; };
-  SessionStore store(options);
+  SessionStore store{[this] {
+    SessionStoreOptions options = OneShard();
+    options.ttl = absl::Seconds(10);
+    options.clock = [this] { return now; };
+    return options;
+  }()};
+};
+
+TEST(SessionStore, AnExpiryDuringFnCountsOnceAndFreesAfterIt) {
+  TenSecondTtl t;
+  absl::Time& now = t.now;
+  SessionStore& store = t.store;
   const std::vector<std::string> ids = *store.Insert(States(2));
   BlockedWith blocked(&store, ids[0]);
   now += absl::Seconds(11);
@@ -239,11 +248,9 @@ TEST(SessionStore, AnExpiryDuringFnCountsOnceAndFreesAfterIt) {
 }
 
 TEST(SessionStore, ARefusedWithDoesNotRefreshTheTtl) {
-  absl::Time now = absl::UnixEpoch();
-  SessionStoreOptions options = OneShard();
-  options.ttl = absl::Seconds(10);
-  options.clock = [&now] { return now; };
-  SessionStore store(options);
+  TenSecondTtl t;
+  absl::Time& now = t.now;
+  SessionStore& store = t.store;
   const std::vector<std::string> ids = *store.Insert(States(2));
   now += absl::Seconds(6);
   EXPECT_EQ(store.With({ids[0], "nope"}, "session_ids", [](auto) { return absl::OkStatus(); })
